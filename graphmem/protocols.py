@@ -1,0 +1,131 @@
+"""The small protocols every backend implements. Domain code depends on these only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from .models import Entity, FactRecord, GraphBatch, Relation, Scope, Source, Subgraph
+from .prompts import Extraction
+
+T = TypeVar("T", bound=BaseModel)
+Vector = np.ndarray[Any, np.dtype[np.float32]]
+
+
+class Embedder(Protocol):
+    """Text → L2-normalised vectors, in batches."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> Vector: ...
+
+
+class LLM(Protocol):
+    """One structured-output call: the reply is parsed and validated into ``schema``."""
+
+    def complete(self, system: str, user: str, schema: type[T]) -> T: ...
+
+
+class Extractor(Protocol):
+    """Messages → standalone facts with their entities and relations."""
+
+    def extract(self, messages: Sequence[dict[str, str]]) -> Extraction: ...
+
+
+class VectorStore(Protocol):
+    """Facts with embeddings; every read is scoped."""
+
+    def setup(self) -> None: ...
+
+    def upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
+        """Insert or replace. ``embeddings=None`` updates only the metadata of existing rows."""
+
+    def query(
+        self,
+        scope: Scope,
+        embedding: Vector,
+        k: int,
+        where: dict[str, Any] | None = None,
+        include_invalid: bool = False,
+    ) -> list[tuple[FactRecord, float]]: ...
+
+    def get(
+        self,
+        ids: Sequence[str],
+        scope: Scope | None = None,
+        where: dict[str, Any] | None = None,
+        include_invalid: bool = True,
+    ) -> list[FactRecord]:
+        """Records by id; with ``scope`` the scope (and ``where``) is part of the query."""
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]: ...
+
+    def list(
+        self,
+        scope: Scope,
+        where: dict[str, Any] | None = None,
+        limit: int = 100,
+        include_invalid: bool = False,
+    ) -> list[FactRecord]: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def delete_scope(self, scope: Scope) -> list[str]: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class GraphStore(Protocol):
+    """Entities, relations (with fact provenance), mentions and sources; every call scoped."""
+
+    def setup(self) -> None:
+        """Create schema/indexes idempotently (never done in a constructor)."""
+
+    def write(
+        self,
+        batch: GraphBatch,
+        invalidate_facts: Sequence[str] = (),
+        at: datetime | None = None,
+    ) -> None:
+        """One transaction: mark current relations of ``invalidate_facts`` invalid at ``at``
+        (except those re-written in ``batch``), then upsert ``batch``. Idempotent."""
+
+    def entities(self, scope: Scope) -> list[Entity]: ...
+
+    def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
+        """Entities whose normalised name or alias is one of ``norms``."""
+
+    def relations(
+        self,
+        scope: Scope,
+        *,
+        fact_ids: Sequence[str] | None = None,
+        entity_ids: Sequence[str] | None = None,
+        include_invalid: bool = False,
+    ) -> list[Relation]: ...
+
+    def neighbourhood(
+        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+    ) -> Subgraph:
+        """Current relations within ``hops`` of the seeds (at most ``limit`` edges) and the
+        facts that mention the entities reached."""
+
+    def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]: ...
+
+    def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]: ...
+
+    def delete_facts(self, fact_ids: Sequence[str]) -> None:
+        """Remove exactly the relations, mentions and source links derived from the facts."""
+
+    def delete_scope(self, scope: Scope) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...

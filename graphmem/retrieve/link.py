@@ -1,0 +1,37 @@
+"""Query → entities of the scope: n-gram lookup of normalised names and aliases."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..models import Entity, Scope, norm_name
+from ..protocols import GraphStore
+
+_TOKEN = re.compile(r"\w+")
+FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
+
+
+def ngrams(text: str, max_n: int = 5) -> list[str]:
+    words = _TOKEN.findall(norm_name(text))
+    return list(dict.fromkeys(
+        " ".join(words[i : i + n]) for n in range(1, max_n + 1) for i in range(len(words) - n + 1)
+    ))
+
+
+def link(graph: GraphStore, scope: Scope, query: str, user_id: str | None) -> dict[str, float]:
+    """Entity id → seed weight. Longer (more specific) matches weigh more; the user node is
+    linked by first-person words and weighs least, since everything hangs off it."""
+    grams = ngrams(query)
+    words = set(_TOKEN.findall(query.lower()))
+    if words & FIRST_PERSON:
+        grams.append("i")  # the user node's alias
+    found: list[Entity] = graph.find_entities(scope, grams)
+    seeds: dict[str, float] = {}
+    for e in found:
+        is_user = any(a == "USER" for a in e.aliases)
+        if is_user and not (words & FIRST_PERSON or norm_name(e.name) in grams):
+            continue
+        length = max(len(norm_name(n).split()) for n in e.names if norm_name(n) in grams) if not is_user else 1
+        seeds[e.id] = (0.3 if is_user else 1.0) * (1.0 + math.log1p(length))
+    return seeds

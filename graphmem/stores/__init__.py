@@ -1,0 +1,1 @@
+"""Store implementations behind the protocols in :mod:`graphmem.protocols`."""

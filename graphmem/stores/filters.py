@@ -1,0 +1,64 @@
+"""Metadata filters (Mem0 style) → Chroma ``where`` clauses.
+
+Accepted: ``{"key": value}`` (equality), ``{"key": {"eq"|"ne"|"in"|"nin"|"gt"|"gte"|"lt"|"lte": v}}``
+and ``{"AND": [...]}`` / ``{"OR": [...]}`` (``$and``/``$or`` too), nested freely. Keys name user
+metadata, except ``created_at``, ``updated_at`` and ``valid_from`` (ISO strings or epoch seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidInputError
+from ..models import parse_ts
+
+OPS = {"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte"}
+TIME_KEYS = {"created_at", "updated_at", "valid_from"}
+META_PREFIX = "m:"
+
+
+def meta_key(key: str) -> str:
+    return key if key in TIME_KEYS else META_PREFIX + key
+
+
+def _value(key: str, op: str, value: Any) -> Any:
+    if key in TIME_KEYS:
+        if isinstance(value, list):
+            return [_value(key, op, v) for v in value]
+        ts = parse_ts(value)
+        return ts.timestamp() if ts else None
+    if op in {"in", "nin"}:
+        if not isinstance(value, list | tuple) or not value:
+            raise InvalidInputError(f"filter {op!r} on {key!r} needs a non-empty list")
+        return list(value)
+    if op in {"gt", "gte", "lt", "lte"} and not isinstance(value, int | float):
+        raise InvalidInputError(f"filter {op!r} on {key!r} needs a number")
+    if not isinstance(value, str | int | float | bool):
+        raise InvalidInputError(f"filter value for {key!r} must be a scalar: {value!r}")
+    return value
+
+
+def _combine(op: str, clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return clauses[0] if len(clauses) == 1 else {op: clauses}
+
+
+def to_where(filters: dict[str, Any]) -> dict[str, Any]:
+    """Translate ``filters`` into a Chroma ``where`` dict (raises :class:`InvalidInputError`)."""
+    if not isinstance(filters, dict) or not filters:
+        raise InvalidInputError("filters must be a non-empty dict")
+    clauses: list[dict[str, Any]] = []
+    for key, cond in filters.items():
+        if key.upper().lstrip("$") in {"AND", "OR"}:
+            if not isinstance(cond, list) or not cond:
+                raise InvalidInputError(f"{key} needs a non-empty list of filters")
+            clauses.append(_combine("$" + key.upper().lstrip("$").lower(), [to_where(c) for c in cond]))
+            continue
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"bad filter key: {key!r}")
+        ops = cond if isinstance(cond, dict) else {"eq": cond}
+        for op, value in ops.items():
+            op_name = op.lstrip("$")
+            if op_name not in OPS:
+                raise InvalidInputError(f"unknown filter operator {op!r} (use {sorted(OPS)})")
+            clauses.append({meta_key(key): {"$" + op_name: _value(key, op_name, value)}})
+    return _combine("$and", clauses)

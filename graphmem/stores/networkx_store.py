@@ -1,0 +1,352 @@
+"""Embedded graph store: NetworkX in memory, persisted transactionally to SQLite.
+
+SQLite is the durable copy (one transaction per ``write``); one ``MultiDiGraph`` per scope
+is loaded from it on ``setup`` and updated only after a commit succeeds, so the two never
+disagree and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from ..errors import BackendError
+from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph, norm_name
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
+  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS relations(id TEXT PRIMARY KEY, scope TEXT NOT NULL,
+  source_id TEXT NOT NULL, relation TEXT NOT NULL, target_id TEXT NOT NULL, fact_id TEXT NOT NULL,
+  valid_from REAL, invalid_at REAL, created_at REAL NOT NULL, weight REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS relations_fact ON relations(fact_id);
+CREATE TABLE IF NOT EXISTS mentions(fact_id TEXT NOT NULL, entity_id TEXT NOT NULL,
+  scope TEXT NOT NULL, PRIMARY KEY(fact_id, entity_id));
+CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, content TEXT NOT NULL,
+  role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
+  scope TEXT NOT NULL, PRIMARY KEY(fact_id, source_id));
+"""
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _f(ts: datetime | None) -> float | None:
+    return ts.timestamp() if ts else None
+
+
+@dataclass
+class _ScopeGraph:
+    """Everything of one exact scope, in memory."""
+
+    graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    by_norm: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    fact_entities: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    entity_facts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    fact_relations: dict[str, dict[str, Relation]] = field(default_factory=lambda: defaultdict(dict))
+
+    def add_entity(self, e: Entity) -> None:
+        old = self.graph.nodes[e.id]["entity"] if e.id in self.graph else None
+        if old is not None:
+            for n in old.names:
+                self.by_norm[norm_name(n)].discard(e.id)
+        self.graph.add_node(e.id, entity=e)
+        for n in e.names:
+            self.by_norm[norm_name(n)].add(e.id)
+
+    def add_relation(self, r: Relation) -> None:
+        self.graph.add_edge(r.source_id, r.target_id, key=r.id, rel=r)
+        self.fact_relations[r.fact_id][r.id] = r
+
+    def add_mention(self, fact_id: str, entity_id: str) -> None:
+        self.fact_entities[fact_id].add(entity_id)
+        self.entity_facts[entity_id].add(fact_id)
+
+    def drop_fact(self, fact_id: str) -> None:
+        for r in self.fact_relations.pop(fact_id, {}).values():
+            if self.graph.has_edge(r.source_id, r.target_id, key=r.id):
+                self.graph.remove_edge(r.source_id, r.target_id, key=r.id)
+        for eid in self.fact_entities.pop(fact_id, set()):
+            self.entity_facts[eid].discard(fact_id)
+
+
+class NetworkXGraphStore:
+    """The default :class:`~graphmem.protocols.GraphStore`: no server, one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._scopes: dict[str, _ScopeGraph] = {}
+        self._lock = threading.RLock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def setup(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                return
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+            except sqlite3.Error as e:
+                raise BackendError(f"cannot open graph store {self.path}: {e}") from e
+            self._db = db
+            self._load()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.setup()
+        assert self._db is not None
+        return self._db
+
+    def _load(self) -> None:
+        db = self._conn()
+        self._scopes = {}
+        for row in db.execute("SELECT id, scope, name, type, aliases, created_at FROM entities"):
+            self._sg(row[1]).add_entity(self._entity(row))
+        for row in db.execute("SELECT * FROM relations"):
+            self._sg(row[1]).add_relation(self._relation(row))
+        for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
+            self._sg(scope).add_mention(fact_id, entity_id)
+
+    def _sg(self, scope_key: str) -> _ScopeGraph:
+        sg = self._scopes.get(scope_key)
+        if sg is None:
+            sg = self._scopes[scope_key] = _ScopeGraph()
+        return sg
+
+    def _matching(self, scope: Scope) -> Iterable[_ScopeGraph]:
+        self._conn()
+        return [sg for key, sg in self._scopes.items() if scope.contains(Scope.from_key(key))]
+
+    @staticmethod
+    def _entity(row: Sequence[Any]) -> Entity:
+        id_, scope, name, type_, aliases, created = row
+        return Entity(id_, name, type_, Scope.from_key(scope), tuple(json.loads(aliases)), _ts(created) or datetime.now(UTC))
+
+    @staticmethod
+    def _relation(row: Sequence[Any]) -> Relation:
+        id_, scope, src, rel, dst, fact, vf, inv, created, weight = row
+        return Relation(id_, src, rel, dst, fact, Scope.from_key(scope), _ts(vf), _ts(inv), _ts(created) or datetime.now(UTC), weight)
+
+    def _tx(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        db = self._conn()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sql, rows in statements:
+                if rows:
+                    db.executemany(sql, rows)
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            db.execute("ROLLBACK")
+            raise BackendError(f"graph store write failed: {e}") from e
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(
+        self, batch: GraphBatch, invalidate_facts: Sequence[str] = (), at: datetime | None = None
+    ) -> None:
+        at = at or datetime.now(UTC)
+        with self._lock:
+            keep = {r.id for r in batch.relations}
+            scope_of = self._scopes_of(batch)
+            stale = [
+                r
+                for f in invalidate_facts
+                for sg in self._scopes.values()
+                for r in sg.fact_relations.get(f, {}).values()
+                if r.invalid_at is None and r.id not in keep
+            ]
+            self._tx([
+                ("UPDATE relations SET invalid_at=? WHERE id=?", [(at.timestamp(), r.id) for r in stale]),
+                ("INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)", [
+                    (e.id, e.scope.key, e.name, e.type, json.dumps(list(e.aliases)), e.created_at.timestamp())
+                    for e in batch.entities
+                ]),
+                ("INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)", [
+                    (r.id, r.scope.key, r.source_id, r.relation, r.target_id, r.fact_id,
+                     _f(r.valid_from), _f(r.invalid_at), r.created_at.timestamp(), r.weight)
+                    for r in batch.relations
+                ]),
+                ("INSERT OR IGNORE INTO mentions VALUES (?,?,?)", [
+                    (f, e, scope_of[e]) for f, e in batch.mentions
+                ]),
+                ("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)", [
+                    (s.id, s.scope.key, s.content, s.role, s.title, s.created_at.timestamp(),
+                     json.dumps(s.metadata, default=str))
+                    for s in batch.sources
+                ]),
+                ("INSERT OR IGNORE INTO derived VALUES (?,?,?)", [
+                    (f, s, "") for f, s in batch.derived
+                ]),
+            ])
+            for r in stale:
+                self._sg(r.scope.key).add_relation(_replace_invalid(r, at))
+            for e in batch.entities:
+                self._sg(e.scope.key).add_entity(e)
+            for r in batch.relations:
+                self._sg(r.scope.key).add_relation(r)
+            for f, eid in batch.mentions:
+                self._sg(scope_of[eid]).add_mention(f, eid)
+
+    def _scopes_of(self, batch: GraphBatch) -> dict[str, str]:
+        """Scope key of every entity a batch mentions (new or already stored)."""
+        out = {e.id: e.scope.key for e in batch.entities}
+        for _, eid in batch.mentions:
+            if eid not in out:
+                key = next((k for k, sg in self._scopes.items() if eid in sg.graph), None)
+                if key is None:
+                    raise BackendError(f"mention of unknown entity {eid}")
+                out[eid] = key
+        return out
+
+    def delete_facts(self, fact_ids: Sequence[str]) -> None:
+        if not fact_ids:
+            return
+        rows = [(f,) for f in fact_ids]
+        with self._lock:
+            self._tx([
+                ("DELETE FROM relations WHERE fact_id=?", rows),
+                ("DELETE FROM mentions WHERE fact_id=?", rows),
+                ("DELETE FROM derived WHERE fact_id=?", rows),
+            ])
+            for sg in self._scopes.values():
+                for f in fact_ids:
+                    sg.drop_fact(f)
+
+    def delete_scope(self, scope: Scope) -> None:
+        with self._lock:
+            keys = [k for k in self._scopes if scope.contains(Scope.from_key(k))]
+            stored = {r[0] for r in self._conn().execute("SELECT DISTINCT scope FROM sources")}
+            keys += [k for k in stored if k and scope.contains(Scope.from_key(k)) and k not in keys]
+            rows = [(k,) for k in keys]
+            self._tx([
+                (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
+                for table in ("entities", "relations", "mentions", "sources")
+            ])
+            for k in keys:
+                self._scopes.pop(k, None)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._tx([(f"DELETE FROM {t}", [()]) for t in ("entities", "relations", "mentions", "sources", "derived")])
+            self._scopes = {}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+            self._db = None
+            self._scopes = {}
+
+    # -- reads -----------------------------------------------------------------------------
+    def entities(self, scope: Scope) -> list[Entity]:
+        with self._lock:
+            return [d["entity"] for sg in self._matching(scope) for _, d in sg.graph.nodes(data=True)]
+
+    def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
+        with self._lock:
+            out: dict[str, Entity] = {}
+            for sg in self._matching(scope):
+                for n in norms:
+                    for eid in sg.by_norm.get(n, ()):
+                        out[eid] = sg.graph.nodes[eid]["entity"]
+            return list(out.values())
+
+    def relations(
+        self,
+        scope: Scope,
+        *,
+        fact_ids: Sequence[str] | None = None,
+        entity_ids: Sequence[str] | None = None,
+        include_invalid: bool = False,
+    ) -> list[Relation]:
+        with self._lock:
+            out: list[Relation] = []
+            for sg in self._matching(scope):
+                if fact_ids is not None:
+                    rels: Iterable[Relation] = (r for f in fact_ids for r in sg.fact_relations.get(f, {}).values())
+                elif entity_ids is not None:
+                    ids = [e for e in entity_ids if e in sg.graph]
+                    rels = {d["rel"].id: d["rel"] for _, _, d in
+                            [*sg.graph.out_edges(ids, data=True), *sg.graph.in_edges(ids, data=True)]}.values()
+                else:
+                    rels = (d["rel"] for _, _, d in sg.graph.edges(data=True))
+                out.extend(r for r in rels if include_invalid or r.invalid_at is None)
+            return out
+
+    def neighbourhood(
+        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+    ) -> Subgraph:
+        with self._lock:
+            ents: dict[str, Entity] = {}
+            rels: dict[str, Relation] = {}
+            mentions: list[tuple[str, str]] = []
+            for sg in self._matching(scope):
+                g = sg.graph
+                frontier = [e for e in entity_ids if e in g]
+                seen = set(frontier)
+                for _ in range(hops):
+                    nxt: list[str] = []
+                    for node in frontier:
+                        edges = [*g.out_edges(node, data=True), *g.in_edges(node, data=True)]
+                        for u, v, d in edges:
+                            r: Relation = d["rel"]
+                            if r.invalid_at is not None or len(rels) >= limit:
+                                continue
+                            rels[r.id] = r
+                            other = v if u == node else u
+                            if other not in seen:
+                                seen.add(other)
+                                nxt.append(other)
+                    frontier = nxt
+                for eid in seen:
+                    ents[eid] = g.nodes[eid]["entity"]
+                    mentions.extend((f, eid) for f in sg.entity_facts.get(eid, ()))
+            return Subgraph(ents, list(rels.values()), mentions)
+
+    def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
+        if not ids:
+            return []
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            rows = self._conn().execute(
+                f"SELECT * FROM sources WHERE id IN ({marks})", list(ids)  # only placeholders
+            ).fetchall()
+        out = []
+        for id_, key, content, role, title, created, md in rows:
+            s = Scope.from_key(key)
+            if scope.contains(s):
+                out.append(Source(id_, s, content, role, title, _ts(created) or datetime.now(UTC), json.loads(md)))
+        return out
+
+    def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not fact_ids:
+            return {}
+        with self._lock:
+            marks = ",".join("?" * len(fact_ids))
+            rows = self._conn().execute(
+                f"SELECT fact_id, source_id FROM derived WHERE fact_id IN ({marks})", list(fact_ids)
+            ).fetchall()
+        out: dict[str, list[str]] = defaultdict(list)
+        for f, s in rows:
+            out[f].append(s)
+        return dict(out)
+
+
+def _replace_invalid(r: Relation, at: datetime) -> Relation:
+    from dataclasses import replace
+
+    return replace(r, invalid_at=at)

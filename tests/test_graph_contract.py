@@ -1,0 +1,147 @@
+"""One contract suite for every GraphStore implementation (embedded and Neo4j)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from graphmem.models import Entity, GraphBatch, Relation, Scope, Source, stable_id
+from graphmem.protocols import GraphStore
+from graphmem.stores.networkx_store import NetworkXGraphStore
+
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+def make_neo4j() -> GraphStore:
+    from graphmem.config import Config
+    from graphmem.stores.neo4j_store import Neo4jGraphStore
+
+    c = Config.load()
+    return Neo4jGraphStore(c.neo4j_uri, c.neo4j_user, c.neo4j_password.get_secret_value(),
+                           c.neo4j_database)
+
+
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    s: GraphStore = NetworkXGraphStore(tmp_path / "g.sqlite") if request.param == "networkx" else make_neo4j()
+    s.setup()
+    s.reset()
+    yield s
+    s.reset()
+    s.close()
+
+
+def ent(scope: Scope, name: str, type_: str = "Person", aliases: tuple[str, ...] = ()) -> Entity:
+    return Entity(stable_id(scope.key, name.lower()), name, type_, scope, aliases)
+
+
+def rel(scope: Scope, a: Entity, r: str, b: Entity, fact: str, weight: float = 1.0) -> Relation:
+    return Relation(stable_id(fact, a.id, r, b.id), a.id, r, b.id, fact, scope, None, None,
+                    datetime(2024, 1, 1, tzinfo=UTC), weight)
+
+
+def seed(store: GraphStore, scope: Scope = ALICE) -> dict[str, Entity]:
+    e = {n: ent(scope, n) for n in ("Alice", "Bob", "Acme", "Berlin")}
+    e["Acme"] = ent(scope, "Acme", "Organization", ("Acme Corp",))
+    src = Source("s1", scope, "Bob works at Acme. Acme is in Berlin.")
+    store.write(GraphBatch(
+        entities=tuple(e.values()),
+        relations=(rel(scope, e["Bob"], "WORKS_AT", e["Acme"], "f1"),
+                   rel(scope, e["Acme"], "BASED_IN", e["Berlin"], "f2"),
+                   rel(scope, e["Alice"], "HAS_MANAGER", e["Bob"], "f3")),
+        mentions=(("f1", e["Bob"].id), ("f1", e["Acme"].id), ("f2", e["Acme"].id),
+                  ("f2", e["Berlin"].id), ("f3", e["Alice"].id), ("f3", e["Bob"].id)),
+        sources=(src,),
+        derived=(("f1", "s1"), ("f2", "s1")),
+    ))
+    return e
+
+
+def test_write_and_read_back(store: GraphStore) -> None:
+    e = seed(store)
+    assert {x.name for x in store.entities(ALICE)} == {"Alice", "Bob", "Acme", "Berlin"}
+    rels = store.relations(ALICE)
+    assert {(r.relation, r.fact_id) for r in rels} == {("WORKS_AT", "f1"), ("BASED_IN", "f2"), ("HAS_MANAGER", "f3")}
+    assert [x.id for x in store.find_entities(ALICE, ["acme corp"])] == [e["Acme"].id]
+    assert store.fact_sources(["f1", "f3"]) == {"f1": ["s1"]}
+    assert [s.content for s in store.sources(ALICE, ["s1"])] == ["Bob works at Acme. Acme is in Berlin."]
+
+
+def test_write_is_idempotent(store: GraphStore) -> None:
+    seed(store)
+    seed(store)
+    assert len(store.entities(ALICE)) == 4
+    assert len(store.relations(ALICE)) == 3
+
+
+def test_scopes_are_isolated(store: GraphStore) -> None:
+    seed(store, ALICE)
+    seed(store, BOB)
+    assert all(x.scope == BOB for x in store.entities(BOB))
+    assert len(store.relations(BOB)) == 3
+    assert store.find_entities(Scope(user_id="carol"), ["acme"]) == []
+    assert store.sources(BOB, ["s1"]) == [] or all(s.scope == BOB for s in store.sources(BOB, ["s1"]))
+    assert store.neighbourhood(Scope(user_id="carol"), [ent(ALICE, "Bob").id]).relations == []
+
+
+def test_neighbourhood_is_bounded(store: GraphStore) -> None:
+    e = seed(store)
+    one = store.neighbourhood(ALICE, [e["Alice"].id], hops=1)
+    assert {r.relation for r in one.relations} == {"HAS_MANAGER"}
+    two = store.neighbourhood(ALICE, [e["Alice"].id], hops=2)
+    assert {r.relation for r in two.relations} == {"HAS_MANAGER", "WORKS_AT"}
+    three = store.neighbourhood(ALICE, [e["Alice"].id], hops=3)
+    assert {r.relation for r in three.relations} == {"HAS_MANAGER", "WORKS_AT", "BASED_IN"}
+    assert ("f2", e["Berlin"].id) in three.mentions
+    assert len(store.neighbourhood(ALICE, [e["Alice"].id], hops=3, limit=1).relations) == 1
+
+
+def test_invalidation_keeps_history(store: GraphStore) -> None:
+    e = seed(store)
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    new = rel(ALICE, e["Bob"], "WORKS_AT", e["Berlin"], "f1")
+    store.write(GraphBatch(relations=(new,)), invalidate_facts=["f1"], at=at)
+    current = {(r.relation, r.target_id) for r in store.relations(ALICE, fact_ids=["f1"])}
+    assert current == {("WORKS_AT", e["Berlin"].id)}
+    everything = store.relations(ALICE, fact_ids=["f1"], include_invalid=True)
+    old = [r for r in everything if r.target_id == e["Acme"].id]
+    assert old and old[0].invalid_at == at
+    assert all(r.invalid_at is None for r in store.neighbourhood(ALICE, [e["Bob"].id]).relations)
+
+
+def test_delete_facts_removes_exactly_derived_edges(store: GraphStore) -> None:
+    e = seed(store)
+    store.delete_facts(["f1"])
+    assert {r.fact_id for r in store.relations(ALICE)} == {"f2", "f3"}
+    assert len(store.entities(ALICE)) == 4  # entities stay
+    assert store.fact_sources(["f1"]) == {}
+    sub = store.neighbourhood(ALICE, [e["Bob"].id], hops=1)
+    assert all(f != "f1" for f, _ in sub.mentions)
+
+
+def test_delete_scope_and_reset(store: GraphStore) -> None:
+    seed(store, ALICE)
+    seed(store, BOB)
+    store.delete_scope(ALICE)
+    assert store.entities(ALICE) == []
+    assert len(store.entities(BOB)) == 4
+    store.reset()
+    assert store.entities(BOB) == []
+
+
+def test_relations_by_entity(store: GraphStore) -> None:
+    e = seed(store)
+    rels = store.relations(ALICE, entity_ids=[e["Acme"].id])
+    assert {r.relation for r in rels} == {"WORKS_AT", "BASED_IN"}
+
+
+def test_restart_keeps_everything(store: GraphStore, tmp_path: Path) -> None:
+    seed(store)
+    store.close()
+    store.setup()
+    assert len(store.entities(ALICE)) == 4
+    assert len(store.relations(ALICE)) == 3

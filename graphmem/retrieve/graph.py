@@ -34,27 +34,30 @@ def ppr(g: nx.Graph, seeds: dict[str, float], damping: float) -> dict[str, float
 
 
 def paths(g: nx.Graph, seeds: list[str], fact_id: str, entities: dict[str, Entity], max_paths: int = 2) -> list[str]:
-    """Readable relation paths from a query entity to an entity the fact mentions."""
+    """Readable relation paths (shortest first) from a query entity to an entity the fact
+    mentions; a fact that mentions a query entity directly needs no path."""
     node = "f:" + fact_id
     if node not in g:
         return []
-    targets = [n for n in g.neighbors(node)]
-    out: list[str] = []
+    targets = set(g.neighbors(node))
+    if targets & set(seeds):
+        direct = [s for s in seeds if s in targets]
+        others = targets - set(direct)
+    else:
+        others = targets
+    entity_graph = g.subgraph(n for n in g if not str(n).startswith("f:"))
+    found: list[list[str]] = []
     for seed in seeds:
-        if seed not in g:
+        if seed not in entity_graph:
             continue
-        for t in targets:
-            if t == seed:
-                out.append(entities[seed].name if seed in entities else seed)
-                continue
+        for t in others:
             try:
-                hop = nx.shortest_path(g.subgraph(n for n in g if not str(n).startswith("f:")), seed, t)
+                found.append(nx.shortest_path(entity_graph, seed, t))
             except (nx.NetworkXNoPath, nx.NodeNotFound):
                 continue
-            out.append(_render(g, hop, entities))
-            if len(out) >= max_paths:
-                return out
-    return list(dict.fromkeys(out))[:max_paths]
+    found.sort(key=len)
+    rendered = [_render(g, hop, entities) for hop in found if len(hop) > 1]
+    return list(dict.fromkeys(rendered))[:max_paths]
 
 
 def _render(g: nx.Graph, hop: list[str], entities: dict[str, Entity]) -> str:

@@ -33,5 +33,18 @@ def link(graph: GraphStore, scope: Scope, query: str, user_id: str | None) -> di
         if is_user and not (words & FIRST_PERSON or norm_name(e.name) in grams):
             continue
         length = max(len(norm_name(n).split()) for n in e.names if norm_name(n) in grams) if not is_user else 1
-        seeds[e.id] = (0.3 if is_user else 1.0) * (1.0 + math.log1p(length))
+        kind = 0.3 if is_user or e.type == "Concept" else 1.0  # named entities are specific
+        seeds[e.id] = kind * (1.0 + math.log1p(length))
     return seeds
+
+
+GENERIC = {"HAS", "IS", "A", "IN", "AT", "OF", "TO", "FROM", "WITH", "ON", "FOR", "MENTIONED"}
+
+
+def relation_words(relation: str) -> set[str]:
+    return {w.lower() for w in relation.split("_") if w not in GENERIC and len(w) > 2}
+
+
+def query_words(query: str) -> set[str]:
+    words = {w.lower() for w in _TOKEN.findall(query)}
+    return words | {w[:-1] for w in words if w.endswith("s")}

@@ -11,7 +11,7 @@ from ..models import FactRecord, Scope
 from ..protocols import Embedder, GraphStore, VectorStore
 from . import graph as G
 from .config import SearchConfig
-from .link import link
+from .link import link, query_words, relation_words
 
 
 @dataclass
@@ -50,6 +50,10 @@ class Retriever:
         sub = self.graph.neighbourhood(scope, list(start), config.hops, config.max_edges)
         g = G.build(sub)
         personal = dict(seeds)
+        words = query_words(query)
+        for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its ends
+            if relation_words(r.relation) & words and r.source_id in seeds:
+                personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
         for rec, s in dense[: config.bridge_hits]:  # dense hits seed the walk too (bridges)
             personal["f:" + rec.id] = personal.get("f:" + rec.id, 0.0) + max(s, 0.0)
         scores = G.ppr(g, personal, config.damping)

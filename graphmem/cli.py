@@ -1,0 +1,126 @@
+"""`graphmem` command line: a thin shell over :class:`graphmem.Memory`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config
+from .errors import GraphMemError
+from .memory import Memory
+
+app = typer.Typer(help="graphmem: long-term graph memory for AI agents.", no_args_is_help=True)
+console = Console()
+
+User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]
+Agent = Annotated[str | None, typer.Option("--agent", help="agent_id scope")]
+Run = Annotated[str | None, typer.Option("--run", help="run_id scope")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data directory (GRAPHMEM_DATA_DIR)")]
+
+
+def _memory(data_dir: Path | None) -> Memory:
+    return Memory(Config.load({"data_dir": data_dir} if data_dir else None))
+
+
+def _run(fn: Any) -> Any:
+    try:
+        return fn()
+    except GraphMemError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
+def _print(data: Any, as_json: bool, columns: tuple[str, ...] = ("id", "memory")) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    rows = data.get("results", data) if isinstance(data, dict) else data
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*(str(r.get(c, "")) for c in columns))
+    console.print(table)
+
+
+@app.command()
+def add(
+    text: str,
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+    infer: Annotated[bool, typer.Option(help="extract facts (else store as-is)")] = True,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Remember TEXT."""
+    md = json.loads(metadata) if metadata else None
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.add(text, user_id=user, agent_id=agent, run_id=run, metadata=md, infer=infer))
+    _print(out, as_json, ("id", "event", "memory"))
+
+
+@app.command()
+def search(
+    query: str,
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    limit: int = 10,
+    preset: Annotated[str, typer.Option("--config", help="search preset")] = "hybrid",
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Search memories (no LLM call)."""
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.search(query, user_id=user, agent_id=agent, run_id=run, limit=limit, config=preset))
+    _print(out, as_json, ("score", "memory", "paths"))
+
+
+@app.command("get-all")
+def get_all(
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    limit: int = 100,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List current memories of a scope."""
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.get_all(user_id=user, agent_id=agent, run_id=run, limit=limit))
+    _print(out, as_json, ("id", "memory", "created_at"))
+
+
+@app.command()
+def delete(memory_id: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Delete one memory (and exactly the graph edges derived from it)."""
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.delete(memory_id))
+    _print([out], as_json, ("id", "message"))
+
+
+@app.command()
+def history(memory_id: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Show every event of one memory."""
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.history(memory_id))
+    _print(out, as_json, ("created_at", "event", "old_memory", "new_memory"))
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Run a scripted multi-session conversation offline and show what graphmem remembers."""
+    from .demo import run
+
+    _run(lambda: run(console, data_dir))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,255 @@
+"""Integration tests of the embedded default: real Chroma, MiniLM, spaCy and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphmem import (
+    BackendError,
+    Config,
+    InvalidInputError,
+    Memory,
+    NotFoundError,
+)
+from graphmem.stores.networkx_store import NetworkXGraphStore
+
+
+def memories(out: dict[str, Any]) -> list[str]:
+    return [r["memory"] for r in out["results"]]
+
+
+def test_add_search_shape(memory: Memory) -> None:
+    out = memory.add("My manager Bob works at Acme Robotics.", user_id="alice", metadata={"topic": "work"})
+    assert [r["event"] for r in out["results"]] == ["ADD"]
+    assert {"source": "alice", "relationship": "HAS_MANAGER", "target": "Bob"} in out["relations"]["added"]
+    res = memory.search("Who is my manager?", user_id="alice")
+    top = res["results"][0]
+    assert top["memory"] == "My manager Bob works at Acme Robotics."
+    for key in ("id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "sources",
+                "score_parts", "paths"):
+        assert key in top
+    assert top["metadata"] == {"topic": "work"}
+    assert top["sources"][0]["content"] == "My manager Bob works at Acme Robotics."
+    assert any(r["relationship"] == "HAS_MANAGER" for r in res["relations"])
+
+
+def test_users_never_see_each_other(memory: Memory) -> None:
+    memory.add("I live in Paris and I love cheese.", user_id="alice")
+    memory.add("I live in Oslo and I love skiing.", user_id="bob")
+    for query in ("Where do I live?", "Paris cheese", "Oslo skiing"):
+        assert all("Oslo" not in m for m in memories(memory.search(query, user_id="alice")))
+        assert all("Paris" not in m for m in memories(memory.search(query, user_id="bob")))
+    assert memories(memory.get_all(user_id="alice")) == ["I live in Paris and I love cheese."]
+    assert memory.search("Paris", user_id="carol")["results"] == []
+
+
+def test_agent_and_run_scopes(memory: Memory) -> None:
+    memory.add("Alice prefers window seats.", user_id="u", agent_id="travel", run_id="r1")
+    memory.add("Alice prefers aisle seats.", user_id="u", agent_id="support")
+    assert len(memory.get_all(user_id="u")["results"]) == 2
+    assert memories(memory.get_all(agent_id="travel")) == ["Alice prefers window seats."]
+    assert memories(memory.get_all(user_id="u", run_id="r1")) == ["Alice prefers window seats."]
+
+
+def test_contradiction_invalidates_and_history_keeps_both(memory: Memory) -> None:
+    first = memory.add("I live in Hamburg.", user_id="alice", timestamp="2024-01-01")
+    old_id = first["results"][0]["id"]
+    second = memory.add("I moved to Berlin.", user_id="alice", timestamp="2024-06-01")
+    events = {r["event"]: r for r in second["results"]}
+    assert events["ADD"]["memory"] == "I moved to Berlin."
+    assert events["DELETE"]["id"] == old_id
+    assert second["relations"]["invalidated"] == [
+        {"source": "alice", "relationship": "LIVES_IN", "target": "Hamburg"}]
+    assert memories(memory.search("Where do I live?", user_id="alice")) == ["I moved to Berlin."]
+    old = memory.get(old_id)
+    assert old["invalid_at"] is not None and old["valid_from"].startswith("2024-01-01")
+    assert [h["event"] for h in memory.history(old_id)] == ["ADD", "DELETE"]
+    assert memories(memory.get_all(user_id="alice", include_invalid=True)) == [
+        "I live in Hamburg.", "I moved to Berlin."]
+
+
+def test_preference_flip(memory: Memory) -> None:
+    memory.add("I love sushi.", user_id="alice")
+    out = memory.add("I don't like sushi anymore.", user_id="alice")
+    assert sorted(r["event"] for r in out["results"]) == ["ADD", "DELETE"]
+
+
+def test_duplicate_is_none_and_update_refines(memory: Memory) -> None:
+    a = memory.add("I love Thai food.", user_id="alice")["results"][0]
+    dup = memory.add("I love Thai food!", user_id="alice")["results"][0]
+    assert dup == {"id": a["id"], "memory": "I love Thai food!", "event": "NONE"}
+    upd = memory.update(a["id"], "I love spicy Thai food from Bangkok.")
+    assert upd["previous_memory"] == "I love Thai food."
+    assert memory.get(a["id"])["memory"] == "I love spicy Thai food from Bangkok."
+    assert [h["event"] for h in memory.history(a["id"])] == ["ADD", "UPDATE"]
+
+
+def test_delete_is_final_and_exact(memory: Memory, config: Config) -> None:
+    out = memory.add("Bob works at Acme. Acme is based in Berlin.", user_id="alice")
+    bob_id, acme_id = (r["id"] for r in out["results"])
+    memory.delete(bob_id)
+    for q in ("Where does Bob work?", "Acme"):
+        assert bob_id not in {r["id"] for r in memory.search(q, user_id="alice")["results"]}
+    assert memories(memory.get_all(user_id="alice")) == ["Acme is based in Berlin."]
+    with pytest.raises(NotFoundError):
+        memory.get(bob_id)
+    graph = memory.parts.graph
+    from graphmem.models import Scope
+
+    facts = {r.fact_id for r in graph.relations(Scope(user_id="alice"))}
+    assert bob_id not in facts and acme_id in facts
+    assert memory.history(bob_id)[-1]["event"] == "DELETE"
+
+
+def test_delete_all_only_that_scope(memory: Memory) -> None:
+    memory.add("I live in Paris.", user_id="alice")
+    memory.add("I live in Oslo.", user_id="bob")
+    assert memory.delete_all(user_id="alice")["deleted"] == 1
+    assert memory.get_all(user_id="alice")["results"] == []
+    assert memories(memory.get_all(user_id="bob")) == ["I live in Oslo."]
+    memory.reset()
+    assert memory.get_all(user_id="bob")["results"] == []
+
+
+def test_restart_keeps_everything(config: Config, embedder: Any, spacy_extractor: Any) -> None:
+    with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
+        ids = [r["id"] for r in m.add("Carol knows Dave. Dave works at Globex.", user_id="alice")["results"]]
+    with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
+        assert sorted(r["id"] for r in m.get_all(user_id="alice")["results"]) == sorted(ids)
+        res = m.search("Who does Carol know?", user_id="alice")
+        assert res["results"][0]["memory"] == "Carol knows Dave."
+        assert m.history(ids[0])[0]["event"] == "ADD"
+
+
+def test_infer_false_stores_verbatim_and_links(memory: Memory) -> None:
+    out = memory.add("Meeting notes: Dave from Globex asked about pricing?", user_id="alice", infer=False)
+    assert memories(out) == ["Meeting notes: Dave from Globex asked about pricing?"]
+    from graphmem.models import Scope
+
+    names = {e.name for e in memory.parts.graph.entities(Scope(user_id="alice"))}
+    assert {"Dave", "Globex"} <= names
+
+
+def test_two_hop_question_beats_dense(memory: Memory) -> None:
+    memory.add("My manager Bob works at Acme Robotics.", user_id="alice")
+    memory.add("Acme Robotics is based in Lisbon.", user_id="alice")
+    for filler in ("I enjoy hiking in the Alps.", "My favorite city for food is Naples.",
+                   "I bought a new bike in the city.", "The city marathon is in April."):
+        memory.add(filler, user_id="alice")
+    q = "Where is the company my manager works for based?"
+    hybrid = memories(memory.search(q, user_id="alice", limit=3))
+    assert "Acme Robotics is based in Lisbon." in hybrid[:2]
+    res = memory.search(q, user_id="alice", limit=3)["results"]
+    lisbon = next(r for r in res if "Lisbon" in r["memory"])
+    assert lisbon["score_parts"]["graph"] > 0 and lisbon["paths"]
+
+
+def test_metadata_filters(memory: Memory) -> None:
+    for i, (topic, prio) in enumerate([("work", 1), ("work", 5), ("home", 3)]):
+        memory.add(f"Note {i}: Dave met Carol at Globex.", user_id="u", metadata={"topic": topic, "prio": prio},
+                   infer=False)
+    def n(f: dict[str, Any]) -> int:
+        return len(memory.get_all(user_id="u", filters=f)["results"])
+
+    assert n({"topic": "work"}) == 2
+    assert n({"topic": {"ne": "work"}}) == 1
+    assert n({"topic": {"in": ["home", "x"]}}) == 1
+    assert n({"prio": {"gt": 1}}) == 2 and n({"prio": {"gte": 1}}) == 3
+    assert n({"prio": {"lt": 5}}) == 2 and n({"prio": {"lte": 5}}) == 3
+    assert n({"AND": [{"topic": "work"}, {"prio": {"gt": 2}}]}) == 1
+    assert n({"OR": [{"topic": "home"}, {"prio": 1}]}) == 2
+    res = memory.search("Dave and Carol", user_id="u", filters={"topic": "home"})
+    assert [r["metadata"]["topic"] for r in res["results"]] == ["home"]
+    with pytest.raises(InvalidInputError):
+        n({"prio": {"like": 3}})
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 42, ["x"], [{"role": "user"}], [{"content": 3}]])
+def test_bad_messages(memory: Memory, bad: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        memory.add(bad, user_id="alice")
+
+
+def test_bad_input_errors(memory: Memory) -> None:
+    with pytest.raises(InvalidInputError, match="user_id"):
+        memory.add("I live in Paris.")
+    with pytest.raises(InvalidInputError, match="limit"):
+        memory.add("x" * 60_000, user_id="alice")
+    with pytest.raises(InvalidInputError):
+        memory.search("", user_id="alice")
+    with pytest.raises(InvalidInputError):
+        memory.search("hi", user_id="alice", limit=0)
+    with pytest.raises(InvalidInputError):
+        memory.search("hi", user_id="alice", config="nope")
+    with pytest.raises(InvalidInputError):
+        memory.get_all()
+    with pytest.raises(InvalidInputError):
+        memory.add("I live in Paris.", user_id="alice", metadata="x")  # type: ignore[arg-type]
+    for call in (memory.get, memory.delete, memory.history):
+        with pytest.raises(NotFoundError, match="no "):
+            call("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(NotFoundError):
+        memory.update("nope", "text")
+    with pytest.raises(InvalidInputError):
+        memory.get(123)  # type: ignore[arg-type]
+    assert isinstance(InvalidInputError("x"), ValueError)
+
+
+class FlakyGraph(NetworkXGraphStore):
+    fail = True
+
+    def write(self, *args: Any, **kwargs: Any) -> None:
+        if FlakyGraph.fail:
+            raise BackendError("injected graph failure")
+        super().write(*args, **kwargs)
+
+
+def test_failure_between_stores_heals_on_restart(config: Config, embedder: Any, spacy_extractor: Any) -> None:
+    FlakyGraph.fail = True
+    graph = FlakyGraph(config.data_dir / "graph.sqlite")
+    m = Memory(config, embedder=embedder, offline=spacy_extractor, graph=graph)
+    with pytest.raises(BackendError, match="journaled"):
+        m.add("Carol knows Dave. Dave works at Globex.", user_id="alice")
+    m.close()
+    FlakyGraph.fail = False
+    with Memory(config, embedder=embedder, offline=spacy_extractor) as healed:
+        facts = healed.get_all(user_id="alice")["results"]
+        assert len(facts) == 2
+        from graphmem.models import Scope
+
+        rel_facts = {r.fact_id for r in healed.parts.graph.relations(Scope(user_id="alice"))}
+        assert rel_facts == {f["id"] for f in facts}
+        assert healed.parts.history.pending() == []
+        again = healed.add("Carol knows Dave. Dave works at Globex.", user_id="alice")
+        assert {r["event"] for r in again["results"]} == {"NONE"}
+
+
+def test_failure_in_vector_store_writes_nothing_visible(config: Config, embedder: Any, spacy_extractor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
+        m.add("I live in Paris.", user_id="alice")
+
+        def boom(*a: Any, **k: Any) -> None:
+            raise BackendError("injected chroma failure")
+
+        monkeypatch.setattr(m.parts.vectors, "upsert", boom)
+        with pytest.raises(BackendError):
+            m.add("Carol knows Dave.", user_id="alice")
+        monkeypatch.undo()
+        # the next call replays the journal in this same process
+        assert sorted(memories(m.get_all(user_id="alice"))) == ["Carol knows Dave.", "I live in Paris."]
+
+
+def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHMEM_DATA_DIR", str(tmp_path / "envdir"))
+    monkeypatch.setenv("GRAPHMEM_GRAPH_STORE", "networkx")
+    assert Config.load().data_dir == tmp_path / "envdir"
+    assert Memory.from_config({"data_dir": str(tmp_path)}).config.data_dir == tmp_path
+    from graphmem import ConfigError
+
+    with pytest.raises(ConfigError):
+        Memory.from_config({"graph_store": "oracle"})
+    with pytest.raises(ConfigError):
+        Memory.from_config({"no_such_key": 1})

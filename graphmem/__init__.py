@@ -1,9 +1,9 @@
 """graphmem: long-term graph memory for AI agents, with multi-hop recall.
 
-    from graphmem import Memory
-    m = Memory()
-    m.add("My manager Bob works at Acme in Berlin.", user_id="alice")
-    m.search("Where does my manager work?", user_id="alice")
+from graphmem import Memory
+m = Memory()
+m.add("My manager Bob works at Acme in Berlin.", user_id="alice")
+m.search("Where does my manager work?", user_id="alice")
 """
 
 from .config import Config

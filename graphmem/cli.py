@@ -22,7 +22,9 @@ User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]
 Agent = Annotated[str | None, typer.Option("--agent", help="agent_id scope")]
 Run = Annotated[str | None, typer.Option("--run", help="run_id scope")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data directory (GRAPHMEM_DATA_DIR)")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="data directory (GRAPHMEM_DATA_DIR)")
+]
 
 
 def _memory(data_dir: Path | None) -> Memory:
@@ -62,7 +64,9 @@ def add(
     """Remember TEXT."""
     md = json.loads(metadata) if metadata else None
     with _memory(data_dir) as m:
-        out = _run(lambda: m.add(text, user_id=user, agent_id=agent, run_id=run, metadata=md, infer=infer))
+        out = _run(
+            lambda: m.add(text, user_id=user, agent_id=agent, run_id=run, metadata=md, infer=infer)
+        )
     _print(out, as_json, ("id", "event", "memory"))
 
 
@@ -79,7 +83,11 @@ def search(
 ) -> None:
     """Search memories (no LLM call)."""
     with _memory(data_dir) as m:
-        out = _run(lambda: m.search(query, user_id=user, agent_id=agent, run_id=run, limit=limit, config=preset))
+        out = _run(
+            lambda: m.search(
+                query, user_id=user, agent_id=agent, run_id=run, limit=limit, config=preset
+            )
+        )
     _print(out, as_json, ("score", "memory", "paths"))
 
 

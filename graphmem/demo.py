@@ -14,7 +14,11 @@ from .config import Config
 from .memory import Memory
 
 SESSIONS: list[tuple[str, str, str]] = [
-    ("alice", "2024-03-01", "Hi! I live in Hamburg and I love sushi. My manager Bob works at Acme Robotics."),
+    (
+        "alice",
+        "2024-03-01",
+        "Hi! I live in Hamburg and I love sushi. My manager Bob works at Acme Robotics.",
+    ),
     ("alice", "2024-03-01", "Acme Robotics is based in Berlin. Carol is on my team."),
     ("bob", "2024-03-02", "I live in Munich. My favorite food is pizza."),
     ("alice", "2024-05-10", "Carol knows Dave Kim. Dave Kim is the client from Globex."),
@@ -42,23 +46,39 @@ def _play(console: Console, m: Memory) -> None:
         out = m.add(text, user_id=user, timestamp=day)
         console.print(Panel(text, title=f"{user} · {day}", expand=False))
         for r in out["results"]:
-            colour = {"ADD": "green", "UPDATE": "yellow", "DELETE": "red", "NONE": "dim"}[r["event"]]
+            colour = {"ADD": "green", "UPDATE": "yellow", "DELETE": "red", "NONE": "dim"}[
+                r["event"]
+            ]
             label = "INVALIDATED" if r["event"] == "DELETE" else r["event"]
             console.print(f"  [{colour}]{label:11}[/{colour}] {r['memory']}")
         for rel in out["relations"]["invalidated"]:
-            console.print(f"  [red]edge invalidated[/red] {rel['source']} -[{rel['relationship']}]-> {rel['target']}")
+            console.print(
+                f"  [red]edge invalidated[/red] {rel['source']} "
+                f"-[{rel['relationship']}]-> {rel['target']}"
+            )
     for user in ("alice", "bob"):
-        table = Table("memory", "valid from", "invalid at", title=f"What graphmem remembers about {user}")
+        table = Table(
+            "memory", "valid from", "invalid at", title=f"What graphmem remembers about {user}"
+        )
         for r in m.get_all(user_id=user, include_invalid=True)["results"]:
             style = "dim strike" if r["invalid_at"] else ""
-            table.add_row(r["memory"], (r["valid_from"] or "")[:10], (r["invalid_at"] or "")[:10], style=style)
+            table.add_row(
+                r["memory"], (r["valid_from"] or "")[:10], (r["invalid_at"] or "")[:10], style=style
+            )
         console.print(table)
     for user, q in QUESTIONS:
         res = m.search(q, user_id=user, limit=3)
         table = Table("score", "dense", "graph", "memory", "path", title=f"{user} asks: {q}")
         for r in res["results"]:
             parts = r["score_parts"]
-            table.add_row(f"{r['score']:.3f}", f"{parts['dense']:.3f}", f"{parts['graph']:.3f}",
-                          r["memory"], "\n".join(r["paths"]))
+            table.add_row(
+                f"{r['score']:.3f}",
+                f"{parts['dense']:.3f}",
+                f"{parts['graph']:.3f}",
+                r["memory"],
+                "\n".join(r["paths"]),
+            )
         console.print(table)
-    console.print(f"[bold]demo finished in {time.perf_counter() - start:.1f}s, offline, no LLM[/bold]")
+    console.print(
+        f"[bold]demo finished in {time.perf_counter() - start:.1f}s, offline, no LLM[/bold]"
+    )

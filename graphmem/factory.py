@@ -34,8 +34,12 @@ def openai_client(config: Config) -> Any:
     import openai
 
     key = config.llm_api_key.get_secret_value() if config.llm_api_key else "not-needed"
-    return openai.OpenAI(api_key=key, base_url=config.llm_base_url, timeout=config.llm_timeout,
-                         max_retries=config.llm_max_retries)
+    return openai.OpenAI(
+        api_key=key,
+        base_url=config.llm_base_url,
+        timeout=config.llm_timeout,
+        max_retries=config.llm_max_retries,
+    )
 
 
 def build(config: Config, **given: Any) -> Parts:
@@ -50,20 +54,30 @@ def build(config: Config, **given: Any) -> Parts:
     log.info("graphmem extractor: %s", type(extractor).__name__)
     embedder = given.get("embedder")
     if embedder is None:
-        embedder = (OpenAIEmbedder(openai_client(config), config.openai_embed_model)
-                    if config.embedder == "openai"
-                    else MiniLMEmbedder(config.embed_model_dir, config.embed_batch_size))
-    chroma = {"path": data / "chroma", "host": config.chroma_host, "port": config.chroma_port}
-    vectors = given.get("vectors") or ChromaVectorStore(collection=config.collection, **chroma)
-    entity_vectors = given.get("entity_vectors") or ChromaVectorStore(
-        collection=config.collection + "_entities", **chroma)
+        embedder = (
+            OpenAIEmbedder(openai_client(config), config.openai_embed_model)
+            if config.embedder == "openai"
+            else MiniLMEmbedder(config.embed_model_dir, config.embed_batch_size)
+        )
+
+    def chroma(collection: str) -> ChromaVectorStore:
+        return ChromaVectorStore(
+            data / "chroma", config.chroma_host, config.chroma_port, collection
+        )
+
+    vectors = given.get("vectors") or chroma(config.collection)
+    entity_vectors = given.get("entity_vectors") or chroma(config.collection + "_entities")
     graph = given.get("graph")
     if graph is None:
         if config.graph_store == "neo4j":
             from .stores.neo4j_store import Neo4jGraphStore
 
-            graph = Neo4jGraphStore(config.neo4j_uri, config.neo4j_user,
-                                    config.neo4j_password.get_secret_value(), config.neo4j_database)
+            graph = Neo4jGraphStore(
+                config.neo4j_uri,
+                config.neo4j_user,
+                config.neo4j_password.get_secret_value(),
+                config.neo4j_database,
+            )
         else:
             graph = NetworkXGraphStore(data / "graph.sqlite")
     history = given.get("history") or HistoryStore(data / "history.sqlite")

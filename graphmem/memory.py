@@ -67,7 +67,9 @@ class Memory:
         except Exception as e:
             self._recovered = False  # the next call replays the journal
             if isinstance(e, BackendError):
-                raise BackendError(f"{e} (the write is journaled and will be completed on retry)") from e
+                raise BackendError(
+                    f"{e} (the write is journaled and will be completed on retry)"
+                ) from e
             raise
         p.history.done(plan.id)
 
@@ -101,14 +103,18 @@ class Memory:
         if isinstance(messages, dict):
             messages = [messages]
         if not isinstance(messages, list) or not messages:
-            raise InvalidInputError("messages must be a non-empty string or list of {role, content}")
+            raise InvalidInputError(
+                "messages must be a non-empty string or list of {role, content}"
+            )
         out = []
         for m in messages:
             if not isinstance(m, dict) or not isinstance(m.get("content"), str):
                 raise InvalidInputError(f"each message needs a string 'content': {m!r:.80}")
             content = m["content"].strip()
             if content:
-                out.append({k: str(v) for k, v in {**m, "content": content}.items() if v is not None})
+                out.append(
+                    {k: str(v) for k, v in {**m, "content": content}.items() if v is not None}
+                )
         if not out:
             raise InvalidInputError("messages contain no text")
         total = sum(len(m["content"]) for m in out)
@@ -151,12 +157,23 @@ class Memory:
         meta = self._metadata(metadata)
         at, valid_from = now(), parse_ts(timestamp)
         p = self.parts
-        sources = [Source(new_id(), scope, m["content"], m.get("role", "user"), m.get("name"),
-                          valid_from or at, meta) for m in msgs]
+        sources = [
+            Source(
+                new_id(),
+                scope,
+                m["content"],
+                m.get("role", "user"),
+                m.get("name"),
+                valid_from or at,
+                meta,
+            )
+            for m in msgs
+        ]
         extraction = p.extractor.extract(msgs) if infer else p.offline.extract_as_is(msgs)
         with self._lock:
             plan, results, relations = self._writer().plan(
-                scope, extraction, sources, meta, at, valid_from, reconcile=infer)
+                scope, extraction, sources, meta, at, valid_from, reconcile=infer
+            )
             self._apply(plan)
         return {"results": results, "relations": relations}
 
@@ -166,19 +183,43 @@ class Memory:
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
         with self._lock:
-            plan, _, _ = self._writer().plan(old.scope, extraction, [], old.metadata, now(),
-                                             old.valid_from, reconcile=False, update_of=old)
+            plan, _, _ = self._writer().plan(
+                old.scope,
+                extraction,
+                [],
+                old.metadata,
+                now(),
+                old.valid_from,
+                reconcile=False,
+                update_of=old,
+            )
             self._apply(plan)
-        return {"message": "Memory updated successfully!", "id": memory_id, "memory": text,
-                "previous_memory": old.text}
+        return {
+            "message": "Memory updated successfully!",
+            "id": memory_id,
+            "memory": text,
+            "previous_memory": old.text,
+        }
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         """Remove a memory and exactly the graph edges derived from it; history keeps it."""
         old = self._get(memory_id)
         at = now()
-        plan = Plan(new_id(), iso(at) or "", delete_facts=[memory_id], history=[{
-            "id": new_id(), "memory_id": memory_id, "event": "DELETE", "old_memory": old.text,
-            "new_memory": None, "created_at": iso(at)}])
+        plan = Plan(
+            new_id(),
+            iso(at) or "",
+            delete_facts=[memory_id],
+            history=[
+                {
+                    "id": new_id(),
+                    "memory_id": memory_id,
+                    "event": "DELETE",
+                    "old_memory": old.text,
+                    "new_memory": None,
+                    "created_at": iso(at),
+                }
+            ],
+        )
         with self._lock:
             self._apply(plan)
         return {"message": "Memory deleted successfully!", "id": memory_id}
@@ -188,12 +229,26 @@ class Memory:
     ) -> dict[str, Any]:
         scope = Scope(user_id, agent_id, run_id)
         p = self.parts
-        records = p.vectors.list(scope, limit=1_000_000, include_invalid=True)
+        records = p.vectors.scan(scope, limit=1_000_000, include_invalid=True)
         at = iso(now())
-        plan = Plan(new_id(), at or "", delete_facts=[r.id for r in records],
-                    delete_scope=scope.as_dict(), graph=GraphBatch(), history=[
-                        {"id": new_id(), "memory_id": r.id, "event": "DELETE", "old_memory": r.text,
-                         "new_memory": None, "created_at": at} for r in records])
+        plan = Plan(
+            new_id(),
+            at or "",
+            delete_facts=[r.id for r in records],
+            delete_scope=scope.as_dict(),
+            graph=GraphBatch(),
+            history=[
+                {
+                    "id": new_id(),
+                    "memory_id": r.id,
+                    "event": "DELETE",
+                    "old_memory": r.text,
+                    "new_memory": None,
+                    "created_at": at,
+                }
+                for r in records
+            ],
+        )
         with self._lock:
             self._apply(plan)
         return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
@@ -232,7 +287,7 @@ class Memory:
     ) -> dict[str, Any]:
         scope = Scope(user_id, agent_id, run_id)
         where = to_where(filters) if filters else None
-        recs = self.parts.vectors.list(scope, where, _limit(limit), include_invalid)
+        recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
         return {"results": [r.to_result() for r in recs]}
 
     def search(
@@ -256,16 +311,24 @@ class Memory:
         where = to_where(filters) if filters else None
         p = self.parts
         hits, relations = Retriever(p.embedder, p.vectors, p.graph).search(
-            query, scope, _limit(limit), cfg, where)
-        sources = {s.id: s for s in p.graph.sources(scope, [i for h in hits for i in h.fact.source_ids])}
+            query, scope, _limit(limit), cfg, where
+        )
+        sources = {
+            s.id: s for s in p.graph.sources(scope, [i for h in hits for i in h.fact.source_ids])
+        }
         results = []
         for h in hits:
             if threshold is not None and h.score < threshold:
                 continue
-            results.append({**h.fact.to_result(), "score": round(h.score, 6),
-                            "score_parts": {"dense": round(h.dense, 6), "graph": round(h.graph, 6)},
-                            "paths": h.paths,
-                            "sources": [_source(sources[i]) for i in h.fact.source_ids if i in sources]})
+            results.append(
+                {
+                    **h.fact.to_result(),
+                    "score": round(h.score, 6),
+                    "score_parts": {"dense": round(h.dense, 6), "graph": round(h.graph, 6)},
+                    "paths": h.paths,
+                    "sources": [_source(sources[i]) for i in h.fact.source_ids if i in sources],
+                }
+            )
         return {"results": results, "relations": relations}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
@@ -281,8 +344,12 @@ class Memory:
 
     def close(self) -> None:
         if self._parts is not None:
-            for part in (self._parts.vectors, self._parts.entity_vectors, self._parts.graph,
-                         self._parts.history):
+            for part in (
+                self._parts.vectors,
+                self._parts.entity_vectors,
+                self._parts.graph,
+                self._parts.history,
+            ):
                 part.close()
             self._parts = None
             self._recovered = False
@@ -309,8 +376,14 @@ def _search_config(config: str | SearchConfig) -> SearchConfig:
 
 
 def _source(s: Source) -> dict[str, Any]:
-    return {"id": s.id, "role": s.role, "name": s.title, "content": s.content,
-            "created_at": iso(s.created_at), "metadata": s.metadata}
+    return {
+        "id": s.id,
+        "role": s.role,
+        "name": s.title,
+        "content": s.content,
+        "created_at": iso(s.created_at),
+        "metadata": s.metadata,
+    }
 
 
 __all__ = ["Memory"]

@@ -23,44 +23,119 @@ def _ts(v: Any) -> Any:
 
 
 def fact_to_dict(f: FactRecord) -> dict[str, Any]:
-    return {"id": f.id, "text": f.text, "scope": f.scope.as_dict(), "metadata": f.metadata,
-            "created_at": iso(f.created_at), "updated_at": iso(f.updated_at),
-            "valid_from": iso(f.valid_from), "invalid_at": iso(f.invalid_at),
-            "source_ids": list(f.source_ids)}
+    return {
+        "id": f.id,
+        "text": f.text,
+        "scope": f.scope.as_dict(),
+        "metadata": f.metadata,
+        "created_at": iso(f.created_at),
+        "updated_at": iso(f.updated_at),
+        "valid_from": iso(f.valid_from),
+        "invalid_at": iso(f.invalid_at),
+        "source_ids": list(f.source_ids),
+    }
 
 
 def fact_from_dict(d: dict[str, Any]) -> FactRecord:
-    return FactRecord(d["id"], d["text"], _scope(d["scope"]), d["metadata"], _ts(d["created_at"]),
-                      _ts(d["updated_at"]), _ts(d["valid_from"]), _ts(d["invalid_at"]),
-                      tuple(d["source_ids"]))
+    return FactRecord(
+        d["id"],
+        d["text"],
+        _scope(d["scope"]),
+        d["metadata"],
+        _ts(d["created_at"]),
+        _ts(d["updated_at"]),
+        _ts(d["valid_from"]),
+        _ts(d["invalid_at"]),
+        tuple(d["source_ids"]),
+    )
 
 
 def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
     return {
-        "entities": [{"id": e.id, "name": e.name, "type": e.type, "scope": e.scope.as_dict(),
-                      "aliases": list(e.aliases), "created_at": iso(e.created_at)} for e in b.entities],
-        "relations": [{"id": r.id, "source_id": r.source_id, "relation": r.relation,
-                       "target_id": r.target_id, "fact_id": r.fact_id, "scope": r.scope.as_dict(),
-                       "valid_from": iso(r.valid_from), "invalid_at": iso(r.invalid_at),
-                       "created_at": iso(r.created_at), "weight": r.weight} for r in b.relations],
+        "entities": [
+            {
+                "id": e.id,
+                "name": e.name,
+                "type": e.type,
+                "scope": e.scope.as_dict(),
+                "aliases": list(e.aliases),
+                "created_at": iso(e.created_at),
+            }
+            for e in b.entities
+        ],
+        "relations": [
+            {
+                "id": r.id,
+                "source_id": r.source_id,
+                "relation": r.relation,
+                "target_id": r.target_id,
+                "fact_id": r.fact_id,
+                "scope": r.scope.as_dict(),
+                "valid_from": iso(r.valid_from),
+                "invalid_at": iso(r.invalid_at),
+                "created_at": iso(r.created_at),
+                "weight": r.weight,
+            }
+            for r in b.relations
+        ],
         "mentions": [list(m) for m in b.mentions],
-        "sources": [{"id": s.id, "scope": s.scope.as_dict(), "content": s.content, "role": s.role,
-                     "title": s.title, "created_at": iso(s.created_at), "metadata": s.metadata}
-                    for s in b.sources],
+        "sources": [
+            {
+                "id": s.id,
+                "scope": s.scope.as_dict(),
+                "content": s.content,
+                "role": s.role,
+                "title": s.title,
+                "created_at": iso(s.created_at),
+                "metadata": s.metadata,
+            }
+            for s in b.sources
+        ],
         "derived": [list(d) for d in b.derived],
     }
 
 
 def batch_from_dict(d: dict[str, Any]) -> GraphBatch:
     return GraphBatch(
-        entities=tuple(Entity(e["id"], e["name"], e["type"], _scope(e["scope"]), tuple(e["aliases"]),
-                              _ts(e["created_at"])) for e in d["entities"]),
-        relations=tuple(Relation(r["id"], r["source_id"], r["relation"], r["target_id"], r["fact_id"],
-                                 _scope(r["scope"]), _ts(r["valid_from"]), _ts(r["invalid_at"]),
-                                 _ts(r["created_at"]), r["weight"]) for r in d["relations"]),
+        entities=tuple(
+            Entity(
+                e["id"],
+                e["name"],
+                e["type"],
+                _scope(e["scope"]),
+                tuple(e["aliases"]),
+                _ts(e["created_at"]),
+            )
+            for e in d["entities"]
+        ),
+        relations=tuple(
+            Relation(
+                r["id"],
+                r["source_id"],
+                r["relation"],
+                r["target_id"],
+                r["fact_id"],
+                _scope(r["scope"]),
+                _ts(r["valid_from"]),
+                _ts(r["invalid_at"]),
+                _ts(r["created_at"]),
+                r["weight"],
+            )
+            for r in d["relations"]
+        ),
         mentions=tuple((m[0], m[1]) for m in d["mentions"]),
-        sources=tuple(Source(s["id"], _scope(s["scope"]), s["content"], s["role"], s["title"],
-                             _ts(s["created_at"]), s["metadata"]) for s in d["sources"]),
+        sources=tuple(
+            Source(
+                s["id"],
+                _scope(s["scope"]),
+                s["content"],
+                s["role"],
+                s["title"],
+                _ts(s["created_at"]),
+                s["metadata"],
+            )
+            for s in d["sources"]
+        ),
         derived=tuple((x[0], x[1]) for x in d["derived"]),
     )
 
@@ -82,25 +157,35 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "at": self.at,
-            "facts": [fact_to_dict(f) for f in self.facts], "embeddings": self.embeddings,
+            "id": self.id,
+            "at": self.at,
+            "facts": [fact_to_dict(f) for f in self.facts],
+            "embeddings": self.embeddings,
             "fact_updates": [fact_to_dict(f) for f in self.fact_updates],
             "entity_records": [fact_to_dict(f) for f in self.entity_records],
             "entity_embeddings": self.entity_embeddings,
-            "graph": batch_to_dict(self.graph), "invalidate_facts": self.invalidate_facts,
-            "delete_facts": self.delete_facts, "history": self.history,
+            "graph": batch_to_dict(self.graph),
+            "invalidate_facts": self.invalidate_facts,
+            "delete_facts": self.delete_facts,
+            "history": self.history,
             "delete_scope": self.delete_scope,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
         return cls(
-            id=d["id"], at=d["at"], facts=[fact_from_dict(f) for f in d["facts"]],
-            embeddings=d["embeddings"], fact_updates=[fact_from_dict(f) for f in d["fact_updates"]],
+            id=d["id"],
+            at=d["at"],
+            facts=[fact_from_dict(f) for f in d["facts"]],
+            embeddings=d["embeddings"],
+            fact_updates=[fact_from_dict(f) for f in d["fact_updates"]],
             entity_records=[fact_from_dict(f) for f in d["entity_records"]],
-            entity_embeddings=d["entity_embeddings"], graph=batch_from_dict(d["graph"]),
-            invalidate_facts=d["invalidate_facts"], delete_facts=d["delete_facts"],
-            history=d["history"], delete_scope=d.get("delete_scope"),
+            entity_embeddings=d["entity_embeddings"],
+            graph=batch_from_dict(d["graph"]),
+            invalidate_facts=d["invalidate_facts"],
+            delete_facts=d["delete_facts"],
+            history=d["history"],
+            delete_scope=d.get("delete_scope"),
         )
 
     @staticmethod

@@ -65,7 +65,7 @@ class VectorStore(Protocol):
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]: ...
 
-    def list(
+    def scan(
         self,
         scope: Scope,
         where: dict[str, Any] | None = None,

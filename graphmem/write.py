@@ -15,8 +15,19 @@ from .errors import ExtractionError
 from .extract.llm import fence
 from .extract.offline import OPPOSITES
 from .models import (
-    USER_ENTITY, Entity, FactRecord, GraphBatch, Relation, Scope, Source, entity_label, iso,
-    new_id, norm_name, relation_type, stable_id,
+    USER_ENTITY,
+    Entity,
+    FactRecord,
+    GraphBatch,
+    Relation,
+    Scope,
+    Source,
+    entity_label,
+    iso,
+    new_id,
+    norm_name,
+    relation_type,
+    stable_id,
 )
 from .plan import Plan
 from .prompts import RECONCILE_SYSTEM, Decisions, Extraction
@@ -59,7 +70,14 @@ class Writer:
         by_norm = {norm_name(n): e for e in existing for n in e.names}
         unresolved = []
         for ext in todo:
-            hit = next((by_norm[norm_name(n)] for n in (ext.name, *ext.aliases) if norm_name(n) in by_norm), None)
+            hit = next(
+                (
+                    by_norm[norm_name(n)]
+                    for n in (ext.name, *ext.aliases)
+                    if norm_name(n) in by_norm
+                ),
+                None,
+            )
             if hit is None:
                 unresolved.append(ext)
                 continue
@@ -71,17 +89,28 @@ class Writer:
             vecs = self.embedder.embed([e.name for e in unresolved])
             for ext, vec in zip(unresolved, vecs):
                 hits = self.entity_vectors.query(scope, vec, 1)
-                if hits and hits[0][1] >= self.config.entity_merge_threshold and hits[0][0].scope == scope:
+                if (
+                    hits
+                    and hits[0][1] >= self.config.entity_merge_threshold
+                    and hits[0][0].scope == scope
+                ):
                     found = self.graph.find_entities(scope, [norm_name(hits[0][0].text)])
                     target = next((e for e in found if e.id == hits[0][0].id), None)
                     if target is not None:
-                        merged = replace(target, aliases=_merge_aliases(target, [ext.name, *ext.aliases]))
+                        merged = replace(
+                            target, aliases=_merge_aliases(target, [ext.name, *ext.aliases])
+                        )
                         self._new_entities[merged.id] = merged
                         for n in (ext.name, *ext.aliases):
                             out[n.lower()] = merged
                         continue
-                ent = Entity(stable_id(scope.key, norm_name(ext.name)), ext.name, entity_label(ext.type),
-                             scope, tuple(a for a in ext.aliases if a != ext.name))
+                ent = Entity(
+                    stable_id(scope.key, norm_name(ext.name)),
+                    ext.name,
+                    entity_label(ext.type),
+                    scope,
+                    tuple(a for a in ext.aliases if a != ext.name),
+                )
                 self._new_entities[ent.id] = ent
                 for n in (ext.name, *ext.aliases):
                     out.setdefault(n.lower(), ent)
@@ -112,9 +141,14 @@ class Writer:
         vecs = self.embedder.embed(texts)
         if update_of is not None:  # Memory.update: the whole text replaces one memory
             texts, vecs = [" ".join(texts)], self.embedder.embed([" ".join(texts)])
-            facts = [facts[0].model_copy(update={
-                "entities": sorted({n for f in facts for n in f.entities}),
-                "relations": [r for f in facts for r in f.relations]})]
+            facts = [
+                facts[0].model_copy(
+                    update={
+                        "entities": sorted({n for f in facts for n in f.entities}),
+                        "relations": [r for f in facts for r in f.relations],
+                    }
+                )
+            ]
             decisions: list[tuple[str, FactRecord | None]] = [("UPDATE", update_of)]
         elif reconcile:  # may rewrite texts (LLM UPDATE merges)
             decisions = self._decide(scope, texts, vecs)
@@ -132,18 +166,40 @@ class Writer:
         for fact, vec, (event, old) in zip(facts, vecs, decisions):
             key = " ".join(_WORD.findall(fact.text.lower()))
             if event == "NONE" or key in taken:
-                results.append({"id": old.id if old else taken[key], "memory": fact.text, "event": "NONE"})
+                results.append(
+                    {"id": old.id if old else taken[key], "memory": fact.text, "event": "NONE"}
+                )
                 continue
             if event == "UPDATE" and old is not None:
-                rec = replace(old, text=fact.text, updated_at=at, metadata={**old.metadata, **metadata},
-                              source_ids=tuple(dict.fromkeys((*old.source_ids, *source_ids))))
+                rec = replace(
+                    old,
+                    text=fact.text,
+                    updated_at=at,
+                    metadata={**old.metadata, **metadata},
+                    source_ids=tuple(dict.fromkeys((*old.source_ids, *source_ids))),
+                )
                 plan.invalidate_facts.append(old.id)
-                results.append({"id": old.id, "memory": fact.text, "event": "UPDATE",
-                                "previous_memory": old.text})
+                results.append(
+                    {
+                        "id": old.id,
+                        "memory": fact.text,
+                        "event": "UPDATE",
+                        "previous_memory": old.text,
+                    }
+                )
                 plan.history.append(self._event(old.id, "UPDATE", old.text, fact.text, at))
             else:
-                rec = FactRecord(new_id(), fact.text, scope, dict(metadata), at, None, valid_from,
-                                 None, source_ids)
+                rec = FactRecord(
+                    new_id(),
+                    fact.text,
+                    scope,
+                    dict(metadata),
+                    at,
+                    None,
+                    valid_from,
+                    None,
+                    source_ids,
+                )
                 results.append({"id": rec.id, "memory": fact.text, "event": "ADD"})
                 plan.history.append(self._event(rec.id, "ADD", None, fact.text, at))
                 if event == "DELETE" and old is not None:
@@ -164,10 +220,24 @@ class Writer:
                 if src is None or dst is None or src.id == dst.id:
                     continue
                 vf = _parse_valid_from(r.valid_from) or valid_from
-                relations.append(Relation(stable_id(rec.id, src.id, rel, dst.id), src.id, rel, dst.id,
-                                          rec.id, scope, vf, None, at, r.weight))
+                relations.append(
+                    Relation(
+                        stable_id(rec.id, src.id, rel, dst.id),
+                        src.id,
+                        rel,
+                        dst.id,
+                        rec.id,
+                        scope,
+                        vf,
+                        None,
+                        at,
+                        r.weight,
+                    )
+                )
                 mentions += [(rec.id, src.id), (rec.id, dst.id)]
-                rel_report["added"].append({"source": src.name, "relationship": rel, "target": dst.name})
+                rel_report["added"].append(
+                    {"source": src.name, "relationship": rel, "target": dst.name}
+                )
         for old_rel in self._contradicted(scope, relations):
             fact_old = self.vectors.get([old_rel.fact_id])
             if fact_old and fact_old[0].invalid_at is None and fact_old[0].id not in taken.values():
@@ -177,29 +247,44 @@ class Writer:
             plan.fact_updates.append(replace(old, invalid_at=at, updated_at=at))
             results.append({"id": old.id, "memory": old.text, "event": "DELETE"})
             plan.history.append(self._event(old.id, "DELETE", old.text, None, at))
-        for rel in self.graph.relations(scope, fact_ids=list(invalidated)):
-            rel_report["invalidated"].append(self._describe(rel))
+        for stale in self.graph.relations(scope, fact_ids=list(invalidated)):
+            rel_report["invalidated"].append(self._describe(stale))
         entities = {**self._new_entities}
-        plan.graph = GraphBatch(tuple(entities.values()), tuple(relations), tuple(dict.fromkeys(mentions)),
-                                tuple(sources), tuple((f.id, s) for f in plan.facts for s in source_ids))
+        plan.graph = GraphBatch(
+            tuple(entities.values()),
+            tuple(relations),
+            tuple(dict.fromkeys(mentions)),
+            tuple(sources),
+            tuple((f.id, s) for f in plan.facts for s in source_ids),
+        )
         new_ents = list(entities.values())
         if new_ents:
-            plan.entity_records = [FactRecord(e.id, e.name, e.scope, {"type": e.type}, at) for e in new_ents]
+            plan.entity_records = [
+                FactRecord(e.id, e.name, e.scope, {"type": e.type}, at) for e in new_ents
+            ]
             plan.entity_embeddings = self.embedder.embed([e.name for e in new_ents]).tolist()
         return plan, results, rel_report
 
     def _describe(self, rel: Relation) -> dict[str, Any]:
         names = {e.id: e.name for e in self.graph.entities(rel.scope)}
         ents = {**names, **{e.id: e.name for e in self._new_entities.values()}}
-        return {"source": ents.get(rel.source_id, rel.source_id), "relationship": rel.relation,
-                "target": ents.get(rel.target_id, rel.target_id)}
+        return {
+            "source": ents.get(rel.source_id, rel.source_id),
+            "relationship": rel.relation,
+            "target": ents.get(rel.target_id, rel.target_id),
+        }
 
     def _contradicted(self, scope: Scope, new: list[Relation]) -> list[Relation]:
         """Current relations that a new one contradicts: a single-valued relation from the same
         source to another target, or the opposite relation (LIKES/DISLIKES) to the same target."""
         single = set(self.config.single_valued_relations)
-        relevant = [r for r in new if r.relation in single or r.relation.startswith("HAS_FAVORITE")
-                    or r.relation in OPPOSITES]
+        relevant = [
+            r
+            for r in new
+            if r.relation in single
+            or r.relation.startswith("HAS_FAVORITE")
+            or r.relation in OPPOSITES
+        ]
         if not relevant:
             return []
         existing = self.graph.relations(scope, entity_ids=list({r.source_id for r in relevant}))
@@ -209,18 +294,30 @@ class Writer:
             for old in existing:
                 if old.fact_id in new_facts or old.source_id != r.source_id:
                     continue
-                if (old.relation == r.relation and old.target_id != r.target_id and r.relation not in OPPOSITES) or (
-                    OPPOSITES.get(r.relation) == old.relation and old.target_id == r.target_id
-                ):
+                if (
+                    old.relation == r.relation
+                    and old.target_id != r.target_id
+                    and r.relation not in OPPOSITES
+                ) or (OPPOSITES.get(r.relation) == old.relation and old.target_id == r.target_id):
                     out.append(old)
         return out
 
-    def _event(self, memory_id: str, event: str, old: str | None, new: str | None, at: datetime) -> dict[str, Any]:
-        return {"id": new_id(), "memory_id": memory_id, "event": event, "old_memory": old,
-                "new_memory": new, "created_at": iso(at)}
+    def _event(
+        self, memory_id: str, event: str, old: str | None, new: str | None, at: datetime
+    ) -> dict[str, Any]:
+        return {
+            "id": new_id(),
+            "memory_id": memory_id,
+            "event": event,
+            "old_memory": old,
+            "new_memory": new,
+            "created_at": iso(at),
+        }
 
     # -- reconciliation --------------------------------------------------------------------
-    def _decide(self, scope: Scope, texts: list[str], vecs: np.ndarray[Any, Any]) -> list[tuple[str, FactRecord | None]]:
+    def _decide(
+        self, scope: Scope, texts: list[str], vecs: np.ndarray[Any, Any]
+    ) -> list[tuple[str, FactRecord | None]]:
         cands = [self.vectors.query(scope, v, self.config.reconcile_candidates) for v in vecs]
         if self.llm is not None and any(cands):
             return self._decide_llm(texts, cands)
@@ -238,7 +335,9 @@ class Writer:
                 out.append(("ADD", None))
         return out
 
-    def _decide_llm(self, texts: list[str], cands: list[list[tuple[FactRecord, float]]]) -> list[tuple[str, FactRecord | None]]:
+    def _decide_llm(
+        self, texts: list[str], cands: list[list[tuple[FactRecord, float]]]
+    ) -> list[tuple[str, FactRecord | None]]:
         assert self.llm is not None
         existing: dict[str, FactRecord] = {}
         for hits in cands:
@@ -256,7 +355,9 @@ class Writer:
             if d is None:
                 raise ExtractionError(f"reconciliation reply has no decision for N{i}")
             if d.event != "ADD" and d.existing_id not in existing:
-                raise ExtractionError(f"reconciliation reply names unknown memory id {d.existing_id!r}")
+                raise ExtractionError(
+                    f"reconciliation reply names unknown memory id {d.existing_id!r}"
+                )
             old = existing.get(d.existing_id or "")
             if d.event == "UPDATE" and d.text:
                 texts[i] = d.text

@@ -32,7 +32,9 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture()
-def memory(config: Config, embedder: MiniLMEmbedder, spacy_extractor: SpacyExtractor) -> Iterator[Memory]:
+def memory(
+    config: Config, embedder: MiniLMEmbedder, spacy_extractor: SpacyExtractor
+) -> Iterator[Memory]:
     m = Memory(config, embedder=embedder, offline=spacy_extractor)
     yield m
     m.close()

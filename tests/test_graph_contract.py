@@ -17,17 +17,21 @@ BOB = Scope(user_id="bob")
 
 
 def make_neo4j() -> GraphStore:
-    from graphmem.config import Config
     from graphmem.stores.neo4j_store import Neo4jGraphStore
 
+    from graphmem.config import Config
+
     c = Config.load()
-    return Neo4jGraphStore(c.neo4j_uri, c.neo4j_user, c.neo4j_password.get_secret_value(),
-                           c.neo4j_database)
+    return Neo4jGraphStore(
+        c.neo4j_uri, c.neo4j_user, c.neo4j_password.get_secret_value(), c.neo4j_database
+    )
 
 
 @pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    s: GraphStore = NetworkXGraphStore(tmp_path / "g.sqlite") if request.param == "networkx" else make_neo4j()
+    s: GraphStore = (
+        NetworkXGraphStore(tmp_path / "g.sqlite") if request.param == "networkx" else make_neo4j()
+    )
     s.setup()
     s.reset()
     yield s
@@ -40,24 +44,44 @@ def ent(scope: Scope, name: str, type_: str = "Person", aliases: tuple[str, ...]
 
 
 def rel(scope: Scope, a: Entity, r: str, b: Entity, fact: str, weight: float = 1.0) -> Relation:
-    return Relation(stable_id(fact, a.id, r, b.id), a.id, r, b.id, fact, scope, None, None,
-                    datetime(2024, 1, 1, tzinfo=UTC), weight)
+    return Relation(
+        stable_id(fact, a.id, r, b.id),
+        a.id,
+        r,
+        b.id,
+        fact,
+        scope,
+        None,
+        None,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        weight,
+    )
 
 
 def seed(store: GraphStore, scope: Scope = ALICE) -> dict[str, Entity]:
     e = {n: ent(scope, n) for n in ("Alice", "Bob", "Acme", "Berlin")}
     e["Acme"] = ent(scope, "Acme", "Organization", ("Acme Corp",))
     src = Source("s1", scope, "Bob works at Acme. Acme is in Berlin.")
-    store.write(GraphBatch(
-        entities=tuple(e.values()),
-        relations=(rel(scope, e["Bob"], "WORKS_AT", e["Acme"], "f1"),
-                   rel(scope, e["Acme"], "BASED_IN", e["Berlin"], "f2"),
-                   rel(scope, e["Alice"], "HAS_MANAGER", e["Bob"], "f3")),
-        mentions=(("f1", e["Bob"].id), ("f1", e["Acme"].id), ("f2", e["Acme"].id),
-                  ("f2", e["Berlin"].id), ("f3", e["Alice"].id), ("f3", e["Bob"].id)),
-        sources=(src,),
-        derived=(("f1", "s1"), ("f2", "s1")),
-    ))
+    store.write(
+        GraphBatch(
+            entities=tuple(e.values()),
+            relations=(
+                rel(scope, e["Bob"], "WORKS_AT", e["Acme"], "f1"),
+                rel(scope, e["Acme"], "BASED_IN", e["Berlin"], "f2"),
+                rel(scope, e["Alice"], "HAS_MANAGER", e["Bob"], "f3"),
+            ),
+            mentions=(
+                ("f1", e["Bob"].id),
+                ("f1", e["Acme"].id),
+                ("f2", e["Acme"].id),
+                ("f2", e["Berlin"].id),
+                ("f3", e["Alice"].id),
+                ("f3", e["Bob"].id),
+            ),
+            sources=(src,),
+            derived=(("f1", "s1"), ("f2", "s1")),
+        )
+    )
     return e
 
 
@@ -65,10 +89,16 @@ def test_write_and_read_back(store: GraphStore) -> None:
     e = seed(store)
     assert {x.name for x in store.entities(ALICE)} == {"Alice", "Bob", "Acme", "Berlin"}
     rels = store.relations(ALICE)
-    assert {(r.relation, r.fact_id) for r in rels} == {("WORKS_AT", "f1"), ("BASED_IN", "f2"), ("HAS_MANAGER", "f3")}
+    assert {(r.relation, r.fact_id) for r in rels} == {
+        ("WORKS_AT", "f1"),
+        ("BASED_IN", "f2"),
+        ("HAS_MANAGER", "f3"),
+    }
     assert [x.id for x in store.find_entities(ALICE, ["acme corp"])] == [e["Acme"].id]
     assert store.fact_sources(["f1", "f3"]) == {"f1": ["s1"]}
-    assert [s.content for s in store.sources(ALICE, ["s1"])] == ["Bob works at Acme. Acme is in Berlin."]
+    assert [s.content for s in store.sources(ALICE, ["s1"])] == [
+        "Bob works at Acme. Acme is in Berlin."
+    ]
 
 
 def test_write_is_idempotent(store: GraphStore) -> None:
@@ -84,7 +114,9 @@ def test_scopes_are_isolated(store: GraphStore) -> None:
     assert all(x.scope == BOB for x in store.entities(BOB))
     assert len(store.relations(BOB)) == 3
     assert store.find_entities(Scope(user_id="carol"), ["acme"]) == []
-    assert store.sources(BOB, ["s1"]) == [] or all(s.scope == BOB for s in store.sources(BOB, ["s1"]))
+    assert store.sources(BOB, ["s1"]) == [] or all(
+        s.scope == BOB for s in store.sources(BOB, ["s1"])
+    )
     assert store.neighbourhood(Scope(user_id="carol"), [ent(ALICE, "Bob").id]).relations == []
 
 

@@ -22,14 +22,28 @@ def memories(out: dict[str, Any]) -> list[str]:
 
 
 def test_add_search_shape(memory: Memory) -> None:
-    out = memory.add("My manager Bob works at Acme Robotics.", user_id="alice", metadata={"topic": "work"})
+    out = memory.add(
+        "My manager Bob works at Acme Robotics.", user_id="alice", metadata={"topic": "work"}
+    )
     assert [r["event"] for r in out["results"]] == ["ADD"]
-    assert {"source": "alice", "relationship": "HAS_MANAGER", "target": "Bob"} in out["relations"]["added"]
+    assert {"source": "alice", "relationship": "HAS_MANAGER", "target": "Bob"} in out["relations"][
+        "added"
+    ]
     res = memory.search("Who is my manager?", user_id="alice")
     top = res["results"][0]
     assert top["memory"] == "My manager Bob works at Acme Robotics."
-    for key in ("id", "memory", "score", "metadata", "created_at", "updated_at", "user_id", "sources",
-                "score_parts", "paths"):
+    for key in (
+        "id",
+        "memory",
+        "score",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "user_id",
+        "sources",
+        "score_parts",
+        "paths",
+    ):
         assert key in top
     assert top["metadata"] == {"topic": "work"}
     assert top["sources"][0]["content"] == "My manager Bob works at Acme Robotics."
@@ -62,13 +76,16 @@ def test_contradiction_invalidates_and_history_keeps_both(memory: Memory) -> Non
     assert events["ADD"]["memory"] == "I moved to Berlin."
     assert events["DELETE"]["id"] == old_id
     assert second["relations"]["invalidated"] == [
-        {"source": "alice", "relationship": "LIVES_IN", "target": "Hamburg"}]
+        {"source": "alice", "relationship": "LIVES_IN", "target": "Hamburg"}
+    ]
     assert memories(memory.search("Where do I live?", user_id="alice")) == ["I moved to Berlin."]
     old = memory.get(old_id)
     assert old["invalid_at"] is not None and old["valid_from"].startswith("2024-01-01")
     assert [h["event"] for h in memory.history(old_id)] == ["ADD", "DELETE"]
     assert memories(memory.get_all(user_id="alice", include_invalid=True)) == [
-        "I live in Hamburg.", "I moved to Berlin."]
+        "I live in Hamburg.",
+        "I moved to Berlin.",
+    ]
 
 
 def test_preference_flip(memory: Memory) -> None:
@@ -116,7 +133,10 @@ def test_delete_all_only_that_scope(memory: Memory) -> None:
 
 def test_restart_keeps_everything(config: Config, embedder: Any, spacy_extractor: Any) -> None:
     with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
-        ids = [r["id"] for r in m.add("Carol knows Dave. Dave works at Globex.", user_id="alice")["results"]]
+        ids = [
+            r["id"]
+            for r in m.add("Carol knows Dave. Dave works at Globex.", user_id="alice")["results"]
+        ]
     with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
         assert sorted(r["id"] for r in m.get_all(user_id="alice")["results"]) == sorted(ids)
         res = m.search("Who does Carol know?", user_id="alice")
@@ -125,7 +145,9 @@ def test_restart_keeps_everything(config: Config, embedder: Any, spacy_extractor
 
 
 def test_infer_false_stores_verbatim_and_links(memory: Memory) -> None:
-    out = memory.add("Meeting notes: Dave from Globex asked about pricing?", user_id="alice", infer=False)
+    out = memory.add(
+        "Meeting notes: Dave from Globex asked about pricing?", user_id="alice", infer=False
+    )
     assert memories(out) == ["Meeting notes: Dave from Globex asked about pricing?"]
     from graphmem.models import Scope
 
@@ -136,8 +158,12 @@ def test_infer_false_stores_verbatim_and_links(memory: Memory) -> None:
 def test_two_hop_question_beats_dense(memory: Memory) -> None:
     memory.add("My manager Bob works at Acme Robotics.", user_id="alice")
     memory.add("Acme Robotics is based in Lisbon.", user_id="alice")
-    for filler in ("I enjoy hiking in the Alps.", "My favorite city for food is Naples.",
-                   "I bought a new bike in the city.", "The city marathon is in April."):
+    for filler in (
+        "I enjoy hiking in the Alps.",
+        "My favorite city for food is Naples.",
+        "I bought a new bike in the city.",
+        "The city marathon is in April.",
+    ):
         memory.add(filler, user_id="alice")
     q = "Where is the company my manager works for based?"
     hybrid = memories(memory.search(q, user_id="alice", limit=3))
@@ -149,8 +175,13 @@ def test_two_hop_question_beats_dense(memory: Memory) -> None:
 
 def test_metadata_filters(memory: Memory) -> None:
     for i, (topic, prio) in enumerate([("work", 1), ("work", 5), ("home", 3)]):
-        memory.add(f"Note {i}: Dave met Carol at Globex.", user_id="u", metadata={"topic": topic, "prio": prio},
-                   infer=False)
+        memory.add(
+            f"Note {i}: Dave met Carol at Globex.",
+            user_id="u",
+            metadata={"topic": topic, "prio": prio},
+            infer=False,
+        )
+
     def n(f: dict[str, Any]) -> int:
         return len(memory.get_all(user_id="u", filters=f)["results"])
 
@@ -207,7 +238,9 @@ class FlakyGraph(NetworkXGraphStore):
         super().write(*args, **kwargs)
 
 
-def test_failure_between_stores_heals_on_restart(config: Config, embedder: Any, spacy_extractor: Any) -> None:
+def test_failure_between_stores_heals_on_restart(
+    config: Config, embedder: Any, spacy_extractor: Any
+) -> None:
     FlakyGraph.fail = True
     graph = FlakyGraph(config.data_dir / "graph.sqlite")
     m = Memory(config, embedder=embedder, offline=spacy_extractor, graph=graph)
@@ -227,7 +260,9 @@ def test_failure_between_stores_heals_on_restart(config: Config, embedder: Any, 
         assert {r["event"] for r in again["results"]} == {"NONE"}
 
 
-def test_failure_in_vector_store_writes_nothing_visible(config: Config, embedder: Any, spacy_extractor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_in_vector_store_writes_nothing_visible(
+    config: Config, embedder: Any, spacy_extractor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
         m.add("I live in Paris.", user_id="alice")
 
@@ -239,7 +274,10 @@ def test_failure_in_vector_store_writes_nothing_visible(config: Config, embedder
             m.add("Carol knows Dave.", user_id="alice")
         monkeypatch.undo()
         # the next call replays the journal in this same process
-        assert sorted(memories(m.get_all(user_id="alice"))) == ["Carol knows Dave.", "I live in Paris."]
+        assert sorted(memories(m.get_all(user_id="alice"))) == [
+            "Carol knows Dave.",
+            "I live in Paris.",
+        ]
 
 
 def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,9 @@ class OpenAILLM:
             self.calls += 1
             try:
                 resp = self._client.chat.completions.create(
-                    model=self.model, messages=messages, temperature=0,
+                    model=self.model,
+                    messages=messages,
+                    temperature=0,
                     response_format=response_format,
                 )
             except openai.OpenAIError as e:
@@ -61,11 +63,15 @@ class OpenAILLM:
                 log.warning("LLM reply rejected (%s); retrying", problem)
                 messages += [
                     {"role": "assistant", "content": content[:4000]},
-                    {"role": "user", "content": f"That reply is invalid: {problem}. "
-                     "Answer again with JSON that matches the schema exactly."},
+                    {
+                        "role": "user",
+                        "content": f"That reply is invalid: {problem}. "
+                        "Answer again with JSON that matches the schema exactly.",
+                    },
                 ]
         raise ExtractionError(
-            f"LLM gave no valid {schema.__name__} after {self.reply_retries + 1} attempts: {problem}"
+            f"LLM gave no valid {schema.__name__} after {self.reply_retries + 1} attempts: "
+            f"{problem}"
         )
 
 

@@ -18,18 +18,54 @@ from ..prompts import ExtractedEntity, ExtractedFact, ExtractedRelation, Extract
 
 SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"}
 FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
-TYPES = {"PERSON": "Person", "ORG": "Organization", "GPE": "Location", "LOC": "Location",
-         "FAC": "Location", "NORP": "Group", "PRODUCT": "Product", "EVENT": "Event",
-         "WORK_OF_ART": "Work", "LAW": "Law", "LANGUAGE": "Language"}
+TYPES = {
+    "PERSON": "Person",
+    "ORG": "Organization",
+    "GPE": "Location",
+    "LOC": "Location",
+    "FAC": "Location",
+    "NORP": "Group",
+    "PRODUCT": "Product",
+    "EVENT": "Event",
+    "WORK_OF_ART": "Work",
+    "LAW": "Law",
+    "LANGUAGE": "Language",
+}
 CANONICAL = {
-    "LIVE_IN": "LIVES_IN", "MOVE_TO": "LIVES_IN", "RELOCATE_TO": "LIVES_IN", "LIVE": "LIVES_IN",
-    "WORK_AT": "WORKS_AT", "WORK_FOR": "WORKS_AT", "JOIN": "WORKS_AT", "WORK_IN": "WORKS_IN",
-    "LOVE": "LIKES", "LIKE": "LIKES", "ENJOY": "LIKES", "PREFER": "LIKES", "ADORE": "LIKES",
-    "HATE": "DISLIKES", "DISLIKE": "DISLIKES", "DETEST": "DISLIKES", "NOT_LIKES": "DISLIKES",
-    "NOT_LOVE": "DISLIKES", "NOT_ENJOY": "DISLIKES", "KNOW": "KNOWS", "MEET": "MET",
-    "MEET_WITH": "MET", "MARRY": "MARRIED_TO", "BASE_IN": "BASED_IN", "HEADQUARTER_IN": "BASED_IN",
-    "LOCATE_IN": "BASED_IN", "BEAR_IN": "BORN_IN", "OWN": "OWNS", "HAVE": "HAS", "VISIT": "VISITED",
-    "GO_TO": "WENT_TO", "STUDY_AT": "STUDIED_AT", "MANAGE": "MANAGES", "FOUND": "FOUNDED",
+    "LIVE_IN": "LIVES_IN",
+    "MOVE_TO": "LIVES_IN",
+    "RELOCATE_TO": "LIVES_IN",
+    "LIVE": "LIVES_IN",
+    "WORK_AT": "WORKS_AT",
+    "WORK_FOR": "WORKS_AT",
+    "JOIN": "WORKS_AT",
+    "WORK_IN": "WORKS_IN",
+    "LOVE": "LIKES",
+    "LIKE": "LIKES",
+    "ENJOY": "LIKES",
+    "PREFER": "LIKES",
+    "ADORE": "LIKES",
+    "HATE": "DISLIKES",
+    "DISLIKE": "DISLIKES",
+    "DETEST": "DISLIKES",
+    "NOT_LIKES": "DISLIKES",
+    "NOT_LOVE": "DISLIKES",
+    "NOT_ENJOY": "DISLIKES",
+    "KNOW": "KNOWS",
+    "MEET": "MET",
+    "MEET_WITH": "MET",
+    "MARRY": "MARRIED_TO",
+    "BASE_IN": "BASED_IN",
+    "HEADQUARTER_IN": "BASED_IN",
+    "LOCATE_IN": "BASED_IN",
+    "BEAR_IN": "BORN_IN",
+    "OWN": "OWNS",
+    "HAVE": "HAS",
+    "VISIT": "VISITED",
+    "GO_TO": "WENT_TO",
+    "STUDY_AT": "STUDIED_AT",
+    "MANAGE": "MANAGES",
+    "FOUND": "FOUNDED",
 }
 OPPOSITES = {"LIKES": "DISLIKES", "DISLIKES": "LIKES"}
 
@@ -64,7 +100,9 @@ class SpacyExtractor:
 
     def extract(self, messages: Sequence[dict[str, str]]) -> Extraction:
         texts = [m["content"] for m in messages if m.get("role", "user") != "assistant"]
-        speakers = [m.get("name") or USER_ENTITY for m in messages if m.get("role", "user") != "assistant"]
+        speakers = [
+            m.get("name") or USER_ENTITY for m in messages if m.get("role", "user") != "assistant"
+        ]
         return self.extract_docs(list(self.nlp.pipe(texts)), speakers)
 
     def extract_as_is(self, messages: Sequence[dict[str, str]]) -> Extraction:
@@ -72,7 +110,9 @@ class SpacyExtractor:
         docs = list(self.nlp.pipe([m["content"] for m in messages]))
         return self.extract_docs(docs, [m.get("name") or USER_ENTITY for m in messages], as_is=True)
 
-    def extract_docs(self, docs: Sequence[Any], speakers: Sequence[str], as_is: bool = False) -> Extraction:
+    def extract_docs(
+        self, docs: Sequence[Any], speakers: Sequence[str], as_is: bool = False
+    ) -> Extraction:
         entities: dict[str, ExtractedEntity] = {}
         facts: list[ExtractedFact] = []
         for doc, speaker in zip(docs, speakers):
@@ -142,9 +182,13 @@ class _Sentence:
         for tok in self.span:
             if tok.pos_ == "NOUN" and (owner := self._owner(tok)):  # "my sister Anna"
                 for app in (c for c in tok.children if c.dep_ == "appos" and c.i in self.mentions):
-                    out.append(ExtractedRelation(
-                        source=owner, relation=canonical("HAS_" + tok.lemma_), target=self.mentions[app.i]
-                    ))
+                    out.append(
+                        ExtractedRelation(
+                            source=owner,
+                            relation=canonical("HAS_" + tok.lemma_),
+                            target=self.mentions[app.i],
+                        )
+                    )
             subjects = [c for c in tok.children if c.dep_ in {"nsubj", "nsubjpass"}]
             subjects += [c for s in subjects for c in s.children if c.dep_ == "conj"]
             for subj in subjects:
@@ -224,7 +268,9 @@ class _Sentence:
         for i, a in enumerate(others[:6]):
             for b in others[i + 1 : 6]:
                 if (a, b) not in linked:
-                    rels.append(ExtractedRelation(source=a, relation="MENTIONED_WITH", target=b, weight=0.3))
+                    rels.append(
+                        ExtractedRelation(source=a, relation="MENTIONED_WITH", target=b, weight=0.3)
+                    )
         if self.speaker != USER_ENTITY and not self.keep:
             text = f"{self.speaker}: {text}"
         names = sorted({*named, *(n for r in rels for n in (r.source, r.target))})

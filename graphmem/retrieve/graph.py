@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 
@@ -14,7 +15,9 @@ def build(sub: Subgraph) -> nx.Graph:
     """Undirected weighted graph: entity–entity (relations) and fact–entity (mentions)."""
     g = nx.Graph()
     for r in sub.relations:
-        w = r.weight + (g[r.source_id][r.target_id]["weight"] if g.has_edge(r.source_id, r.target_id) else 0)
+        w = r.weight + (
+            g[r.source_id][r.target_id]["weight"] if g.has_edge(r.source_id, r.target_id) else 0
+        )
         g.add_edge(r.source_id, r.target_id, weight=w, rel=r)
     degree: dict[str, int] = defaultdict(int)
     for _, e in sub.mentions:
@@ -29,11 +32,15 @@ def ppr(g: nx.Graph, seeds: dict[str, float], damping: float) -> dict[str, float
     personal = {n: w for n, w in seeds.items() if n in g and w > 0}
     if not personal:
         return {}
-    scores: dict[str, float] = nx.pagerank(g, alpha=damping, personalization=personal, weight="weight", tol=1e-6, max_iter=100)
+    scores: dict[str, float] = nx.pagerank(
+        g, alpha=damping, personalization=personal, weight="weight", tol=1e-6, max_iter=100
+    )
     return scores
 
 
-def paths(g: nx.Graph, seeds: list[str], fact_id: str, entities: dict[str, Entity], max_paths: int = 2) -> list[str]:
+def paths(
+    g: nx.Graph, seeds: list[str], fact_id: str, entities: dict[str, Entity], max_paths: int = 2
+) -> list[str]:
     """Readable relation paths (shortest first) from a query entity to an entity the fact
     mentions; a fact that mentions a query entity directly needs no path."""
     node = "f:" + fact_id
@@ -61,9 +68,11 @@ def paths(g: nx.Graph, seeds: list[str], fact_id: str, entities: dict[str, Entit
 
 
 def _render(g: nx.Graph, hop: list[str], entities: dict[str, Entity]) -> str:
-    name = lambda n: entities[n].name if n in entities else n  # noqa: E731
+    def name(n: str) -> str:
+        return entities[n].name if n in entities else n
+
     parts = [name(hop[0])]
-    for a, b in zip(hop, hop[1:]):
+    for a, b in itertools.pairwise(hop):
         rel = g[a][b]["rel"]
         arrow = f"-[{rel.relation}]->" if rel.source_id == a else f"<-[{rel.relation}]-"
         parts.append(f"{arrow} {name(b)}")

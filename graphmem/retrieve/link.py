@@ -14,9 +14,13 @@ FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
 
 def ngrams(text: str, max_n: int = 5) -> list[str]:
     words = _TOKEN.findall(norm_name(text))
-    return list(dict.fromkeys(
-        " ".join(words[i : i + n]) for n in range(1, max_n + 1) for i in range(len(words) - n + 1)
-    ))
+    return list(
+        dict.fromkeys(
+            " ".join(words[i : i + n])
+            for n in range(1, max_n + 1)
+            for i in range(len(words) - n + 1)
+        )
+    )
 
 
 def link(graph: GraphStore, scope: Scope, query: str, user_id: str | None) -> dict[str, float]:
@@ -32,7 +36,11 @@ def link(graph: GraphStore, scope: Scope, query: str, user_id: str | None) -> di
         is_user = any(a == "USER" for a in e.aliases)
         if is_user and not (words & FIRST_PERSON or norm_name(e.name) in grams):
             continue
-        length = max(len(norm_name(n).split()) for n in e.names if norm_name(n) in grams) if not is_user else 1
+        length = (
+            max(len(norm_name(n).split()) for n in e.names if norm_name(n) in grams)
+            if not is_user
+            else 1
+        )
         kind = 0.3 if is_user or e.type == "Concept" else 1.0  # named entities are specific
         seeds[e.id] = kind * (1.0 + math.log1p(length))
     return seeds

@@ -45,7 +45,9 @@ class Retriever:
             hits = [Hit(rec, s, s, 0.0, []) for rec, s in dense[:limit]]
             return hits, []
         seeds = link(self.graph, scope, query, scope.user_id)
-        bridge = self.graph.relations(scope, fact_ids=[r.id for r, _ in dense[: config.bridge_hits]])
+        bridge = self.graph.relations(
+            scope, fact_ids=[r.id for r, _ in dense[: config.bridge_hits]]
+        )
         start = set(seeds) | {r.source_id for r in bridge} | {r.target_id for r in bridge}
         sub = self.graph.neighbourhood(scope, list(start), config.hops, config.max_edges)
         g = G.build(sub)
@@ -58,8 +60,11 @@ class Retriever:
             personal["f:" + rec.id] = personal.get("f:" + rec.id, 0.0) + max(s, 0.0)
         scores = G.ppr(g, personal, config.damping)
         fact_scores = {n[2:]: v for n, v in scores.items() if n.startswith("f:")}
-        extra = [f for f in sorted(fact_scores, key=fact_scores.__getitem__, reverse=True)
-                 if f not in records][: config.dense_k]
+        extra = [
+            f
+            for f in sorted(fact_scores, key=fact_scores.__getitem__, reverse=True)
+            if f not in records
+        ][: config.dense_k]
         if extra:
             got = self.vectors.get(extra, scope=scope, where=where, include_invalid=False)
             embs = self.vectors.embeddings([r.id for r in got])
@@ -81,17 +86,27 @@ class Retriever:
         return hits, self._relations(sub, scores, {h.fact.id for h in hits}, limit)
 
     @staticmethod
-    def _relations(sub: Any, scores: dict[str, float], fact_ids: set[str], limit: int) -> list[dict[str, Any]]:
+    def _relations(
+        sub: Any, scores: dict[str, float], fact_ids: set[str], limit: int
+    ) -> list[dict[str, Any]]:
         names = {i: e.name for i, e in sub.entities.items()}
-        rels = [r for r in sub.relations if r.fact_id in fact_ids and r.relation != "MENTIONED_WITH"]
-        rels.sort(key=lambda r: scores.get(r.source_id, 0) + scores.get(r.target_id, 0), reverse=True)
+        rels = [
+            r for r in sub.relations if r.fact_id in fact_ids and r.relation != "MENTIONED_WITH"
+        ]
+        rels.sort(
+            key=lambda r: scores.get(r.source_id, 0) + scores.get(r.target_id, 0), reverse=True
+        )
         out = []
         for r in rels[:limit]:
-            out.append({
-                "source": names.get(r.source_id, r.source_id), "relationship": r.relation,
-                "target": names.get(r.target_id, r.target_id),
-                "valid_from": r.valid_from.isoformat() if r.valid_from else None,
-                "invalid_at": None, "fact_id": r.fact_id,
-                "score": round(scores.get(r.source_id, 0) + scores.get(r.target_id, 0), 6),
-            })
+            out.append(
+                {
+                    "source": names.get(r.source_id, r.source_id),
+                    "relationship": r.relation,
+                    "target": names.get(r.target_id, r.target_id),
+                    "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+                    "invalid_at": None,
+                    "fact_id": r.fact_id,
+                    "score": round(scores.get(r.source_id, 0) + scores.get(r.target_id, 0), 6),
+                }
+            )
         return out

@@ -104,7 +104,9 @@ class ChromaVectorStore:
 
             settings = Settings(anonymized_telemetry=False, allow_reset=True)
             if self.host:
-                self._client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+                self._client = chromadb.HttpClient(
+                    host=self.host, port=self.port, settings=settings
+                )
             else:
                 assert self.path is not None
                 self.path.mkdir(parents=True, exist_ok=True)
@@ -113,7 +115,9 @@ class ChromaVectorStore:
                 self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
             )
         except Exception as e:
-            raise BackendError(f"cannot open chroma collection {self.collection_name!r}: {e}") from e
+            raise BackendError(
+                f"cannot open chroma collection {self.collection_name!r}: {e}"
+            ) from e
 
     def upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
         if not records:
@@ -166,7 +170,9 @@ class ChromaVectorStore:
             "get",
             lambda: self._col.get(ids=list(ids), where=flt, include=["documents", "metadatas"]),
         )
-        found = {i: from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])}
+        found = {
+            i: from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
+        }
         return [found[i] for i in ids if i in found]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]:
@@ -175,7 +181,7 @@ class ChromaVectorStore:
         res = self._call("get", lambda: self._col.get(ids=list(ids), include=["embeddings"]))
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
 
-    def list(
+    def scan(
         self,
         scope: Scope,
         where: dict[str, Any] | None = None,
@@ -187,7 +193,9 @@ class ChromaVectorStore:
             "get",
             lambda: self._col.get(where=flt, limit=limit, include=["documents", "metadatas"]),
         )
-        recs = [from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
+        recs = [
+            from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
+        ]
         return sorted(recs, key=lambda r: r.created_at)
 
     def delete(self, ids: Sequence[str]) -> None:

@@ -1,6 +1,7 @@
 """Metadata filters (Mem0 style) → Chroma ``where`` clauses.
 
-Accepted: ``{"key": value}`` (equality), ``{"key": {"eq"|"ne"|"in"|"nin"|"gt"|"gte"|"lt"|"lte": v}}``
+Accepted: ``{"key": value}`` (equality),
+``{"key": {"eq"|"ne"|"in"|"nin"|"gt"|"gte"|"lt"|"lte": v}}``
 and ``{"AND": [...]}`` / ``{"OR": [...]}`` (``$and``/``$or`` too), nested freely. Keys name user
 metadata, except ``created_at``, ``updated_at`` and ``valid_from`` (ISO strings or epoch seconds).
 """
@@ -51,7 +52,9 @@ def to_where(filters: dict[str, Any]) -> dict[str, Any]:
         if key.upper().lstrip("$") in {"AND", "OR"}:
             if not isinstance(cond, list) or not cond:
                 raise InvalidInputError(f"{key} needs a non-empty list of filters")
-            clauses.append(_combine("$" + key.upper().lstrip("$").lower(), [to_where(c) for c in cond]))
+            clauses.append(
+                _combine("$" + key.upper().lstrip("$").lower(), [to_where(c) for c in cond])
+            )
             continue
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"bad filter key: {key!r}")

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
   event TEXT NOT NULL, old_memory TEXT, new_memory TEXT, created_at TEXT NOT NULL,
   actor TEXT, role TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, seq INTEGER);
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id);
-CREATE TABLE IF NOT EXISTS journal(id TEXT PRIMARY KEY, plan TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
+  created_at TEXT NOT NULL);
 """
 
 
@@ -57,14 +58,18 @@ class HistoryStore:
     # -- journal ---------------------------------------------------------------------------
     def journal(self, plan_id: str, plan: dict[str, Any]) -> None:
         now = datetime.now(UTC).isoformat()
-        self._run("INSERT OR REPLACE INTO journal VALUES (?,?,?)", [(plan_id, json.dumps(plan), now)])
+        self._run(
+            "INSERT OR REPLACE INTO journal VALUES (?,?,?)", [(plan_id, json.dumps(plan), now)]
+        )
 
     def done(self, plan_id: str) -> None:
         self._run("DELETE FROM journal WHERE id=?", [(plan_id,)])
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:
-            rows = self._conn().execute("SELECT id, plan FROM journal ORDER BY created_at").fetchall()
+            rows = (
+                self._conn().execute("SELECT id, plan FROM journal ORDER BY created_at").fetchall()
+            )
         return [(i, json.loads(p)) for i, p in rows]
 
     # -- history ---------------------------------------------------------------------------
@@ -73,8 +78,18 @@ class HistoryStore:
         self._run(
             "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
-                (e["id"], e["memory_id"], e["event"], e.get("old_memory"), e.get("new_memory"),
-                 e["created_at"], e.get("actor"), e.get("role"), int(e["event"] == "DELETE"), e.get("seq", 0))
+                (
+                    e["id"],
+                    e["memory_id"],
+                    e["event"],
+                    e.get("old_memory"),
+                    e.get("new_memory"),
+                    e["created_at"],
+                    e.get("actor"),
+                    e.get("role"),
+                    int(e["event"] == "DELETE"),
+                    e.get("seq", 0),
+                )
                 for e in events
             ],
         )

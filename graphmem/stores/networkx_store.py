@@ -54,7 +54,9 @@ class _ScopeGraph:
     by_norm: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     fact_entities: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     entity_facts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    fact_relations: dict[str, dict[str, Relation]] = field(default_factory=lambda: defaultdict(dict))
+    fact_relations: dict[str, dict[str, Relation]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
 
     def add_entity(self, e: Entity) -> None:
         old = self.graph.nodes[e.id]["entity"] if e.id in self.graph else None
@@ -135,12 +137,30 @@ class NetworkXGraphStore:
     @staticmethod
     def _entity(row: Sequence[Any]) -> Entity:
         id_, scope, name, type_, aliases, created = row
-        return Entity(id_, name, type_, Scope.from_key(scope), tuple(json.loads(aliases)), _ts(created) or datetime.now(UTC))
+        return Entity(
+            id_,
+            name,
+            type_,
+            Scope.from_key(scope),
+            tuple(json.loads(aliases)),
+            _ts(created) or datetime.now(UTC),
+        )
 
     @staticmethod
     def _relation(row: Sequence[Any]) -> Relation:
         id_, scope, src, rel, dst, fact, vf, inv, created, weight = row
-        return Relation(id_, src, rel, dst, fact, Scope.from_key(scope), _ts(vf), _ts(inv), _ts(created) or datetime.now(UTC), weight)
+        return Relation(
+            id_,
+            src,
+            rel,
+            dst,
+            fact,
+            Scope.from_key(scope),
+            _ts(vf),
+            _ts(inv),
+            _ts(created) or datetime.now(UTC),
+            weight,
+        )
 
     def _tx(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         db = self._conn()
@@ -169,29 +189,69 @@ class NetworkXGraphStore:
                 for r in sg.fact_relations.get(f, {}).values()
                 if r.invalid_at is None and r.id not in keep
             ]
-            self._tx([
-                ("UPDATE relations SET invalid_at=? WHERE id=?", [(at.timestamp(), r.id) for r in stale]),
-                ("INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)", [
-                    (e.id, e.scope.key, e.name, e.type, json.dumps(list(e.aliases)), e.created_at.timestamp())
-                    for e in batch.entities
-                ]),
-                ("INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)", [
-                    (r.id, r.scope.key, r.source_id, r.relation, r.target_id, r.fact_id,
-                     _f(r.valid_from), _f(r.invalid_at), r.created_at.timestamp(), r.weight)
-                    for r in batch.relations
-                ]),
-                ("INSERT OR IGNORE INTO mentions VALUES (?,?,?)", [
-                    (f, e, scope_of[e]) for f, e in batch.mentions
-                ]),
-                ("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)", [
-                    (s.id, s.scope.key, s.content, s.role, s.title, s.created_at.timestamp(),
-                     json.dumps(s.metadata, default=str))
-                    for s in batch.sources
-                ]),
-                ("INSERT OR IGNORE INTO derived VALUES (?,?,?)", [
-                    (f, s, "") for f, s in batch.derived
-                ]),
-            ])
+            self._tx(
+                [
+                    (
+                        "UPDATE relations SET invalid_at=? WHERE id=?",
+                        [(at.timestamp(), r.id) for r in stale],
+                    ),
+                    (
+                        "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
+                        [
+                            (
+                                e.id,
+                                e.scope.key,
+                                e.name,
+                                e.type,
+                                json.dumps(list(e.aliases)),
+                                e.created_at.timestamp(),
+                            )
+                            for e in batch.entities
+                        ],
+                    ),
+                    (
+                        "INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        [
+                            (
+                                r.id,
+                                r.scope.key,
+                                r.source_id,
+                                r.relation,
+                                r.target_id,
+                                r.fact_id,
+                                _f(r.valid_from),
+                                _f(r.invalid_at),
+                                r.created_at.timestamp(),
+                                r.weight,
+                            )
+                            for r in batch.relations
+                        ],
+                    ),
+                    (
+                        "INSERT OR IGNORE INTO mentions VALUES (?,?,?)",
+                        [(f, e, scope_of[e]) for f, e in batch.mentions],
+                    ),
+                    (
+                        "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)",
+                        [
+                            (
+                                s.id,
+                                s.scope.key,
+                                s.content,
+                                s.role,
+                                s.title,
+                                s.created_at.timestamp(),
+                                json.dumps(s.metadata, default=str),
+                            )
+                            for s in batch.sources
+                        ],
+                    ),
+                    (
+                        "INSERT OR IGNORE INTO derived VALUES (?,?,?)",
+                        [(f, s, "") for f, s in batch.derived],
+                    ),
+                ]
+            )
             for r in stale:
                 self._sg(r.scope.key).add_relation(_replace_invalid(r, at))
             for e in batch.entities:
@@ -217,11 +277,13 @@ class NetworkXGraphStore:
             return
         rows = [(f,) for f in fact_ids]
         with self._lock:
-            self._tx([
-                ("DELETE FROM relations WHERE fact_id=?", rows),
-                ("DELETE FROM mentions WHERE fact_id=?", rows),
-                ("DELETE FROM derived WHERE fact_id=?", rows),
-            ])
+            self._tx(
+                [
+                    ("DELETE FROM relations WHERE fact_id=?", rows),
+                    ("DELETE FROM mentions WHERE fact_id=?", rows),
+                    ("DELETE FROM derived WHERE fact_id=?", rows),
+                ]
+            )
             for sg in self._scopes.values():
                 for f in fact_ids:
                     sg.drop_fact(f)
@@ -232,16 +294,23 @@ class NetworkXGraphStore:
             stored = {r[0] for r in self._conn().execute("SELECT DISTINCT scope FROM sources")}
             keys += [k for k in stored if k and scope.contains(Scope.from_key(k)) and k not in keys]
             rows = [(k,) for k in keys]
-            self._tx([
-                (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
-                for table in ("entities", "relations", "mentions", "sources")
-            ])
+            self._tx(
+                [
+                    (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
+                    for table in ("entities", "relations", "mentions", "sources")
+                ]
+            )
             for k in keys:
                 self._scopes.pop(k, None)
 
     def reset(self) -> None:
         with self._lock:
-            self._tx([(f"DELETE FROM {t}", [()]) for t in ("entities", "relations", "mentions", "sources", "derived")])
+            self._tx(
+                [
+                    (f"DELETE FROM {t}", [()])
+                    for t in ("entities", "relations", "mentions", "sources", "derived")
+                ]
+            )
             self._scopes = {}
 
     def close(self) -> None:
@@ -254,7 +323,9 @@ class NetworkXGraphStore:
     # -- reads -----------------------------------------------------------------------------
     def entities(self, scope: Scope) -> list[Entity]:
         with self._lock:
-            return [d["entity"] for sg in self._matching(scope) for _, d in sg.graph.nodes(data=True)]
+            return [
+                d["entity"] for sg in self._matching(scope) for _, d in sg.graph.nodes(data=True)
+            ]
 
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         with self._lock:
@@ -277,11 +348,18 @@ class NetworkXGraphStore:
             out: list[Relation] = []
             for sg in self._matching(scope):
                 if fact_ids is not None:
-                    rels: Iterable[Relation] = (r for f in fact_ids for r in sg.fact_relations.get(f, {}).values())
+                    rels: Iterable[Relation] = (
+                        r for f in fact_ids for r in sg.fact_relations.get(f, {}).values()
+                    )
                 elif entity_ids is not None:
                     ids = [e for e in entity_ids if e in sg.graph]
-                    rels = {d["rel"].id: d["rel"] for _, _, d in
-                            [*sg.graph.out_edges(ids, data=True), *sg.graph.in_edges(ids, data=True)]}.values()
+                    rels = {
+                        d["rel"].id: d["rel"]
+                        for _, _, d in [
+                            *sg.graph.out_edges(ids, data=True),
+                            *sg.graph.in_edges(ids, data=True),
+                        ]
+                    }.values()
                 else:
                     rels = (d["rel"] for _, _, d in sg.graph.edges(data=True))
                 out.extend(r for r in rels if include_invalid or r.invalid_at is None)
@@ -322,14 +400,29 @@ class NetworkXGraphStore:
             return []
         with self._lock:
             marks = ",".join("?" * len(ids))
-            rows = self._conn().execute(
-                f"SELECT * FROM sources WHERE id IN ({marks})", list(ids)  # only placeholders
-            ).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT * FROM sources WHERE id IN ({marks})",
+                    list(ids),  # only placeholders
+                )
+                .fetchall()
+            )
         out = []
         for id_, key, content, role, title, created, md in rows:
             s = Scope.from_key(key)
             if scope.contains(s):
-                out.append(Source(id_, s, content, role, title, _ts(created) or datetime.now(UTC), json.loads(md)))
+                out.append(
+                    Source(
+                        id_,
+                        s,
+                        content,
+                        role,
+                        title,
+                        _ts(created) or datetime.now(UTC),
+                        json.loads(md),
+                    )
+                )
         return out
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -337,9 +430,14 @@ class NetworkXGraphStore:
             return {}
         with self._lock:
             marks = ",".join("?" * len(fact_ids))
-            rows = self._conn().execute(
-                f"SELECT fact_id, source_id FROM derived WHERE fact_id IN ({marks})", list(fact_ids)
-            ).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT fact_id, source_id FROM derived WHERE fact_id IN ({marks})",
+                    list(fact_ids),
+                )
+                .fetchall()
+            )
         out: dict[str, list[str]] = defaultdict(list)
         for f, s in rows:
             out[f].append(s)

@@ -1,0 +1,46 @@
+"""The spaCy extractor on the real en_core_web_sm pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def triples(extractor: Any, text: str) -> set[tuple[str, str, str]]:
+    ex = extractor.extract([{"role": "user", "content": text}])
+    return {(r.source, r.relation, r.target) for f in ex.facts for r in f.relations}
+
+
+def test_patterns(spacy_extractor: Any) -> None:
+    t = triples(
+        spacy_extractor,
+        "My sister Anna lives in Paris. Bob is my manager. Acme Corp is based in Berlin. "
+        "I don't like sushi anymore. I moved to Munich.",
+    )
+    assert {
+        ("Anna", "LIVES_IN", "Paris"),
+        ("USER", "HAS_SISTER", "Anna"),
+        ("USER", "HAS_MANAGER", "Bob"),
+        ("Acme Corp", "BASED_IN", "Berlin"),
+        ("USER", "DISLIKES", "sushi"),
+        ("USER", "LIVES_IN", "Munich"),
+    } <= t
+
+
+def test_questions_and_chitchat_are_not_facts(spacy_extractor: Any) -> None:
+    ex = spacy_extractor.extract(
+        [
+            {"role": "user", "content": "Hello there! How are you? Bob knows Carol."},
+            {"role": "assistant", "content": "Dave lives in Rome."},
+        ]
+    )
+    assert [f.text for f in ex.facts] == ["Bob knows Carol."]
+
+
+def test_named_speaker(spacy_extractor: Any) -> None:
+    ex = spacy_extractor.extract(
+        [{"role": "user", "name": "Caroline", "content": "I went to Paris with Mel."}]
+    )
+    assert ex.facts[0].text == "Caroline: I went to Paris with Mel."
+    assert ("Caroline", "WENT_TO", "Paris") in {
+        (r.source, r.relation, r.target) for r in ex.facts[0].relations
+    }

@@ -1,0 +1,251 @@
+"""The LLM path with a scripted OpenAI-compatible server at the client boundary.
+
+The real ``openai`` client is used; only its HTTP transport is replaced (httpx.MockTransport),
+so request building, retries and response parsing are all exercised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from graphmem import Config, ExtractionError, Memory
+from graphmem.extract import OpenAILLM
+
+Reply = str | Exception
+
+
+class ScriptedServer:
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = list(replies)
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.requests.append(body)
+        if not self.replies:
+            raise AssertionError("unexpected LLM call")
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": reply},
+                    }
+                ],
+            },
+        )
+
+
+def client(server: ScriptedServer) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key="test",
+        base_url="http://llm.test/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(server)),
+    )
+
+
+def extraction(
+    *facts: tuple[str, list[tuple[str, str, str]]], entities: list[dict[str, Any]] | None = None
+) -> str:
+    ents = (
+        entities
+        if entities is not None
+        else [
+            {"name": n, "type": "Person"}
+            for _, rels in facts
+            for r in rels
+            for n in (r[0], r[2])
+            if n != "USER"
+        ]
+    )
+    return json.dumps(
+        {
+            "facts": [
+                {
+                    "text": t,
+                    "entities": sorted({n for r in rels for n in (r[0], r[2])}),
+                    "relations": [{"source": a, "relation": b, "target": c} for a, b, c in rels],
+                }
+                for t, rels in facts
+            ],
+            "entities": ents,
+        }
+    )
+
+
+@pytest.fixture()
+def make_memory(
+    tmp_path: Any, embedder: Any, spacy_extractor: Any
+) -> Callable[[ScriptedServer], Memory]:
+    def make(server: ScriptedServer) -> Memory:
+        cfg = Config.load({"data_dir": tmp_path / "gm", "extractor": "llm", "llm_reply_retries": 1})
+        return Memory(
+            cfg,
+            embedder=embedder,
+            offline=spacy_extractor,
+            llm=OpenAILLM(client(server), "test-model", reply_retries=1),
+        )
+
+    return make
+
+
+def test_good_reply_one_call_then_reconcile(
+    make_memory: Callable[[ScriptedServer], Memory],
+) -> None:
+    server = ScriptedServer(
+        [
+            extraction(("USER lives in Lisbon.", [("USER", "LIVES_IN", "Lisbon")])),
+            extraction(("USER lives in Porto.", [("USER", "LIVES_IN", "Porto")])),
+            json.dumps({"decisions": [{"new_id": "N0", "event": "DELETE", "existing_id": "0"}]}),
+        ]
+    )
+    m = make_memory(server)
+    first = m.add("I live in Lisbon", user_id="alice")
+    assert len(server.requests) == 1  # no candidates yet: no reconciliation call
+    assert first["results"][0]["event"] == "ADD"
+    second = m.add("Actually I live in Porto now", user_id="alice")
+    assert len(server.requests) == 3  # extraction + one reconciliation call
+    events = sorted(r["event"] for r in second["results"])
+    assert events == ["ADD", "DELETE"]
+    assert [r["memory"] for r in m.get_all(user_id="alice")["results"]] == ["USER lives in Porto."]
+    req = server.requests[0]
+    assert req["response_format"]["type"] == "json_schema"
+    assert "<memory-input>" in req["messages"][1]["content"]
+    n = len(server.requests)
+    m.search("Where do I live?", user_id="alice")
+    assert len(server.requests) == n  # the read path makes no LLM call
+
+
+def test_malformed_json_is_retried(make_memory: Callable[[ScriptedServer], Memory]) -> None:
+    server = ScriptedServer(
+        [
+            "{not json",
+            "```json\n" + extraction(("Bob knows Carol.", [("Bob", "KNOWS", "Carol")])) + "\n```",
+        ]
+    )
+    m = make_memory(server)
+    out = m.add("Bob knows Carol", user_id="alice")
+    assert [r["memory"] for r in out["results"]] == ["Bob knows Carol."]
+    assert "invalid" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_persistent_garbage_raises_and_writes_nothing(
+    make_memory: Callable[[ScriptedServer], Memory],
+) -> None:
+    server = ScriptedServer(["", "[]"])
+    m = make_memory(server)
+    with pytest.raises(ExtractionError, match="after 2 attempts"):
+        m.add("Bob knows Carol", user_id="alice")
+    assert m.get_all(user_id="alice")["results"] == []
+
+
+def test_unknown_entity_reference_is_rejected(
+    make_memory: Callable[[ScriptedServer], Memory],
+) -> None:
+    bad = extraction(("Bob knows Carol.", [("Bob", "KNOWS", "Carol")]), entities=[{"name": "Bob"}])
+    server = ScriptedServer([bad, bad])
+    with pytest.raises(ExtractionError, match="unknown entities"):
+        make_memory(server).add("Bob knows Carol", user_id="alice")
+
+
+def test_unknown_reconcile_id_is_rejected(make_memory: Callable[[ScriptedServer], Memory]) -> None:
+    server = ScriptedServer(
+        [
+            extraction(("Bob knows Carol.", [("Bob", "KNOWS", "Carol")])),
+            extraction(("Bob knows Carol well.", [("Bob", "KNOWS", "Carol")])),
+            json.dumps(
+                {
+                    "decisions": [
+                        {"new_id": "N0", "event": "UPDATE", "existing_id": "99", "text": "x"}
+                    ]
+                }
+            ),
+        ]
+    )
+    m = make_memory(server)
+    m.add("Bob knows Carol", user_id="alice")
+    with pytest.raises(ExtractionError, match="unknown memory id"):
+        m.add("Bob knows Carol well", user_id="alice")
+    assert [r["memory"] for r in m.get_all(user_id="alice")["results"]] == ["Bob knows Carol."]
+
+
+def test_update_via_llm_merges_text(make_memory: Callable[[ScriptedServer], Memory]) -> None:
+    server = ScriptedServer(
+        [
+            extraction(("USER likes tea.", [("USER", "LIKES", "tea")]), entities=[{"name": "tea"}]),
+            extraction(
+                ("USER likes green tea.", [("USER", "LIKES", "green tea")]),
+                entities=[{"name": "green tea"}],
+            ),
+            json.dumps(
+                {
+                    "decisions": [
+                        {
+                            "new_id": "N0",
+                            "event": "UPDATE",
+                            "existing_id": "0",
+                            "text": "USER likes green tea, especially sencha.",
+                        }
+                    ]
+                }
+            ),
+        ]
+    )
+    m = make_memory(server)
+    first = m.add("I like tea", user_id="alice")["results"][0]
+    out = m.add("I like green tea", user_id="alice")["results"][0]
+    assert out == {
+        "id": first["id"],
+        "memory": "USER likes green tea, especially sencha.",
+        "event": "UPDATE",
+        "previous_memory": "USER likes tea.",
+    }
+
+
+def test_timeout_becomes_extraction_error(make_memory: Callable[[ScriptedServer], Memory]) -> None:
+    server = ScriptedServer([httpx.ReadTimeout("slow")])
+    with pytest.raises(ExtractionError, match="APITimeoutError"):
+        make_memory(server).add("Bob knows Carol", user_id="alice")
+
+
+def test_transport_retries_come_from_openai_client(
+    embedder: Any, spacy_extractor: Any, tmp_path: Any
+) -> None:
+    server = ScriptedServer(
+        [httpx.ConnectError("down"), extraction(("Bob knows Carol.", [("Bob", "KNOWS", "Carol")]))]
+    )
+    c = openai.OpenAI(
+        api_key="t",
+        base_url="http://llm.test/v1",
+        max_retries=1,
+        http_client=httpx.Client(transport=httpx.MockTransport(server)),
+    )
+    cfg = Config.load({"data_dir": tmp_path / "gm", "extractor": "llm"})
+    m = Memory(cfg, embedder=embedder, offline=spacy_extractor, llm=OpenAILLM(c, "m"))
+    assert m.add("Bob knows Carol", user_id="alice")["results"][0]["event"] == "ADD"
+
+
+def test_auto_picks_offline_without_llm_config(tmp_path: Any) -> None:
+    from graphmem.extract import SpacyExtractor
+    from graphmem.factory import build
+
+    parts = build(Config.load({"data_dir": tmp_path, "extractor": "auto"}))
+    assert isinstance(parts.extractor, SpacyExtractor) and parts.llm is None
+    parts = build(Config.load({"data_dir": tmp_path, "llm_base_url": "http://localhost:11434/v1"}))
+    assert parts.llm is not None

@@ -291,3 +291,15 @@ def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         Memory.from_config({"graph_store": "oracle"})
     with pytest.raises(ConfigError):
         Memory.from_config({"no_such_key": 1})
+
+
+def test_entity_resolution_by_name_embedding(memory: Memory) -> None:
+    from graphmem.models import Scope
+
+    memory.add("Dave works at Globex Corporation.", user_id="alice")
+    memory.add("Carol visited Globex Corp in Zurich.", user_id="alice")
+    memory.add("Globex Corporation makes robots.", user_id="bob")
+    alice = [e for e in memory.parts.graph.entities(Scope(user_id="alice")) if "Globex" in e.name]
+    assert len(alice) == 1 and "Globex Corp" in alice[0].names
+    bob = [e for e in memory.parts.graph.entities(Scope(user_id="bob")) if "Globex" in e.name]
+    assert len(bob) == 1 and bob[0].id != alice[0].id  # never merged across scopes

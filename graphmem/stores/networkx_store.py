@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS mentions(fact_id TEXT NOT NULL, entity_id TEXT NOT NU
 CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, content TEXT NOT NULL,
   role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
-  scope TEXT NOT NULL, PRIMARY KEY(fact_id, source_id));
+  PRIMARY KEY(fact_id, source_id));
 """
 
 
@@ -247,8 +247,8 @@ class NetworkXGraphStore:
                         ],
                     ),
                     (
-                        "INSERT OR IGNORE INTO derived VALUES (?,?,?)",
-                        [(f, s, "") for f, s in batch.derived],
+                        "INSERT OR IGNORE INTO derived VALUES (?,?)",
+                        list(batch.derived),
                     ),
                 ]
             )
@@ -264,11 +264,12 @@ class NetworkXGraphStore:
     def _scopes_of(self, batch: GraphBatch) -> dict[str, str]:
         """Scope key of every entity a batch mentions (new or already stored)."""
         out = {e.id: e.scope.key for e in batch.entities}
-        for _, eid in batch.mentions:
+        ends = [r.source_id for r in batch.relations] + [r.target_id for r in batch.relations]
+        for eid in [e for _, e in batch.mentions] + ends:
             if eid not in out:
                 key = next((k for k, sg in self._scopes.items() if eid in sg.graph), None)
                 if key is None:
-                    raise BackendError(f"mention of unknown entity {eid}")
+                    raise BackendError(f"relation or mention of unknown entity {eid}")
                 out[eid] = key
         return out
 
@@ -294,8 +295,12 @@ class NetworkXGraphStore:
             stored = {r[0] for r in self._conn().execute("SELECT DISTINCT scope FROM sources")}
             keys += [k for k in stored if k and scope.contains(Scope.from_key(k)) and k not in keys]
             rows = [(k,) for k in keys]
+            derived = (
+                "DELETE FROM derived WHERE source_id IN (SELECT id FROM sources WHERE scope=?)"
+            )
             self._tx(
-                [
+                [(derived, rows)]
+                + [
                     (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
                     for table in ("entities", "relations", "mentions", "sources")
                 ]

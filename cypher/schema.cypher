@@ -1,0 +1,19 @@
+// graphmem's Neo4j schema. Every statement is idempotent (IF NOT EXISTS); setup() runs them.
+// Relations are relationships typed by their relation (WORKS_AT, ...). Neo4j 5 has no
+// relationship property index that spans every type, so relations are found by fact through
+// (:Fact).relation_sources (entity ids) and the unique :Entity(id) index instead.
+CREATE CONSTRAINT graphmem_entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT graphmem_fact_id IF NOT EXISTS FOR (n:Fact) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT graphmem_source_id IF NOT EXISTS FOR (n:Source) REQUIRE n.id IS UNIQUE;
+CREATE INDEX graphmem_entity_user_id IF NOT EXISTS FOR (n:Entity) ON (n.user_id);
+CREATE INDEX graphmem_entity_agent_id IF NOT EXISTS FOR (n:Entity) ON (n.agent_id);
+CREATE INDEX graphmem_entity_run_id IF NOT EXISTS FOR (n:Entity) ON (n.run_id);
+CREATE INDEX graphmem_fact_user_id IF NOT EXISTS FOR (n:Fact) ON (n.user_id);
+CREATE INDEX graphmem_fact_agent_id IF NOT EXISTS FOR (n:Fact) ON (n.agent_id);
+CREATE INDEX graphmem_fact_run_id IF NOT EXISTS FOR (n:Fact) ON (n.run_id);
+CREATE INDEX graphmem_source_user_id IF NOT EXISTS FOR (n:Source) ON (n.user_id);
+CREATE INDEX graphmem_source_agent_id IF NOT EXISTS FOR (n:Source) ON (n.agent_id);
+CREATE INDEX graphmem_source_run_id IF NOT EXISTS FOR (n:Source) ON (n.run_id);
+CREATE INDEX graphmem_entity_norm IF NOT EXISTS FOR (n:Entity) ON (n.norm);
+CREATE FULLTEXT INDEX graphmem_entity_names IF NOT EXISTS
+  FOR (n:Entity) ON EACH [n.name, n.aliases_text];

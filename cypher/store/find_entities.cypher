@@ -1,0 +1,10 @@
+// Entities of the scope whose normalised name or alias is one of $norms.
+MATCH (e:Entity)
+// any key that is set selects through its index; the rest is the exact scope
+WHERE (e.user_id = $user_id OR e.agent_id = $agent_id OR e.run_id = $run_id)
+  AND ($user_id IS NULL OR e.user_id = $user_id)
+  AND ($agent_id IS NULL OR e.agent_id = $agent_id)
+  AND ($run_id IS NULL OR e.run_id = $run_id)
+  AND (e.norm IN $norms OR any(n IN coalesce(e.alias_norms, []) WHERE n IN $norms))
+RETURN e {.*} AS e
+ORDER BY e.scope_key, e.created_at, e.id

@@ -1,0 +1,11 @@
+// Relations derived from the facts $fact_ids, in the scope.
+UNWIND $fact_ids AS fid
+MATCH (f:Fact {id: fid})
+UNWIND coalesce(f.relation_sources, []) AS sid
+MATCH (a:Entity {id: sid})-[r]->(b:Entity)
+WHERE r.fact_id = fid
+  AND ($user_id IS NULL OR r.user_id = $user_id)
+  AND ($agent_id IS NULL OR r.agent_id = $agent_id)
+  AND ($run_id IS NULL OR r.run_id = $run_id)
+  AND ($include_invalid OR r.invalid_at IS NULL)
+RETURN r {.*, relation: type(r), source_id: a.id, target_id: b.id} AS r

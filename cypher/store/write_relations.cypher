@@ -1,0 +1,16 @@
+// Upsert relations of one type by id. __TYPE__ is a validated relation type
+// (graphmem.models.RELATION_TYPE). The fact remembers the source entity of each of its
+// relations, so relations can be found by fact without scanning every relationship.
+UNWIND $rows AS row
+MATCH (a:Entity {id: row.source_id})
+MATCH (b:Entity {id: row.target_id})
+MERGE (a)-[r:`__TYPE__` {id: row.id}]->(b)
+SET r += row.props
+MERGE (f:Fact {id: r.fact_id})
+  ON CREATE SET f.user_id = r.user_id, f.agent_id = r.agent_id, f.run_id = r.run_id,
+    f.scope_key = r.scope_key
+SET f.relation_sources = CASE
+    WHEN row.source_id IN coalesce(f.relation_sources, []) THEN f.relation_sources
+    ELSE coalesce(f.relation_sources, []) + row.source_id
+  END
+RETURN count(*) AS n

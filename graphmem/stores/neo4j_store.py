@@ -1,0 +1,500 @@
+"""Neo4j graph store: the same contract as the embedded store, readable in Neo4j Browser.
+
+Data model (all Cypher text is in ``cypher/``, loaded by name):
+
+* ``(:Entity:<Type> {id, name, type, aliases, norm, ...})`` - the entity type is a second label;
+* ``(:Entity)-[:<RELATION> {id, fact_id, valid_from, invalid_at, created_at, weight}]->(:Entity)``;
+* ``(:Fact {id})-[:MENTIONS]->(:Entity)`` and ``(:Fact)-[:DERIVED_FROM]->(:Source)``;
+* ``(:Source {id, content, role, ...})-[:MENTIONS]->(:Entity)``.
+
+Every node and relationship carries ``user_id``/``agent_id``/``run_id`` and ``scope_key``;
+every scoped query matches them in Cypher. Only entity and relation types (validated against
+``LABEL`` / ``RELATION_TYPE``) are put into query text; everything else is a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
+
+from ..errors import BackendError, InvalidInputError
+from ..models import (
+    LABEL,
+    RELATION_TYPE,
+    Entity,
+    GraphBatch,
+    Relation,
+    Scope,
+    Source,
+    Subgraph,
+    norm_name,
+)
+from . import cypher
+
+T = TypeVar("T")
+Row = dict[str, Any]
+Work = Callable[[ManagedTransaction], T]
+
+#: graphmem's own labels: an entity type with one of these names gets no second label.
+RESERVED_LABELS = frozenset({"Entity", "Fact", "Source"})
+SECURITY = "Neo.ClientError.Security."
+AUTH_FAILURES = frozenset({"Unauthorized", "AuthenticationRateLimit", "CredentialsExpired"})
+RESET_CHUNK = 10_000
+INDEX_TIMEOUT_S = 300
+
+
+def checked(value: str, pattern: re.Pattern[str]) -> str:
+    """``value`` if it may be used as a Neo4j label / relationship type, else an error."""
+    if not isinstance(value, str) or not pattern.match(value):
+        raise InvalidInputError(f"refusing to use {value!r} as a Neo4j label or relationship type")
+    return value
+
+
+def interpolate(query: str, token: str, value: str, pattern: re.Pattern[str]) -> str:
+    """Put a label or relationship type into query text, after validating it."""
+    return query.replace(token, checked(value, pattern))
+
+
+def _run(tx: ManagedTransaction, query: str, **params: Any) -> list[Row]:
+    return [dict(rec) for rec in tx.run(query, params)]
+
+
+class Neo4jGraphStore:
+    """:class:`~graphmem.protocols.GraphStore` on a Neo4j 5 server (Community is enough).
+
+    The constructor does no I/O; the driver is created on :meth:`setup` or the first call.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        database: str = "neo4j",
+        *,
+        connection_timeout: float = 10.0,
+        max_retry_time: float = 15.0,
+    ) -> None:
+        self.uri = uri
+        self.user = user
+        self.database = database
+        self._password = password
+        self._connection_timeout = connection_timeout
+        self._max_retry_time = max_retry_time
+        self._driver: Driver | None = None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Neo4jGraphStore(uri={self.uri!r}, user={self.user!r}, database={self.database!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Connect, check the credentials and apply ``cypher/schema.cypher`` (idempotent)."""
+        with self._lock:
+            if self._driver is not None:
+                return
+            driver = self._connect()
+            try:
+                with self._errors("schema setup"):
+                    for statement in cypher.statements("schema"):
+                        driver.execute_query(statement, database_=self.database)
+                    driver.execute_query(
+                        cypher.load("store/await_indexes"),
+                        {"timeout": INDEX_TIMEOUT_S},
+                        database_=self.database,
+                    )
+            except BaseException:
+                driver.close()
+                raise
+            self._driver = driver
+
+    def _connect(self) -> Driver:
+        with self._errors("connect"):
+            driver = GraphDatabase.driver(
+                self.uri,
+                auth=(self.user, self._password),
+                connection_timeout=self._connection_timeout,
+                max_transaction_retry_time=self._max_retry_time,
+            )
+            try:
+                driver.verify_connectivity()
+            except BaseException as e:
+                driver.close()
+                if isinstance(e, Neo4jError | DriverError) or not isinstance(e, Exception):
+                    raise
+                raise BackendError(f"neo4j connect failed at {self.uri}: {e!r}") from e
+            return driver
+
+    def _drv(self) -> Driver:
+        with self._lock:
+            if self._driver is None:
+                self.setup()
+            assert self._driver is not None
+            return self._driver
+
+    def close(self) -> None:
+        with self._lock:
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            with self._errors("close"):
+                driver.close()
+
+    def reset(self) -> None:
+        """Delete graphmem's own nodes (``:Entity``, ``:Fact``, ``:Source``), in chunks."""
+        query = cypher.load("store/reset")
+        while True:
+            rows = self._write("reset", lambda tx: _run(tx, query, chunk=RESET_CHUNK))
+            if not rows or rows[0]["n"] < RESET_CHUNK:
+                return
+
+    # -- plumbing --------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        try:
+            yield
+        except AuthError as e:
+            raise BackendError(
+                f"neo4j authentication failed for user {self.user!r} at {self.uri}: {e.message}"
+            ) from e
+        except ServiceUnavailable as e:
+            raise BackendError(f"neo4j {op} failed: no server reachable at {self.uri}: {e}") from e
+        except Neo4jError as e:
+            if (e.code or "").removeprefix(SECURITY) in AUTH_FAILURES:  # e.g. rate limited
+                raise BackendError(
+                    f"neo4j authentication failed for user {self.user!r} at {self.uri}: {e.message}"
+                ) from e
+            raise BackendError(f"neo4j {op} failed: {e.code}: {e.message}") from e
+        except DriverError as e:
+            raise BackendError(f"neo4j {op} failed: {e}") from e
+
+    def _read(self, op: str, work: Work[T]) -> T:
+        with self._errors(op), self._drv().session(database=self.database) as session:
+            return session.execute_read(work)
+
+    def _write(self, op: str, work: Work[T]) -> T:
+        with self._errors(op), self._drv().session(database=self.database) as session:
+            return session.execute_write(work)
+
+    def _query(self, op: str, name: str, **params: Any) -> list[Row]:
+        query = cypher.load(name)
+        return self._read(op, lambda tx: _run(tx, query, **params))
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(
+        self, batch: GraphBatch, invalidate_facts: Sequence[str] = (), at: datetime | None = None
+    ) -> None:
+        """One transaction: invalidate, then upsert the batch (everything or nothing)."""
+        at = at or datetime.now(UTC)
+        plan = _BatchPlan.of(batch)  # validates labels and types: no I/O before this
+        invalid = list(dict.fromkeys(invalidate_facts))
+        keep = [r.id for r in batch.relations]
+        invalidate = cypher.load("store/invalidate_facts")
+
+        def work(tx: ManagedTransaction) -> None:
+            if invalid:
+                _run(tx, invalidate, fact_ids=invalid, keep=keep, at=at)
+            plan.run(tx)
+
+        self._write("write", work)
+
+    def delete_facts(self, fact_ids: Sequence[str]) -> None:
+        ids = list(dict.fromkeys(fact_ids))
+        if ids:
+            names = ("delete_fact_relations", "delete_fact_nodes")
+            self._write_all("delete_facts", names, {"fact_ids": ids})
+
+    def delete_scope(self, scope: Scope) -> None:
+        names = ("delete_scope_entities", "delete_scope_sources", "delete_scope_facts")
+        self._write_all("delete_scope", names, scope.as_dict())
+
+    def _write_all(self, op: str, names: Sequence[str], params: Row) -> None:
+        """The queries ``cypher/store/<name>.cypher``, in order, in one transaction."""
+        queries = [cypher.load(f"store/{n}") for n in names]
+
+        def work(tx: ManagedTransaction) -> None:
+            for query in queries:
+                tx.run(query, params).consume()
+
+        self._write(op, work)
+
+    # -- reads -----------------------------------------------------------------------------
+    def entities(self, scope: Scope) -> list[Entity]:
+        rows = self._query("entities", "store/entities", **scope.as_dict())
+        return [_entity(r["e"]) for r in rows]
+
+    def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
+        if not norms:
+            return []
+        rows = self._query(
+            "find_entities", "store/find_entities", norms=list(norms), **scope.as_dict()
+        )
+        return [_entity(r["e"]) for r in rows]
+
+    def relations(
+        self,
+        scope: Scope,
+        *,
+        fact_ids: Sequence[str] | None = None,
+        entity_ids: Sequence[str] | None = None,
+        include_invalid: bool = False,
+    ) -> list[Relation]:
+        params: dict[str, Any] = {"include_invalid": include_invalid, **scope.as_dict()}
+        if fact_ids is not None:
+            name, params["fact_ids"] = "store/relations_by_fact", list(fact_ids)
+        elif entity_ids is not None:
+            name, params["entity_ids"] = "store/relations_by_entity", list(entity_ids)
+        else:
+            name = "store/relations_all"
+        return [_relation(r["r"]) for r in self._query("relations", name, **params)]
+
+    def neighbourhood(
+        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+    ) -> Subgraph:
+        """Breadth-first, one bounded query per hop, all in one read transaction."""
+        walk = _Walk(scope.as_dict(), list(dict.fromkeys(entity_ids)), hops, limit)
+        return self._read("neighbourhood", walk.run)
+
+    def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
+        if not ids:
+            return []
+        rows = self._query("sources", "store/sources", ids=list(ids), **scope.as_dict())
+        return [_source(r["s"]) for r in rows]
+
+    def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not fact_ids:
+            return {}
+        rows = self._query("fact_sources", "store/fact_sources", fact_ids=list(fact_ids))
+        out: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            out[row["fact_id"]].append(row["source_id"])
+        return dict(out)
+
+    def describe(self, scope: Scope) -> dict[str, dict[str, int]]:
+        """Counts of labels and relationship types stored for ``scope`` (for inspection)."""
+        out: dict[str, dict[str, int]] = {"labels": {}, "relationships": {}}
+        for row in self._query("describe", "store/describe", **scope.as_dict()):
+            kind = "labels" if row["kind"] == "label" else "relationships"
+            out[kind][row["name"]] = row["n"]
+        return out
+
+
+# -- the write plan ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Step:
+    """One UNWIND statement; ``missing`` names what is wrong when fewer rows match."""
+
+    query: str
+    rows: list[Row]
+    missing: str | None = None
+
+    def run(self, tx: ManagedTransaction) -> None:
+        if not self.rows:
+            return
+        found = _run(tx, self.query, rows=self.rows)
+        if self.missing and (not found or found[0]["n"] != len(self.rows)):
+            raise BackendError(f"neo4j write failed: {self.missing}; nothing was written")
+
+
+@dataclass(frozen=True)
+class _BatchPlan:
+    """A batch turned into UNWIND statements; building it validates every label and type."""
+
+    entities: list[Entity]
+    steps: list[_Step]
+
+    @classmethod
+    def of(cls, batch: GraphBatch) -> _BatchPlan:
+        entities = list({e.id: e for e in batch.entities}.values())
+        for e in entities:
+            checked(e.type, LABEL)
+        by_type: dict[str, list[Row]] = defaultdict(list)
+        for r in batch.relations:
+            by_type[r.relation].append(_relation_row(r))
+        steps = [
+            _Step(
+                interpolate(cypher.load("store/write_relations"), "__TYPE__", t, RELATION_TYPE),
+                rows,
+                "a relation refers to an entity that does not exist",
+            )
+            for t, rows in by_type.items()
+        ]
+        mentions = list(dict.fromkeys(batch.mentions))
+        derived = list(dict.fromkeys(batch.derived))
+        steps += [
+            _Step(
+                cypher.load("store/write_mentions"),
+                [{"fact_id": f, "entity_id": e} for f, e in mentions],
+                "a mention refers to an entity that does not exist",
+            ),
+            _Step(cypher.load("store/write_sources"), [_source_row(s) for s in batch.sources]),
+            _Step(
+                cypher.load("store/write_derived"),
+                [{"fact_id": f, "source_id": s} for f, s in derived],
+                "a fact is derived from a source that does not exist",
+            ),
+            _Step(cypher.load("store/write_source_mentions"), _source_mentions(mentions, derived)),
+        ]
+        return cls(entities, steps)
+
+    def run(self, tx: ManagedTransaction) -> None:
+        if self.entities:
+            rows = [_entity_row(e) for e in self.entities]
+            found = _run(tx, cypher.load("store/write_entities"), rows=rows)
+            _relabel(tx, self.entities, {r["id"]: r["old_type"] for r in found})
+        for step in self.steps:
+            step.run(tx)
+
+
+def _relabel(tx: ManagedTransaction, entities: list[Entity], old: Row) -> None:
+    """Give each entity its type as a second label, removing the label of a previous type."""
+    remove: dict[str, list[str]] = defaultdict(list)
+    add: dict[str, list[str]] = defaultdict(list)
+    for e in entities:
+        before = old.get(e.id)
+        if before == e.type:
+            continue
+        if before and before not in RESERVED_LABELS and LABEL.match(before):
+            remove[before].append(e.id)
+        if e.type not in RESERVED_LABELS:
+            add[e.type].append(e.id)
+    for name, groups in (("store/entity_label_remove", remove), ("store/entity_label_add", add)):
+        for label, ids in groups.items():
+            query = interpolate(cypher.load(name), "__LABEL__", label, LABEL)
+            tx.run(query, {"ids": ids}).consume()
+
+
+def _source_mentions(mentions: list[tuple[str, str]], derived: list[tuple[str, str]]) -> list[Row]:
+    by_fact: dict[str, list[str]] = defaultdict(list)
+    for f, e in mentions:
+        by_fact[f].append(e)
+    pairs = dict.fromkeys((s, e) for f, s in derived for e in by_fact.get(f, ()))
+    return [{"source_id": s, "entity_id": e} for s, e in pairs]
+
+
+# -- the neighbourhood walk ----------------------------------------------------------------
+@dataclass
+class _Walk:
+    scope: dict[str, str | None]
+    seeds: list[str]
+    hops: int
+    limit: int
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    mentions: list[tuple[str, str]] = field(default_factory=list)
+
+    def run(self, tx: ManagedTransaction) -> Subgraph:
+        self.entities, self.mentions = {}, []  # a retried transaction starts afresh
+        self._reach(tx, self.seeds)
+        relations: dict[str, Relation] = {}
+        frontier, reached = list(self.entities), set(self.entities)
+        hop = cypher.load("store/neighbourhood_hop")
+        for _ in range(self.hops):
+            if not frontier or len(relations) >= self.limit:
+                break
+            todo = {"frontier": frontier, "taken": list(relations), **self.scope}
+            rows = _run(tx, hop, limit=self.limit - len(relations), **todo)
+            nxt: list[str] = []
+            for row in rows:
+                r = relations[row["r"]["id"]] = _relation(row["r"])
+                for end in (r.source_id, r.target_id):
+                    if end not in reached:
+                        reached.add(end)
+                        nxt.append(end)
+            frontier = nxt
+        self._reach(tx, [e for e in reached if e not in self.entities])
+        return Subgraph(self.entities, list(relations.values()), self.mentions)
+
+    def _reach(self, tx: ManagedTransaction, ids: list[str]) -> None:
+        """Add the entities ``ids`` of the scope, with the facts that mention them."""
+        if not ids:
+            return
+        query = cypher.load("store/neighbourhood_entities")
+        for row in _run(tx, query, ids=ids, **self.scope):
+            e = _entity(row["e"])
+            if e.id not in self.entities:
+                self.entities[e.id] = e
+                self.mentions.extend((f, e.id) for f in row["facts"])
+
+
+# -- values <-> properties -----------------------------------------------------------------
+def _scope_props(scope: Scope) -> Row:
+    return {**scope.as_dict(), "scope_key": scope.key}
+
+
+def _entity_row(e: Entity) -> Row:
+    props = {
+        "name": e.name,
+        "type": e.type,
+        "aliases": list(e.aliases),
+        "aliases_text": "\n".join(e.aliases),
+        "norm": norm_name(e.name),
+        "alias_norms": [norm_name(a) for a in e.aliases],
+        "created_at": e.created_at,
+        **_scope_props(e.scope),
+    }
+    return {"id": e.id, "props": props}
+
+
+def _relation_row(r: Relation) -> Row:
+    props = {
+        "fact_id": r.fact_id,
+        "valid_from": r.valid_from,
+        "invalid_at": r.invalid_at,
+        "created_at": r.created_at,
+        "weight": float(r.weight),
+        **_scope_props(r.scope),
+    }
+    return {"id": r.id, "source_id": r.source_id, "target_id": r.target_id, "props": props}
+
+
+def _source_row(s: Source) -> Row:
+    props = {
+        "content": s.content,
+        "role": s.role,
+        "title": s.title,
+        "created_at": s.created_at,
+        "metadata": json.dumps(s.metadata, default=str),
+        **_scope_props(s.scope),
+    }
+    return {"id": s.id, "props": props}
+
+
+def _dt(value: Any) -> datetime | None:
+    """A Neo4j temporal value (or a native one) as an aware UTC ``datetime``."""
+    if value is None:
+        return None
+    native = value.to_native() if hasattr(value, "to_native") else value
+    if not isinstance(native, datetime):
+        raise BackendError(f"neo4j returned {value!r} where a datetime was expected")
+    return native.astimezone(UTC) if native.tzinfo else native.replace(tzinfo=UTC)
+
+
+def _created(p: Row) -> datetime:
+    return _dt(p.get("created_at")) or datetime.now(UTC)
+
+
+def _entity(p: Row) -> Entity:
+    scope, aliases = Scope.from_key(p["scope_key"]), tuple(p.get("aliases") or ())
+    return Entity(p["id"], p["name"], p["type"], scope, aliases, _created(p))
+
+
+def _relation(p: Row) -> Relation:
+    ends, scope = (p["source_id"], p["relation"], p["target_id"]), Scope.from_key(p["scope_key"])
+    valid, invalid, weight = _dt(p.get("valid_from")), _dt(p.get("invalid_at")), p.get("weight")
+    rel = Relation(p["id"], *ends, p["fact_id"], scope, valid, invalid, _created(p))
+    return rel if weight is None else replace(rel, weight=float(weight))
+
+
+def _source(p: Row) -> Source:
+    scope, metadata = Scope.from_key(p["scope_key"]), json.loads(p.get("metadata") or "{}")
+    return Source(p["id"], scope, p["content"], p["role"], p.get("title"), _created(p), metadata)

@@ -21,8 +21,8 @@ demo: install
 	$(BIN)/graphmem demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check graphmem tests benchmarks
-	$(BIN)/ruff format --check graphmem tests benchmarks
+	$(BIN)/ruff check graphmem tests benchmarks scripts
+	$(BIN)/ruff format --check graphmem tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy graphmem

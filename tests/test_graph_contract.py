@@ -17,9 +17,8 @@ BOB = Scope(user_id="bob")
 
 
 def make_neo4j() -> GraphStore:
-    from graphmem.stores.neo4j_store import Neo4jGraphStore
-
     from graphmem.config import Config
+    from graphmem.stores.neo4j_store import Neo4jGraphStore
 
     c = Config.load()
     return Neo4jGraphStore(

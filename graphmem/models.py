@@ -162,6 +162,7 @@ class GraphBatch:
     mentions: tuple[tuple[str, str], ...] = ()  # (fact_id, entity_id)
     sources: tuple[Source, ...] = ()
     derived: tuple[tuple[str, str], ...] = ()  # (fact_id, source_id)
+    facts: tuple[tuple[str, str], ...] = ()  # (fact_id, text): readable Fact nodes in Neo4j
 
 
 @dataclass(frozen=True, slots=True)

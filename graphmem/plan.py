@@ -92,6 +92,7 @@ def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
             for s in b.sources
         ],
         "derived": [list(d) for d in b.derived],
+        "facts": [list(f) for f in b.facts],
     }
 
 
@@ -137,6 +138,7 @@ def batch_from_dict(d: dict[str, Any]) -> GraphBatch:
             for s in d["sources"]
         ),
         derived=tuple((x[0], x[1]) for x in d["derived"]),
+        facts=tuple((x[0], x[1]) for x in d.get("facts", [])),
     )
 
 

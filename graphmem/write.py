@@ -256,6 +256,7 @@ class Writer:
             tuple(dict.fromkeys(mentions)),
             tuple(sources),
             tuple((f.id, s) for f in plan.facts for s in source_ids),
+            tuple((f.id, f.text) for f in plan.facts),
         )
         new_ents = list(entities.values())
         if new_ents:

@@ -51,6 +51,18 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def partition(scope: Scope) -> str:
+    """Token of the scope's owner (user, else agent, else run): the vector store keeps one
+    partition per owner, so the common query needs no metadata filter at all."""
+    kind, value = next((k, v) for k, v in scope.as_dict().items() if v is not None)
+    return hashlib.sha1(f"{kind}\x1f{value}".encode()).hexdigest()[:16]
+
+
+def fact_id(scope: Scope) -> str:
+    """A new memory id that carries its partition: ``<partition>.<uuid4>``."""
+    return f"{partition(scope)}.{uuid.uuid4()}"
+
+
 def norm_name(name: str) -> str:
     """Normalised entity name: lower case, no articles or punctuation, single spaces."""
     text = re.sub(r"[^\w\s]", " ", name.lower())

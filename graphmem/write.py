@@ -23,6 +23,7 @@ from .models import (
     Scope,
     Source,
     entity_label,
+    fact_id,
     iso,
     new_id,
     norm_name,
@@ -190,7 +191,7 @@ class Writer:
                 plan.history.append(self._event(old.id, "UPDATE", old.text, fact.text, at))
             else:
                 rec = FactRecord(
-                    new_id(),
+                    fact_id(scope),
                     fact.text,
                     scope,
                     dict(metadata),

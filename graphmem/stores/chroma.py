@@ -1,8 +1,18 @@
-"""Chroma vector store: embedded ``PersistentClient`` or a ``chroma run`` server."""
+"""Chroma vector store: embedded ``PersistentClient`` or a ``chroma run`` server.
+
+Records are partitioned by their scope's owner (user, else agent, else run): one live
+collection per owner holds the current records and one archive collection (suffix ``-x``)
+the invalidated ones. A query scoped by ``user_id`` therefore reads one collection with no
+metadata filter (Chroma's filters cost time proportional to the rows they match); other
+scope keys become ``where`` clauses inside that collection, and a query without
+``user_id`` fans out over the partitions with the scope in its ``where`` clause. Memory ids
+are ``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are routed.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +21,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..errors import BackendError
-from ..models import FactRecord, Scope
+from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .filters import META_PREFIX
 
 R = TypeVar("R")
+MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
 _SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 
 
@@ -59,19 +70,26 @@ def from_row(id_: str, text: str, md: dict[str, Any]) -> FactRecord:
 
 
 def scope_where(
-    scope: Scope, where: dict[str, Any] | None = None, include_invalid: bool = False
-) -> dict[str, Any]:
-    """The scope (and validity) is part of every query, never filtered afterwards."""
-    clauses: list[dict[str, Any]] = [{k: {"$eq": v}} for k, v in scope.items().items()]
-    if not include_invalid:
-        clauses.append({"valid": {"$eq": True}})
+    scope: Scope, where: dict[str, Any] | None = None, owner: bool = True
+) -> dict[str, Any] | None:
+    """The scope keys that the partition does not already imply, plus ``where``."""
+    items = scope.items()
+    if owner:  # the partition is the owner's: its own key is implied
+        items.pop(next(iter(items)))
+    clauses: list[dict[str, Any]] = [{k: {"$eq": v}} for k, v in items.items()]
     if where:
         clauses.append(where)
+    if not clauses:
+        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _rows(res: dict[str, Any]) -> list[FactRecord]:
+    return [from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
+
+
 class ChromaVectorStore:
-    """Facts as Chroma records (cosine space); embeddings are computed by graphmem."""
+    """Scoped records with embeddings computed by graphmem (cosine space)."""
 
     def __init__(
         self,
@@ -80,15 +98,17 @@ class ChromaVectorStore:
         port: int = 8000,
         collection: str = "graphmem",
     ) -> None:
-        self.path, self.host, self.port, self.collection_name = path, host, port, collection
+        self.path, self.host, self.port, self.base = path, host, port, collection
         self._client: Any = None
-        self._col: Any = None
+        self._cols: dict[str, Any] = {}
+        self._missing: dict[str, float] = {}  # collections found absent, briefly cached
 
-    def _call(self, what: str, fn: Callable[[], R]) -> R:
-        if self._col is None:
+    # -- plumbing --------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        if self._client is None:
             self.setup()
         try:
-            return fn()
+            return fn(*args, **kwargs)
         except BackendError:
             raise
         except Exception as e:  # chromadb raises many unrelated types
@@ -96,7 +116,7 @@ class ChromaVectorStore:
             raise BackendError(f"chroma {what} failed ({where}): {e}") from e
 
     def setup(self) -> None:
-        if self._col is not None:
+        if self._client is not None:
             return
         try:
             import chromadb
@@ -104,37 +124,147 @@ class ChromaVectorStore:
 
             settings = Settings(anonymized_telemetry=False, allow_reset=True)
             if self.host:
-                self._client = chromadb.HttpClient(
-                    host=self.host, port=self.port, settings=settings
-                )
+                client = chromadb.HttpClient(host=self.host, port=self.port, settings=settings)
+                client.heartbeat()
             else:
                 assert self.path is not None
                 self.path.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
-            self._col = self._client.get_or_create_collection(
-                self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
-            )
+                client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as e:
-            raise BackendError(
-                f"cannot open chroma collection {self.collection_name!r}: {e}"
-            ) from e
+            where = f"{self.host}:{self.port}" if self.host else str(self.path)
+            raise BackendError(f"cannot open chroma at {where}: {e}") from e
+        self._client = client
 
+    def _name(self, part: str, archive: bool) -> str:
+        return f"{self.base}-{part}" + ("-x" if archive else "")
+
+    def _col(self, part: str, archive: bool = False, create: bool = False) -> Any:
+        name = self._name(part, archive)
+        col = self._cols.get(name)
+        if col is None:
+            if create:
+                col = self._call(
+                    "create",
+                    self._client.get_or_create_collection,
+                    name,
+                    metadata={"hnsw:space": "cosine", "graphmem": self.base},
+                    embedding_function=None,
+                )
+            else:
+                if time.monotonic() - self._missing.get(name, -MISSING_TTL) < MISSING_TTL:
+                    return None
+                try:
+                    col = self._client.get_collection(name, embedding_function=None)
+                except Exception as e:  # NotFoundError, or ValueError on older clients
+                    if "does not exist" not in str(e) and "not found" not in str(e).lower():
+                        raise BackendError(f"chroma open of {name} failed: {e}") from e
+                    self._missing[name] = time.monotonic()
+                    return None
+            self._missing.pop(name, None)
+            self._cols[name] = col
+        return col
+
+    def _partitions(self) -> list[str]:
+        """Every owner partition of this store (for queries without ``user_id``)."""
+        prefix = self.base + "-"
+        names = self._call("list", lambda: [c.name for c in self._client.list_collections()])
+        return sorted({n[len(prefix) :].removesuffix("-x") for n in names if n.startswith(prefix)})
+
+    def _targets(self, scope: Scope, include_invalid: bool) -> list[tuple[Any, bool]]:
+        """(collection, owner-implied) pairs a scoped read must look at."""
+        owner = scope.user_id is not None or (scope.agent_id is not None and scope.run_id is None)
+        parts = [partition(scope)] if scope.user_id is not None else self._partitions()
+        kinds = (False, True) if include_invalid else (False,)
+        out = []
+        for part in parts:
+            for archive in kinds:
+                col = self._col(part, archive)
+                if col is not None:
+                    implied = owner and part == partition(scope)
+                    out.append((col, implied))
+        return out
+
+    @staticmethod
+    def _by_part(ids: Sequence[str]) -> dict[str | None, list[str]]:
+        out: dict[str | None, list[str]] = {}
+        for i in ids:
+            out.setdefault(i.split(".", 1)[0] if "." in i else None, []).append(i)
+        return out
+
+    def _id_targets(self, ids: Sequence[str], archive_too: bool) -> list[tuple[Any, list[str]]]:
+        out = []
+        for part, group in self._by_part(ids).items():
+            parts = [part] if part is not None else self._partitions()
+            for p in parts:
+                for archive in (False, True) if archive_too else (False,):
+                    col = self._col(p, archive)
+                    if col is not None:
+                        out.append((col, group))
+        return out
+
+    # -- writes ----------------------------------------------------------------------------
     def upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
         if not records:
             return
-        ids = [r.id for r in records]
-        docs = [r.text for r in records]
-        mds = [to_metadata(r) for r in records]
         if embeddings is None:
-            # metadata only: Chroma would embed changed documents with its own model
-            self._call("update", lambda: self._col.update(ids=ids, metadatas=mds))
-        else:
-            embs = np.asarray(embeddings, dtype=np.float32)
+            self._move(records)
+            return
+        embs = np.asarray(embeddings, dtype=np.float32)
+        groups: dict[tuple[str, bool], list[int]] = {}
+        for i, r in enumerate(records):
+            groups.setdefault((partition(r.scope), r.invalid_at is not None), []).append(i)
+        for (part, archive), idx in groups.items():
+            col = self._col(part, archive, create=True)
+            recs = [records[i] for i in idx]
             self._call(
                 "upsert",
-                lambda: self._col.upsert(ids=ids, documents=docs, metadatas=mds, embeddings=embs),
+                col.upsert,
+                ids=[r.id for r in recs],
+                documents=[r.text for r in recs],
+                metadatas=[to_metadata(r) for r in recs],
+                embeddings=embs[idx],
             )
+            other = self._col(part, not archive)
+            if other is not None:  # a record lives in exactly one of the two
+                self._call("delete", other.delete, ids=[r.id for r in recs])
 
+    def _move(self, records: Sequence[FactRecord]) -> None:
+        """Metadata-only update; a record whose validity changed moves to the other collection."""
+        found = {}
+        for col, group in self._id_targets([r.id for r in records], archive_too=True):
+            res = self._call("get", col.get, ids=group, include=["embeddings"])
+            found.update(
+                {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
+            )
+        present = [r for r in records if r.id in found]
+        if present:
+            self.upsert(present, np.stack([found[r.id] for r in present]))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for col, group in self._id_targets(ids, archive_too=True):
+            self._call("delete", col.delete, ids=group)
+
+    def delete_scope(self, scope: Scope) -> list[str]:
+        ids = [r.id for r in self.scan(scope, limit=10**9, include_invalid=True)]
+        self.delete(ids)
+        return ids
+
+    def reset(self) -> None:
+        """Drop this store's own collections only (other collections are left alone)."""
+        for part in self._partitions():
+            for archive in (False, True):
+                name = self._name(part, archive)
+                if self._col(part, archive) is not None:
+                    self._call("reset", self._client.delete_collection, name)
+        self._cols = {}
+        self._missing = {}
+
+    def close(self) -> None:
+        self._cols = {}
+        self._missing = {}
+        self._client = None
+
+    # -- reads -----------------------------------------------------------------------------
     def query(
         self,
         scope: Scope,
@@ -143,18 +273,22 @@ class ChromaVectorStore:
         where: dict[str, Any] | None = None,
         include_invalid: bool = False,
     ) -> list[tuple[FactRecord, float]]:
-        flt = scope_where(scope, where, include_invalid)
-        res = self._call(
-            "query",
-            lambda: self._col.query(
-                query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+        q = [np.asarray(embedding, dtype=np.float32)]
+        hits: list[tuple[FactRecord, float]] = []
+        for col, implied in self._targets(scope, include_invalid):
+            flt = scope_where(scope, where, owner=implied)
+            res = self._call(
+                "query",
+                col.query,
+                query_embeddings=q,
                 n_results=k,
                 where=flt,
                 include=["documents", "metadatas", "distances"],
-            ),
-        )
-        rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-        return [(from_row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
+            )
+            rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+            hits += [(from_row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
+        hits.sort(key=lambda h: h[1], reverse=True)
+        return hits[:k]
 
     def get(
         self,
@@ -165,21 +299,24 @@ class ChromaVectorStore:
     ) -> list[FactRecord]:
         if not ids:
             return []
-        flt = scope_where(scope, where, include_invalid) if scope else None
-        res = self._call(
-            "get",
-            lambda: self._col.get(ids=list(ids), where=flt, include=["documents", "metadatas"]),
-        )
-        found = {
-            i: from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
-        }
-        return [found[i] for i in ids if i in found]
+        found: dict[str, FactRecord] = {}
+        for col, group in self._id_targets(ids, archive_too=include_invalid):
+            res = self._call(
+                "get", col.get, ids=group, where=where, include=["documents", "metadatas"]
+            )
+            found.update({r.id: r for r in _rows(res)})
+        recs = [found[i] for i in ids if i in found]
+        # routed by id: the record's own scope is checked here, inside the store
+        return [r for r in recs if scope is None or scope.contains(r.scope)]
 
     def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]:
-        if not ids:
-            return {}
-        res = self._call("get", lambda: self._col.get(ids=list(ids), include=["embeddings"]))
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
+        out: dict[str, Vector] = {}
+        for col, group in self._id_targets(ids, archive_too=False):
+            res = self._call("get", col.get, ids=group, include=["embeddings"])
+            out.update(
+                {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
+            )
+        return out
 
     def scan(
         self,
@@ -188,37 +325,11 @@ class ChromaVectorStore:
         limit: int = 100,
         include_invalid: bool = False,
     ) -> list[FactRecord]:
-        flt = scope_where(scope, where, include_invalid)
-        res = self._call(
-            "get",
-            lambda: self._col.get(where=flt, limit=limit, include=["documents", "metadatas"]),
-        )
-        recs = [
-            from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
-        ]
-        return sorted(recs, key=lambda r: r.created_at)
-
-    def delete(self, ids: Sequence[str]) -> None:
-        if ids:
-            self._call("delete", lambda: self._col.delete(ids=list(ids)))
-
-    def delete_scope(self, scope: Scope) -> list[str]:
-        flt = scope_where(scope, include_invalid=True)
-        res = self._call("get", lambda: self._col.get(where=flt, include=[]))
-        ids: list[str] = list(res["ids"])
-        self.delete(ids)
-        return ids
-
-    def reset(self) -> None:
-        """Drop graphmem's own collection only (other collections are left alone)."""
-        self.setup()
-        try:
-            self._client.delete_collection(self.collection_name)
-        except Exception as e:
-            raise BackendError(f"chroma reset failed: {e}") from e
-        self._col = None
-        self.setup()
-
-    def close(self) -> None:
-        self._col = None
-        self._client = None
+        recs: list[FactRecord] = []
+        for col, implied in self._targets(scope, include_invalid):
+            flt = scope_where(scope, where, owner=implied)
+            res = self._call(
+                "get", col.get, where=flt, limit=limit, include=["documents", "metadatas"]
+            )
+            recs += _rows(res)
+        return sorted(recs, key=lambda r: r.created_at)[:limit]

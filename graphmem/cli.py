@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import Config
+from .cypher_cli import cypher_cmd
 from .errors import GraphMemError
 from .memory import Memory
 
 app = typer.Typer(help="graphmem: long-term graph memory for AI agents.", no_args_is_help=True)
+app.command("cypher")(cypher_cmd)
 console = Console()
 
 User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]

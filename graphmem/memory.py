@@ -14,7 +14,7 @@ from .models import FactRecord, GraphBatch, Scope, Source, iso, new_id, now, par
 from .plan import Plan
 from .retrieve import PRESETS, Retriever, SearchConfig
 from .stores.filters import to_where
-from .write import Writer
+from .write import Item, Writer
 
 log = logging.getLogger("graphmem")
 
@@ -152,28 +152,85 @@ class Memory:
         timestamp: str | float | datetime | None = None,
     ) -> dict[str, Any]:
         """Distil ``messages`` into facts, reconcile them with what is known, store them."""
+        item = {"messages": messages, "timestamp": timestamp}
+        return self.add_many(
+            [item],
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=metadata,
+            infer=infer,
+        )
+
+    def add_many(
+        self,
+        items: list[Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        batch_size: int = 64,
+    ) -> dict[str, Any]:
+        """``add`` for many documents of one scope, in batches: one parsing pass, one
+        embedding batch, one reconciliation query and one journaled write per batch.
+
+        Each item is a string, a message list, or ``{"messages", "metadata"?, "timestamp"?,
+        "title"?}``; its metadata is merged over ``metadata``; its title names its source.
+        """
         scope = Scope(user_id, agent_id, run_id)
-        msgs = self._messages(messages)
-        meta = self._metadata(metadata)
-        at, valid_from = now(), parse_ts(timestamp)
+        if not isinstance(items, list) or not items:
+            raise InvalidInputError("items must be a non-empty list")
+        base = self._metadata(metadata)
+        parsed = [self._item(it, base) for it in items]
+        out: dict[str, Any] = {"results": [], "relations": {"added": [], "invalidated": []}}
+        for start in range(0, len(parsed), _limit(batch_size)):
+            chunk = parsed[start : start + batch_size]
+            res = self._add_batch(scope, chunk, infer)
+            out["results"] += res["results"]
+            for key in ("added", "invalidated"):
+                out["relations"][key] += res["relations"][key]
+        return out
+
+    def _item(
+        self, item: Any, base: dict[str, Any]
+    ) -> tuple[list[dict[str, str]], dict[str, Any], datetime | None, str | None]:
+        if not isinstance(item, dict) or "messages" not in item:
+            item = {"messages": item}
+        msgs = self._messages(item["messages"])
+        meta = {**base, **self._metadata(item.get("metadata"))}
+        title = item.get("title")
+        if title is not None and not isinstance(title, str):
+            raise InvalidInputError("title must be a string")
+        return msgs, meta, parse_ts(item.get("timestamp")), title
+
+    def _add_batch(self, scope: Scope, chunk: list[Any], infer: bool) -> dict[str, Any]:
         p = self.parts
-        sources = [
-            Source(
-                new_id(),
-                scope,
-                m["content"],
-                m.get("role", "user"),
-                m.get("name"),
-                valid_from or at,
-                meta,
-            )
-            for m in msgs
-        ]
-        extraction = p.extractor.extract(msgs) if infer else p.offline.extract_as_is(msgs)
+        at = now()
+        batches = [msgs for msgs, _, _, _ in chunk]
+        extractions = (
+            p.extractor.extract_many(batches)
+            if infer
+            else p.offline.extract_many(batches, as_is=True)
+        )
+        items = []
+        for (msgs, meta, valid_from, title), extraction in zip(chunk, extractions):
+            sources = [
+                Source(
+                    new_id(),
+                    scope,
+                    m["content"],
+                    m.get("role", "user"),
+                    title or m.get("name"),
+                    valid_from or at,
+                    meta,
+                )
+                for m in msgs
+            ]
+            items.append(Item(extraction, sources, meta, valid_from))
         with self._lock:
-            plan, results, relations = self._writer().plan(
-                scope, extraction, sources, meta, at, valid_from, reconcile=infer
-            )
+            plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan)
         return {"results": results, "relations": relations}
 
@@ -183,16 +240,8 @@ class Memory:
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
         with self._lock:
-            plan, _, _ = self._writer().plan(
-                old.scope,
-                extraction,
-                [],
-                old.metadata,
-                now(),
-                old.valid_from,
-                reconcile=False,
-                update_of=old,
-            )
+            item = Item(extraction, [], old.metadata, old.valid_from)
+            plan, _, _ = self._writer().plan(old.scope, [item], now(), update_of=old)
             self._apply(plan)
         return {
             "message": "Memory updated successfully!",

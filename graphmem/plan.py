@@ -6,6 +6,7 @@ result: that is what makes a crash between the vector store and the graph store 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,10 +163,10 @@ class Plan:
             "id": self.id,
             "at": self.at,
             "facts": [fact_to_dict(f) for f in self.facts],
-            "embeddings": self.embeddings,
+            "embeddings": _pack(self.embeddings),
             "fact_updates": [fact_to_dict(f) for f in self.fact_updates],
             "entity_records": [fact_to_dict(f) for f in self.entity_records],
-            "entity_embeddings": self.entity_embeddings,
+            "entity_embeddings": _pack(self.entity_embeddings),
             "graph": batch_to_dict(self.graph),
             "invalidate_facts": self.invalidate_facts,
             "delete_facts": self.delete_facts,
@@ -179,10 +180,10 @@ class Plan:
             id=d["id"],
             at=d["at"],
             facts=[fact_from_dict(f) for f in d["facts"]],
-            embeddings=d["embeddings"],
+            embeddings=_unpack(d["embeddings"]),
             fact_updates=[fact_from_dict(f) for f in d["fact_updates"]],
             entity_records=[fact_from_dict(f) for f in d["entity_records"]],
-            entity_embeddings=d["entity_embeddings"],
+            entity_embeddings=_unpack(d["entity_embeddings"]),
             graph=batch_from_dict(d["graph"]),
             invalidate_facts=d["invalidate_facts"],
             delete_facts=d["delete_facts"],
@@ -193,3 +194,15 @@ class Plan:
     @staticmethod
     def vectors(rows: list[list[float]]) -> Any:
         return np.asarray(rows, dtype=np.float32) if rows else None
+
+
+def _pack(rows: list[list[float]]) -> dict[str, Any]:
+    """Embeddings as base64 float32 (compact and exact) in the JSON journal."""
+    arr = np.asarray(rows, dtype=np.float32)
+    return {"shape": list(arr.shape), "f32": base64.b64encode(arr.tobytes()).decode()}
+
+
+def _unpack(packed: dict[str, Any]) -> list[list[float]]:
+    arr = np.frombuffer(base64.b64decode(packed["f32"]), dtype=np.float32)
+    rows: list[list[float]] = arr.reshape(packed["shape"]).tolist()
+    return rows

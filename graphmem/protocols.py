@@ -28,13 +28,19 @@ class Embedder(Protocol):
 class LLM(Protocol):
     """One structured-output call: the reply is parsed and validated into ``schema``."""
 
-    def complete(self, system: str, user: str, schema: type[T]) -> T: ...
+    def complete(
+        self, system: str, user: str, schema: type[T], context: dict[str, Any] | None = None
+    ) -> T:
+        """``context`` is passed to pydantic validation (e.g. the ids a reply may name)."""
 
 
 class Extractor(Protocol):
     """Messages → standalone facts with their entities and relations."""
 
     def extract(self, messages: Sequence[dict[str, str]]) -> Extraction: ...
+
+    def extract_many(self, batches: Sequence[Sequence[dict[str, str]]]) -> list[Extraction]:
+        """One extraction per message list (implementations may batch the work)."""
 
 
 class VectorStore(Protocol):
@@ -53,6 +59,11 @@ class VectorStore(Protocol):
         where: dict[str, Any] | None = None,
         include_invalid: bool = False,
     ) -> list[tuple[FactRecord, float]]: ...
+
+    def query_batch(
+        self, scope: Scope, embeddings: Vector, k: int
+    ) -> list[list[tuple[FactRecord, float]]]:
+        """``query`` for many embeddings at once (current records only)."""
 
     def get(
         self,

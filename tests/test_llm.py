@@ -164,24 +164,30 @@ def test_unknown_entity_reference_is_rejected(
         make_memory(server).add("Bob knows Carol", user_id="alice")
 
 
-def test_unknown_reconcile_id_is_rejected(make_memory: Callable[[ScriptedServer], Memory]) -> None:
+def test_unknown_reconcile_id_is_retried_then_rejected(
+    make_memory: Callable[[ScriptedServer], Memory],
+) -> None:
+    bad = json.dumps(
+        {"decisions": [{"new_id": "N0", "event": "UPDATE", "existing_id": "99", "text": "x"}]}
+    )
+    good = json.dumps({"decisions": [{"new_id": "N0", "event": "NONE", "existing_id": "0"}]})
     server = ScriptedServer(
         [
             extraction(("Bob knows Carol.", [("Bob", "KNOWS", "Carol")])),
             extraction(("Bob knows Carol well.", [("Bob", "KNOWS", "Carol")])),
-            json.dumps(
-                {
-                    "decisions": [
-                        {"new_id": "N0", "event": "UPDATE", "existing_id": "99", "text": "x"}
-                    ]
-                }
-            ),
+            bad,
+            good,  # retried with the error fed back, then accepted
+            extraction(("Bob knows Carol very well.", [("Bob", "KNOWS", "Carol")])),
+            bad,
+            bad,
         ]
     )
     m = make_memory(server)
     m.add("Bob knows Carol", user_id="alice")
+    assert m.add("Bob knows Carol well", user_id="alice")["results"][0]["event"] == "NONE"
+    assert "unknown memory id '99'" in server.requests[3]["messages"][-1]["content"]
     with pytest.raises(ExtractionError, match="unknown memory id"):
-        m.add("Bob knows Carol well", user_id="alice")
+        m.add("Bob knows Carol very well", user_id="alice")
     assert [r["memory"] for r in m.get_all(user_id="alice")["results"]] == ["Bob knows Carol."]
 
 

@@ -18,7 +18,7 @@ import pytest
 from graphmem import Config, Memory
 from graphmem.errors import BackendError, ConfigError, InvalidInputError
 from graphmem.models import Entity, GraphBatch, Relation, Scope, Source, stable_id
-from graphmem.stores import cypher, neo4j_store
+from graphmem.stores import cypher, neo4j_batch
 from graphmem.stores.neo4j_store import Neo4jGraphStore
 from graphmem.stores.networkx_store import NetworkXGraphStore
 
@@ -156,7 +156,7 @@ def test_failed_write_rolls_back_everything(
     before = store.describe(ALICE)
     # Let a broken relationship type through validation: the server rejects the statement
     # after entities, a good relation and mentions were already sent in the same transaction.
-    monkeypatch.setattr(neo4j_store, "RELATION_TYPE", re.compile(r".+"))
+    monkeypatch.setattr(neo4j_batch, "RELATION_TYPE", re.compile(r".+"))
     carol = ent(ALICE, "Carol")
     batch = GraphBatch(
         entities=(carol,),
@@ -198,6 +198,30 @@ def test_browser_readable_model(store: Neo4jGraphStore) -> None:
             "DERIVED_FROM": 2,
         },
     }
+
+
+def test_fact_nodes_carry_text_and_validity(store: Neo4jGraphStore) -> None:
+    e = seed(store)
+    later = T0 + timedelta(days=30)
+    works = rel(e["Bob"], "WORKS_AT", e["Acme"], "f1", valid_from=T0 + timedelta(days=1))
+    texts = (("f1", "Bob works at Acme."), ("f3", "Alice's manager is Bob."), ("fx", "no node"))
+    store.write(GraphBatch(relations=(works,), facts=texts))
+    assert store.fact_nodes(["f1", "f3", "fx"]) == {
+        "f1": {"text": "Bob works at Acme.", "valid_from": works.valid_from, "invalid_at": None},
+        "f3": {"text": "Alice's manager is Bob.", "valid_from": None, "invalid_at": None},
+    }  # fx has no relation, mention or source: no (unscoped) node
+    # f1 and f3 are invalidated, but f3 is re-written in the same batch: its node stays current
+    rewrite = GraphBatch(facts=(("f3", "Bob manages Alice."),))
+    store.write(rewrite, invalidate_facts=["f1", "f3"], at=later)
+    nodes = store.fact_nodes(["f1", "f3"])
+    assert nodes["f1"]["invalid_at"] == later and nodes["f1"]["text"] == "Bob works at Acme."
+    assert nodes["f3"] == {"text": "Bob manages Alice.", "valid_from": None, "invalid_at": None}
+    [old] = store.relations(ALICE, fact_ids=["f1"], include_invalid=True)
+    assert old.invalid_at == later
+    store.write(GraphBatch(), invalidate_facts=["f1"], at=later + timedelta(days=1))  # replay
+    assert store.fact_nodes(["f1"])["f1"]["invalid_at"] == later
+    store.delete_facts(["f1"])
+    assert store.fact_nodes(["f1", "f3"]).keys() == {"f3"}
 
 
 def test_type_change_moves_the_label(store: Neo4jGraphStore) -> None:

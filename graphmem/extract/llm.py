@@ -32,7 +32,9 @@ class OpenAILLM:
         self.reply_retries = reply_retries
         self.calls = 0
 
-    def complete(self, system: str, user: str, schema: type[T]) -> T:
+    def complete(
+        self, system: str, user: str, schema: type[T], context: dict[str, Any] | None = None
+    ) -> T:
         import openai
 
         messages: list[dict[str, str]] = [
@@ -57,7 +59,9 @@ class OpenAILLM:
                 raise ExtractionError(f"LLM request failed ({type(e).__name__}): {e}") from e
             content = (resp.choices[0].message.content or "").strip() if resp.choices else ""
             try:
-                return schema.model_validate_json(_FENCE.sub("", content) or "null")
+                return schema.model_validate_json(
+                    _FENCE.sub("", content) or "null", context=context
+                )
             except ValidationError as e:
                 problem = _short(e)
                 log.warning("LLM reply rejected (%s); retrying", problem)
@@ -97,6 +101,9 @@ class LLMExtractor:
         lines = [f"{m.get('name') or m.get('role', 'user')}: {m['content']}" for m in messages]
         user = fence("memory-input", "\n".join(lines))
         return self.llm.complete(EXTRACT_SYSTEM, user, Extraction)
+
+    def extract_many(self, batches: Sequence[Sequence[dict[str, str]]]) -> list[Extraction]:
+        return [self.extract(b) for b in batches]  # one call per item
 
 
 def dumps(model: BaseModel) -> str:

@@ -99,16 +99,24 @@ class SpacyExtractor:
         return self._nlp
 
     def extract(self, messages: Sequence[dict[str, str]]) -> Extraction:
-        texts = [m["content"] for m in messages if m.get("role", "user") != "assistant"]
-        speakers = [
-            m.get("name") or USER_ENTITY for m in messages if m.get("role", "user") != "assistant"
-        ]
-        return self.extract_docs(list(self.nlp.pipe(texts)), speakers)
+        return self.extract_many([messages])[0]
+
+    def extract_many(
+        self, batches: Sequence[Sequence[dict[str, str]]], as_is: bool = False
+    ) -> list[Extraction]:
+        """One extraction per message list, all parsed in one ``nlp.pipe`` pass. Assistant
+        turns are skipped unless ``as_is`` (each message then stays one verbatim fact)."""
+        kept = [[m for m in b if as_is or m.get("role", "user") != "assistant"] for b in batches]
+        docs = iter(self.nlp.pipe([m["content"] for b in kept for m in b], batch_size=256))
+        out = []
+        for b in kept:
+            speakers = [m.get("name") or USER_ENTITY for m in b]
+            out.append(self.extract_docs([next(docs) for _ in b], speakers, as_is=as_is))
+        return out
 
     def extract_as_is(self, messages: Sequence[dict[str, str]]) -> Extraction:
         """Each message stays one fact, verbatim; entities and relations are still linked."""
-        docs = list(self.nlp.pipe([m["content"] for m in messages]))
-        return self.extract_docs(docs, [m.get("name") or USER_ENTITY for m in messages], as_is=True)
+        return self.extract_many([messages], as_is=True)[0]
 
     def extract_docs(
         self, docs: Sequence[Any], speakers: Sequence[str], as_is: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
 RECONCILE_SYSTEM = """\
 You keep a memory store consistent. You get EXISTING memories (with short integer ids) and
@@ -29,3 +29,20 @@ class Decision(BaseModel):
 
 class Decisions(BaseModel):
     decisions: list[Decision]
+
+    @model_validator(mode="after")
+    def _known_ids(self, info: ValidationInfo) -> Decisions:
+        """With a validation context ``{"new": [...], "existing": [...]}``, every NEW fact
+        gets exactly one decision and only given EXISTING ids are named."""
+        ctx = info.context or {}
+        if "new" in ctx:
+            missing = sorted(set(ctx["new"]) - {d.new_id for d in self.decisions})
+            if missing:
+                raise ValueError(f"no decision for {missing}")
+        existing = set(ctx.get("existing", ()))
+        for d in self.decisions:
+            if "existing" in ctx and d.event != "ADD" and d.existing_id not in existing:
+                raise ValueError(f"unknown memory id {d.existing_id!r} (known: {sorted(existing)})")
+            if d.event == "UPDATE" and not (d.text or "").strip():
+                raise ValueError(f"UPDATE of {d.new_id} needs the merged text")
+        return self

@@ -273,8 +273,20 @@ class ChromaVectorStore:
         where: dict[str, Any] | None = None,
         include_invalid: bool = False,
     ) -> list[tuple[FactRecord, float]]:
-        q = [np.asarray(embedding, dtype=np.float32)]
-        hits: list[tuple[FactRecord, float]] = []
+        q = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+        return self._query(scope, q, k, where, include_invalid)[0]
+
+    def query_batch(
+        self, scope: Scope, embeddings: Vector, k: int
+    ) -> list[list[tuple[FactRecord, float]]]:
+        if len(embeddings) == 0:
+            return []
+        return self._query(scope, np.asarray(embeddings, dtype=np.float32), k, None, False)
+
+    def _query(
+        self, scope: Scope, q: Vector, k: int, where: dict[str, Any] | None, include_invalid: bool
+    ) -> list[list[tuple[FactRecord, float]]]:
+        hits: list[list[tuple[FactRecord, float]]] = [[] for _ in range(len(q))]
         for col, implied in self._targets(scope, include_invalid):
             flt = scope_where(scope, where, owner=implied)
             res = self._call(
@@ -285,10 +297,15 @@ class ChromaVectorStore:
                 where=flt,
                 include=["documents", "metadatas", "distances"],
             )
-            rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-            hits += [(from_row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
-        hits.sort(key=lambda h: h[1], reverse=True)
-        return hits[:k]
+            for n in range(len(q)):
+                rows = zip(
+                    res["ids"][n], res["documents"][n], res["metadatas"][n], res["distances"][n]
+                )
+                hits[n] += [(from_row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
+        for h in hits:
+            h.sort(key=lambda x: x[1], reverse=True)
+            del h[k:]
+        return hits
 
     def get(
         self,

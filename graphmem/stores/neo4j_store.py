@@ -4,18 +4,20 @@ Data model (all Cypher text is in ``cypher/``, loaded by name):
 
 * ``(:Entity:<Type> {id, name, type, aliases, norm, ...})`` - the entity type is a second label;
 * ``(:Entity)-[:<RELATION> {id, fact_id, valid_from, invalid_at, created_at, weight}]->(:Entity)``;
-* ``(:Fact {id})-[:MENTIONS]->(:Entity)`` and ``(:Fact)-[:DERIVED_FROM]->(:Source)``;
+* ``(:Fact {id, text, valid_from, invalid_at})-[:MENTIONS]->(:Entity)`` and
+  ``(:Fact)-[:DERIVED_FROM]->(:Source)`` - invalidating a fact sets ``invalid_at`` on its
+  node and on its relations;
 * ``(:Source {id, content, role, ...})-[:MENTIONS]->(:Entity)``.
 
 Every node and relationship carries ``user_id``/``agent_id``/``run_id`` and ``scope_key``;
 every scoped query matches them in Cypher. Only entity and relation types (validated against
-``LABEL`` / ``RELATION_TYPE``) are put into query text; everything else is a parameter.
+``LABEL`` / ``RELATION_TYPE``, see :mod:`.neo4j_batch`) are put into query text; everything
+else is a parameter. Driver errors become one-line ``BackendError``\ s (:mod:`.neo4j_errors`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -25,48 +27,20 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction
-from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import DriverError, Neo4jError
 
-from ..errors import BackendError, InvalidInputError
-from ..models import (
-    LABEL,
-    RELATION_TYPE,
-    Entity,
-    GraphBatch,
-    Relation,
-    Scope,
-    Source,
-    Subgraph,
-    norm_name,
-)
+from ..errors import BackendError
+from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
 from . import cypher
+from .neo4j_batch import BatchPlan, Row
+from .neo4j_batch import run_rows as _run
+from .neo4j_errors import translated
 
 T = TypeVar("T")
-Row = dict[str, Any]
 Work = Callable[[ManagedTransaction], T]
 
-#: graphmem's own labels: an entity type with one of these names gets no second label.
-RESERVED_LABELS = frozenset({"Entity", "Fact", "Source"})
-SECURITY = "Neo.ClientError.Security."
-AUTH_FAILURES = frozenset({"Unauthorized", "AuthenticationRateLimit", "CredentialsExpired"})
 RESET_CHUNK = 10_000
 INDEX_TIMEOUT_S = 300
-
-
-def checked(value: str, pattern: re.Pattern[str]) -> str:
-    """``value`` if it may be used as a Neo4j label / relationship type, else an error."""
-    if not isinstance(value, str) or not pattern.match(value):
-        raise InvalidInputError(f"refusing to use {value!r} as a Neo4j label or relationship type")
-    return value
-
-
-def interpolate(query: str, token: str, value: str, pattern: re.Pattern[str]) -> str:
-    """Put a label or relationship type into query text, after validating it."""
-    return query.replace(token, checked(value, pattern))
-
-
-def _run(tx: ManagedTransaction, query: str, **params: Any) -> list[Row]:
-    return [dict(rec) for rec in tx.run(query, params)]
 
 
 class Neo4jGraphStore:
@@ -160,22 +134,8 @@ class Neo4jGraphStore:
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
     def _errors(self, op: str) -> Iterator[None]:
-        try:
+        with translated(op, self.uri, self.user):
             yield
-        except AuthError as e:
-            raise BackendError(
-                f"neo4j authentication failed for user {self.user!r} at {self.uri}: {e.message}"
-            ) from e
-        except ServiceUnavailable as e:
-            raise BackendError(f"neo4j {op} failed: no server reachable at {self.uri}: {e}") from e
-        except Neo4jError as e:
-            if (e.code or "").removeprefix(SECURITY) in AUTH_FAILURES:  # e.g. rate limited
-                raise BackendError(
-                    f"neo4j authentication failed for user {self.user!r} at {self.uri}: {e.message}"
-                ) from e
-            raise BackendError(f"neo4j {op} failed: {e.code}: {e.message}") from e
-        except DriverError as e:
-            raise BackendError(f"neo4j {op} failed: {e}") from e
 
     def _read(self, op: str, work: Work[T]) -> T:
         with self._errors(op), self._drv().session(database=self.database) as session:
@@ -194,18 +154,9 @@ class Neo4jGraphStore:
         self, batch: GraphBatch, invalidate_facts: Sequence[str] = (), at: datetime | None = None
     ) -> None:
         """One transaction: invalidate, then upsert the batch (everything or nothing)."""
-        at = at or datetime.now(UTC)
-        plan = _BatchPlan.of(batch)  # validates labels and types: no I/O before this
-        invalid = list(dict.fromkeys(invalidate_facts))
-        keep = [r.id for r in batch.relations]
-        invalidate = cypher.load("store/invalidate_facts")
-
-        def work(tx: ManagedTransaction) -> None:
-            if invalid:
-                _run(tx, invalidate, fact_ids=invalid, keep=keep, at=at)
-            plan.run(tx)
-
-        self._write("write", work)
+        # building the plan validates labels and types: no I/O before this
+        plan = BatchPlan.of(batch, invalidate_facts, at or datetime.now(UTC))
+        self._write("write", plan.run)
 
     def delete_facts(self, fact_ids: Sequence[str]) -> None:
         ids = list(dict.fromkeys(fact_ids))
@@ -279,6 +230,17 @@ class Neo4jGraphStore:
             out[row["fact_id"]].append(row["source_id"])
         return dict(out)
 
+    def fact_nodes(self, fact_ids: Sequence[str]) -> dict[str, Row]:
+        """The ``:Fact`` nodes ``fact_ids``: ``{id: {text, valid_from, invalid_at}}`` (for
+        inspection; the memories themselves live in the vector store)."""
+        if not fact_ids:
+            return {}
+        rows = self._query("fact_nodes", "store/fact_nodes", fact_ids=list(fact_ids))
+        return {
+            r["id"]: {"text": r["text"], **{k: _dt(r[k]) for k in ("valid_from", "invalid_at")}}
+            for r in rows
+        }
+
     def describe(self, scope: Scope) -> dict[str, dict[str, int]]:
         """Counts of labels and relationship types stored for ``scope`` (for inspection)."""
         out: dict[str, dict[str, int]] = {"labels": {}, "relationships": {}}
@@ -286,99 +248,6 @@ class Neo4jGraphStore:
             kind = "labels" if row["kind"] == "label" else "relationships"
             out[kind][row["name"]] = row["n"]
         return out
-
-
-# -- the write plan ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Step:
-    """One UNWIND statement; ``missing`` names what is wrong when fewer rows match."""
-
-    query: str
-    rows: list[Row]
-    missing: str | None = None
-
-    def run(self, tx: ManagedTransaction) -> None:
-        if not self.rows:
-            return
-        found = _run(tx, self.query, rows=self.rows)
-        if self.missing and (not found or found[0]["n"] != len(self.rows)):
-            raise BackendError(f"neo4j write failed: {self.missing}; nothing was written")
-
-
-@dataclass(frozen=True)
-class _BatchPlan:
-    """A batch turned into UNWIND statements; building it validates every label and type."""
-
-    entities: list[Entity]
-    steps: list[_Step]
-
-    @classmethod
-    def of(cls, batch: GraphBatch) -> _BatchPlan:
-        entities = list({e.id: e for e in batch.entities}.values())
-        for e in entities:
-            checked(e.type, LABEL)
-        by_type: dict[str, list[Row]] = defaultdict(list)
-        for r in batch.relations:
-            by_type[r.relation].append(_relation_row(r))
-        steps = [
-            _Step(
-                interpolate(cypher.load("store/write_relations"), "__TYPE__", t, RELATION_TYPE),
-                rows,
-                "a relation refers to an entity that does not exist",
-            )
-            for t, rows in by_type.items()
-        ]
-        mentions = list(dict.fromkeys(batch.mentions))
-        derived = list(dict.fromkeys(batch.derived))
-        steps += [
-            _Step(
-                cypher.load("store/write_mentions"),
-                [{"fact_id": f, "entity_id": e} for f, e in mentions],
-                "a mention refers to an entity that does not exist",
-            ),
-            _Step(cypher.load("store/write_sources"), [_source_row(s) for s in batch.sources]),
-            _Step(
-                cypher.load("store/write_derived"),
-                [{"fact_id": f, "source_id": s} for f, s in derived],
-                "a fact is derived from a source that does not exist",
-            ),
-            _Step(cypher.load("store/write_source_mentions"), _source_mentions(mentions, derived)),
-        ]
-        return cls(entities, steps)
-
-    def run(self, tx: ManagedTransaction) -> None:
-        if self.entities:
-            rows = [_entity_row(e) for e in self.entities]
-            found = _run(tx, cypher.load("store/write_entities"), rows=rows)
-            _relabel(tx, self.entities, {r["id"]: r["old_type"] for r in found})
-        for step in self.steps:
-            step.run(tx)
-
-
-def _relabel(tx: ManagedTransaction, entities: list[Entity], old: Row) -> None:
-    """Give each entity its type as a second label, removing the label of a previous type."""
-    remove: dict[str, list[str]] = defaultdict(list)
-    add: dict[str, list[str]] = defaultdict(list)
-    for e in entities:
-        before = old.get(e.id)
-        if before == e.type:
-            continue
-        if before and before not in RESERVED_LABELS and LABEL.match(before):
-            remove[before].append(e.id)
-        if e.type not in RESERVED_LABELS:
-            add[e.type].append(e.id)
-    for name, groups in (("store/entity_label_remove", remove), ("store/entity_label_add", add)):
-        for label, ids in groups.items():
-            query = interpolate(cypher.load(name), "__LABEL__", label, LABEL)
-            tx.run(query, {"ids": ids}).consume()
-
-
-def _source_mentions(mentions: list[tuple[str, str]], derived: list[tuple[str, str]]) -> list[Row]:
-    by_fact: dict[str, list[str]] = defaultdict(list)
-    for f, e in mentions:
-        by_fact[f].append(e)
-    pairs = dict.fromkeys((s, e) for f, s in derived for e in by_fact.get(f, ()))
-    return [{"source_id": s, "entity_id": e} for s, e in pairs]
 
 
 # -- the neighbourhood walk ----------------------------------------------------------------
@@ -426,49 +295,7 @@ class _Walk:
                 self.mentions.extend((f, e.id) for f in row["facts"])
 
 
-# -- values <-> properties -----------------------------------------------------------------
-def _scope_props(scope: Scope) -> Row:
-    return {**scope.as_dict(), "scope_key": scope.key}
-
-
-def _entity_row(e: Entity) -> Row:
-    props = {
-        "name": e.name,
-        "type": e.type,
-        "aliases": list(e.aliases),
-        "aliases_text": "\n".join(e.aliases),
-        "norm": norm_name(e.name),
-        "alias_norms": [norm_name(a) for a in e.aliases],
-        "created_at": e.created_at,
-        **_scope_props(e.scope),
-    }
-    return {"id": e.id, "props": props}
-
-
-def _relation_row(r: Relation) -> Row:
-    props = {
-        "fact_id": r.fact_id,
-        "valid_from": r.valid_from,
-        "invalid_at": r.invalid_at,
-        "created_at": r.created_at,
-        "weight": float(r.weight),
-        **_scope_props(r.scope),
-    }
-    return {"id": r.id, "source_id": r.source_id, "target_id": r.target_id, "props": props}
-
-
-def _source_row(s: Source) -> Row:
-    props = {
-        "content": s.content,
-        "role": s.role,
-        "title": s.title,
-        "created_at": s.created_at,
-        "metadata": json.dumps(s.metadata, default=str),
-        **_scope_props(s.scope),
-    }
-    return {"id": s.id, "props": props}
-
-
+# -- properties -> values ----------------------------------------------------------------
 def _dt(value: Any) -> datetime | None:
     """A Neo4j temporal value (or a native one) as an aware UTC ``datetime``."""
     if value is None:

@@ -1,0 +1,111 @@
+"""Entity resolution: extracted names → existing or new entities of one scope.
+
+By normalised name and aliases first (an index lookup), then by name-embedding similarity
+against the scope's entity vectors; the user is one canonical node per scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .models import USER_ENTITY, Entity, Scope, entity_label, norm_name, stable_id
+from .prompts import ExtractedEntity
+from .protocols import Embedder, GraphStore, Vector, VectorStore
+
+
+def user_entity(scope: Scope) -> Entity:
+    """The one canonical node that stands for the owner of a scope."""
+    name = scope.user_id or scope.agent_id or scope.run_id or USER_ENTITY
+    return Entity(stable_id(scope.key, "__user__"), name, "Person", scope, (USER_ENTITY, "I", "me"))
+
+
+def merge_aliases(entity: Entity, extra: list[str]) -> Entity:
+    seen = {norm_name(n) for n in entity.names}
+    new = [n for n in extra if norm_name(n) not in seen]
+    return replace(entity, aliases=tuple(dict.fromkeys([*entity.aliases, *new]))) if new else entity
+
+
+@dataclass
+class Resolution:
+    by_name: dict[str, Entity] = field(default_factory=dict)  # lower-cased name → entity
+    touched: dict[str, Entity] = field(default_factory=dict)  # entities to (re)write
+    new: dict[str, Vector] = field(default_factory=dict)  # brand-new entity id → name vector
+
+    def bind(self, ext: ExtractedEntity, entity: Entity) -> None:
+        for n in (ext.name, *ext.aliases):
+            self.by_name.setdefault(n.lower(), entity)
+
+
+def resolve(
+    scope: Scope,
+    extracted: list[ExtractedEntity],
+    graph: GraphStore,
+    entity_vectors: VectorStore,
+    embedder: Embedder,
+    merge_threshold: float,
+) -> Resolution:
+    res = Resolution()
+    user = user_entity(scope)
+    res.by_name[USER_ENTITY.lower()] = res.by_name[norm_name(user.name)] = user
+    todo = [e for e in extracted if e.name.lower() != USER_ENTITY.lower()]
+    norms = [norm_name(user.name)] + [norm_name(n) for e in todo for n in (e.name, *e.aliases)]
+    existing = [e for e in graph.find_entities(scope, norms) if e.scope == scope]
+    if user.id not in {e.id for e in existing}:
+        res.touched[user.id] = user
+        res.new[user.id] = embedder.embed([user.name])[0]
+    by_norm = {norm_name(n): e for e in existing for n in e.names}
+    unresolved = []
+    for ext in todo:
+        hit = next(
+            (by_norm[norm_name(n)] for n in (ext.name, *ext.aliases) if norm_name(n) in by_norm),
+            None,
+        )
+        if hit is None:
+            unresolved.append(ext)
+            continue
+        merged = merge_aliases(res.touched.get(hit.id, hit), [ext.name, *ext.aliases])
+        if merged is not hit:
+            res.touched[hit.id] = merged
+        res.bind(ext, merged)
+    if unresolved:
+        _by_embedding(scope, unresolved, res, graph, entity_vectors, embedder, merge_threshold)
+    return res
+
+
+def _by_embedding(
+    scope: Scope,
+    unresolved: list[ExtractedEntity],
+    res: Resolution,
+    graph: GraphStore,
+    entity_vectors: VectorStore,
+    embedder: Embedder,
+    threshold: float,
+) -> None:
+    vecs = embedder.embed([e.name for e in unresolved])
+    hits = entity_vectors.query_batch(scope, vecs, 1)
+    close = {h[0][0].text for h in hits if h and h[0][1] >= threshold and h[0][0].scope == scope}
+    found = {e.id: e for e in graph.find_entities(scope, [norm_name(n) for n in close])}
+    fresh: dict[str, Entity] = {}
+    for ext, vec, hit in zip(unresolved, vecs, hits):
+        target = None
+        if hit and hit[0][1] >= threshold and hit[0][0].scope == scope:
+            target = found.get(hit[0][0].id)
+        if target is not None:
+            merged = merge_aliases(res.touched.get(target.id, target), [ext.name, *ext.aliases])
+            res.touched[target.id] = merged
+            res.bind(ext, merged)
+            continue
+        key = norm_name(ext.name)
+        ent = fresh.get(key) or Entity(
+            stable_id(scope.key, key),
+            ext.name,
+            entity_label(ext.type),
+            scope,
+            tuple(a for a in ext.aliases if a != ext.name),
+        )
+        fresh[key] = ent
+        res.touched[ent.id] = ent
+        res.new[ent.id] = np.asarray(vec, dtype=np.float32)
+        res.bind(ext, ent)

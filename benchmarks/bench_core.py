@@ -447,20 +447,42 @@ def stored_facts(mem: Memory, users: list[str]) -> tuple[int, int]:
     return valid, every
 
 
+def chunks(docs: list[tuple[str, str, int]], many: int) -> list[tuple[str, list[str], int]]:
+    """Consecutive documents of one user, ``many`` at a time (1: one document per call)."""
+    out: list[tuple[str, list[str], int]] = []
+    for user, text, n in docs:
+        if out and out[-1][0] == user and len(out[-1][1]) < many:
+            out[-1][1].append(text)
+            out[-1] = (user, out[-1][1], out[-1][2] + n)
+        else:
+            out.append((user, [text], n))
+    return out
+
+
 def ingest(
-    mem: Memory, docs: list[tuple[str, str, int]], label: str, budget: float | None
+    mem: Memory, docs: list[tuple[str, str, int]], label: str, budget: float | None, many: int = 0
 ) -> dict[str, Any]:
+    """``many`` > 0: ``add_many`` with up to ``many`` documents per call; else one ``add``
+    per document."""
     events: Counter[str] = Counter()
     done = sentences = 0
+    calls = (
+        chunks(sorted(docs, key=lambda d: d[0]), many)
+        if many
+        else [(u, [t], n) for u, t, n in docs]
+    )
     with progress() as bar:
         task = bar.add_task(label, total=len(docs))
         start = time.perf_counter()
-        for user, text, n in docs:
-            out = mem.add(text, user_id=user, infer=True)
+        for user, texts, n in calls:
+            if many:
+                out = mem.add_many(texts, user_id=user, infer=True)  # type: ignore[arg-type]
+            else:
+                out = mem.add(texts[0], user_id=user, infer=True)
             events.update(r["event"] for r in out["results"])
-            done += 1
+            done += len(texts)
             sentences += n
-            bar.advance(task)
+            bar.advance(task, len(texts))
             if budget is not None and time.perf_counter() - start > budget:
                 break
         seconds = time.perf_counter() - start
@@ -522,7 +544,7 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     console.rule(f"size {size}: {sum(len(c.facts) for c in corpora)} sentences, {len(docs)} adds")
     with memory(args.data_dir, str(size), args.keep) as (mem, _):
         load_before = machine()["load"]
-        ing = ingest(mem, docs, f"ingest {size}", args.ingest_budget)
+        ing = ingest(mem, docs, f"ingest {size}", args.ingest_budget, args.many)
         valid, every = stored_facts(mem, users)
         search = run_queries(mem, qs, args.warmup, f"queries {size}")
         load_after = machine()["load"]
@@ -532,6 +554,7 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "complete": ing["complete"],
         "adds": ing["adds"],
         "sentences_per_add": args.per_add,
+        "docs_per_add_many": args.many,
         "stored_facts": valid,
         "stored_incl_invalidated": every,
         "add_events": ing["events"],
@@ -550,14 +573,16 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def bench_batching(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """The same ``n`` sentences, ``per_add`` per call and one per call, each into a fresh store."""
+    """The same ``n`` sentences written three ways, each into a fresh store: ``add_many``
+    (batched), one ``add`` per ``per_add``-sentence document, one ``add`` per sentence."""
     corpora = build_corpus(n, seed=1)
     users = [c.user for c in corpora]
     out: dict[str, Any] = {"sample_sentences": n}
-    for key, per in (("batched", args.per_add), ("single", 1)):
+    modes = (("batched", args.per_add, args.many), ("doc", args.per_add, 0), ("single", 1, 0))
+    for key, per, many in modes:
         docs = documents(corpora, per)
         with memory(args.data_dir, key, args.keep) as (mem, _):
-            ing = ingest(mem, docs, f"{key} ({per}/add)", None)
+            ing = ingest(mem, docs, f"{key} ({per}/doc, {many or 1} doc/call)", None, many)
             valid, _ = stored_facts(mem, users)
         out[f"{key}_facts_per_s"] = round(valid / ing["seconds"], 2)
         out[f"{key}_stored_facts"] = valid
@@ -575,7 +600,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cores']} cores, load avg at start {m['load']}, "
         f"at end {report['machine_end']['load']}. "
         f"Stack: Chroma PersistentClient + NetworkX/SQLite + all-MiniLM-L6-v2 ONNX + spaCy. "
-        f"{report['params']['per_add']} sentences per `add`, `infer=True`; `search(limit=10)`, "
+        f"Ingest: `add_many`, {report['params']['many']} docs of {report['params']['per_add']} "
+        "sentences per call, `infer=True`; `search(limit=10)`, "
         f"{report['params']['queries']} queries after {report['params']['warmup']} warm-up. "
         "LLM calls per add / per search: 0 / 0.",
         "",
@@ -610,9 +636,12 @@ def markdown(report: dict[str, Any]) -> str:
     if b:
         lines += [
             "",
-            f"Batching ({b['sample_sentences']} sentences, fresh store each): "
-            f"{report['params']['per_add']}/add → {b['batched_facts_per_s']:.1f} facts/s, "
-            f"1/add → {b['single_facts_per_s']:.1f} facts/s, ratio {b['ratio']:.2f}×.",
+            f"Batching ({b['sample_sentences']} sentences, fresh store each, one run): "
+            f"`add_many` ({report['params']['many']} docs/call) → "
+            f"{b['batched_facts_per_s']:.1f} facts/s; one `add` per "
+            f"{report['params']['per_add']}-sentence doc → {b['doc_facts_per_s']:.1f} facts/s; "
+            f"one `add` per sentence → {b['single_facts_per_s']:.1f} facts/s; "
+            f"batched/single {b['ratio']:.2f}×.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -624,7 +653,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--per-add", type=int, default=10, help="sentences per add() call")
+    ap.add_argument("--per-add", type=int, default=10, help="sentences per document")
+    ap.add_argument("--many", type=int, default=64, help="documents per add_many() call")
     ap.add_argument(
         "--single-sample",
         type=int,
@@ -649,6 +679,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "params": {
             "per_add": args.per_add,
+            "many": args.many,
             "queries": args.queries,
             "warmup": args.warmup,
             "limit": 10,

@@ -15,6 +15,7 @@ line on stderr and exit code 2. :func:`run_query` is the same thing for Python c
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import Annotated, Any, NoReturn
 
 import typer
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationSeverity, ResultSummary
 from neo4j.graph import Node, Path, Relationship
 from neo4j.time import Date, DateTime, Duration, Time
 from rich.console import Console
@@ -32,7 +33,7 @@ from rich.table import Table
 from .config import Config
 from .errors import BackendError, GraphMemError, InvalidInputError
 from .stores import cypher
-from .stores.neo4j_errors import ReadOnlyError, translated
+from .stores.neo4j_errors import ReadOnlyError, first_line, translated
 
 Row = dict[str, Any]
 QUERY_DIR = "queries"
@@ -142,10 +143,12 @@ def plain(value: Any) -> Any:
 
 @dataclass
 class Outcome:
-    """Rows of one statement, and what it changed (``{"nodes_created": 1, ...}``)."""
+    """Rows of one statement, what it changed (``{"nodes_created": 1, ...}``) and the
+    server's warnings (deprecations, cartesian products, ...), one line each."""
 
     rows: list[Row] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 # -- the connection ------------------------------------------------------------------------
@@ -180,7 +183,7 @@ class CypherClient:
             auth = (c.neo4j_user, c.neo4j_password.get_secret_value())
             with self._errors("connect"):
                 try:
-                    self._driver = GraphDatabase.driver(
+                    driver = GraphDatabase.driver(
                         c.neo4j_uri,
                         auth=auth,
                         connection_timeout=self._timeout,
@@ -188,6 +191,12 @@ class CypherClient:
                     )
                 except ValueError as e:  # a malformed URI
                     raise BackendError(f"neo4j connect failed: {c.neo4j_uri!r}: {e}") from e
+                try:
+                    driver.verify_connectivity()  # fail now, not after retrying a transaction
+                except BaseException:
+                    driver.close()
+                    raise
+            self._driver = driver
         return self._driver
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
@@ -208,12 +217,22 @@ class CypherClient:
 
         def work(tx: ManagedTransaction) -> Outcome:
             result = tx.run(text, bound)
-            rows = [{k: plain(v) for k, v in rec.items()} for rec in result]
-            counters = {k: v for k, v in vars(result.consume().counters).items() if v}
-            return Outcome(rows, {k: v for k, v in counters.items() if not k.startswith("_")})
+            keys = result.keys()
+            rows = [{k: plain(v) for k, v in zip(keys, rec)} for rec in result]
+            return _outcome(rows, result.consume())
 
         with self._errors(op), self._drv().session(database=self.config.neo4j_database) as s:
             return s.execute_write(work) if write else s.execute_read(work)
+
+
+def _outcome(rows: list[Row], summary: ResultSummary) -> Outcome:
+    counters = {k: v for k, v in vars(summary.counters).items() if v and not k.startswith("_")}
+    warnings = [
+        first_line(n.status_description)
+        for n in summary.gql_status_objects
+        if n.is_notification and n.severity == NotificationSeverity.WARNING
+    ]
+    return Outcome(rows, counters, warnings)
 
 
 def run_query(
@@ -252,7 +271,9 @@ def print_rows(rows: list[Row], as_json: bool, title: str | None = None) -> None
         sys.stdout.write(json.dumps(rows, indent=2, default=str, ensure_ascii=False) + "\n")
         return
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    table = Table(*columns, title=title, show_lines=True)
+    table = Table(title=title, show_lines=True)
+    for c in columns:
+        table.add_column(c, overflow="fold")
     for r in rows:
         table.add_row(*(_cell(r.get(c)) for c in columns))
     if columns:
@@ -278,6 +299,8 @@ def _execute(query: str, params: Row, write: bool, as_json: bool) -> None:
             print_rows(client.query(query, params), as_json, title=query)
             return
         outcome = client.run(query, params, write=write)
+    for warning in outcome.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     print_rows(outcome.rows, as_json)
     if outcome.counters and not as_json:
         out.print(", ".join(f"{k}: {v}" for k, v in outcome.counters.items()))
@@ -304,6 +327,8 @@ def cypher_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Run a named query of cypher/queries, or ad-hoc Cypher (read-only unless --write)."""
+    # errors and the server's warnings are printed as one line each, never as driver logs
+    logging.getLogger("neo4j").addHandler(logging.NullHandler())
     try:
         if list_:
             print_list(as_json)

@@ -17,6 +17,7 @@ class SearchConfig(BaseModel):
     hops: int = Field(default=2, ge=0, le=4)
     bridge_hits: int = Field(default=3, ge=0, le=50)
     max_edges: int = Field(default=400, ge=1)
+    hub_cap: int = Field(default=40, ge=1)
     damping: float = Field(default=0.85, gt=0, lt=1)
 
 

@@ -11,21 +11,27 @@ import networkx as nx
 from ..models import Entity, Subgraph
 
 
-def build(sub: Subgraph) -> nx.Graph:
-    """Undirected weighted graph: entity–entity (relations) and fact–entity (mentions)."""
-    g = nx.Graph()
+def build(sub: Subgraph, keep: set[str], hub_cap: int) -> tuple[nx.Graph, nx.Graph]:
+    """Undirected weighted graphs: entity–entity relations (``eg``) and, in ``g``, those plus
+    fact–entity mentions. An entity mentioned by more than ``hub_cap`` facts (the user, a home
+    city) is a hub: only the mentions of facts in ``keep`` link to it, so a walk cannot leak
+    through it into everything, and the work per query stays bounded."""
+    eg = nx.Graph()
     for r in sub.relations:
         w = r.weight + (
-            g[r.source_id][r.target_id]["weight"] if g.has_edge(r.source_id, r.target_id) else 0
+            eg[r.source_id][r.target_id]["weight"] if eg.has_edge(r.source_id, r.target_id) else 0
         )
-        g.add_edge(r.source_id, r.target_id, weight=w, rel=r)
+        eg.add_edge(r.source_id, r.target_id, weight=w, rel=r)
     degree: dict[str, int] = defaultdict(int)
     for _, e in sub.mentions:
         degree[e] += 1
+    g = eg.copy()
     for f, e in sub.mentions:
+        if degree[e] > hub_cap and f not in keep:
+            continue
         # A fact linked to a hub entity is weaker evidence than one linked to a rare entity.
-        g.add_edge("f:" + f, e, weight=1.0 / math.log(2 + degree[e]))
-    return g
+        g.add_edge("f:" + f, e, weight=1.0 / math.log(2 + min(degree[e], 10 * hub_cap)))
+    return g, eg
 
 
 def ppr(g: nx.Graph, seeds: dict[str, float], damping: float) -> dict[str, float]:
@@ -39,32 +45,28 @@ def ppr(g: nx.Graph, seeds: dict[str, float], damping: float) -> dict[str, float
 
 
 def paths(
-    g: nx.Graph, seeds: list[str], fact_id: str, entities: dict[str, Entity], max_paths: int = 2
-) -> list[str]:
-    """Readable relation paths (shortest first) from a query entity to an entity the fact
+    g: nx.Graph,
+    eg: nx.Graph,
+    seeds: list[str],
+    fact_ids: list[str],
+    entities: dict[str, Entity],
+    max_paths: int = 2,
+    cutoff: int = 3,
+) -> dict[str, list[str]]:
+    """Readable relation paths (shortest first) from a query entity to an entity each fact
     mentions; a fact that mentions a query entity directly needs no path."""
-    node = "f:" + fact_id
-    if node not in g:
-        return []
-    targets = set(g.neighbors(node))
-    if targets & set(seeds):
-        direct = [s for s in seeds if s in targets]
-        others = targets - set(direct)
-    else:
-        others = targets
-    entity_graph = g.subgraph(n for n in g if not str(n).startswith("f:"))
-    found: list[list[str]] = []
-    for seed in seeds:
-        if seed not in entity_graph:
-            continue
-        for t in others:
-            try:
-                found.append(nx.shortest_path(entity_graph, seed, t))
-            except (nx.NetworkXNoPath, nx.NodeNotFound):
-                continue
-    found.sort(key=len)
-    rendered = [_render(g, hop, entities) for hop in found if len(hop) > 1]
-    return list(dict.fromkeys(rendered))[:max_paths]
+    trees = {s: nx.single_source_shortest_path(eg, s, cutoff=cutoff) for s in seeds if s in eg}
+    out: dict[str, list[str]] = {}
+    for fid in fact_ids:
+        node = "f:" + fid
+        targets = set(g.neighbors(node)) if node in g else set()
+        found = [
+            tree[t] for tree in trees.values() for t in targets if t in tree and len(tree[t]) > 1
+        ]
+        found.sort(key=len)
+        rendered = [_render(eg, hop, entities) for hop in found]
+        out[fid] = list(dict.fromkeys(rendered))[:max_paths]
+    return out
 
 
 def _render(g: nx.Graph, hop: list[str], entities: dict[str, Entity]) -> str:

@@ -50,7 +50,7 @@ class Retriever:
         )
         start = set(seeds) | {r.source_id for r in bridge} | {r.target_id for r in bridge}
         sub = self.graph.neighbourhood(scope, list(start), config.hops, config.max_edges)
-        g = G.build(sub)
+        g, eg = G.build(sub, set(records), config.hub_cap)
         personal = dict(seeds)
         words = query_words(query)
         for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its ends
@@ -81,8 +81,11 @@ class Retriever:
         hits.sort(key=lambda h: h.score, reverse=True)
         hits = hits[:limit]
         seed_order = sorted(seeds, key=seeds.__getitem__, reverse=True)
+        explained = G.paths(
+            g, eg, seed_order, [h.fact.id for h in hits], sub.entities, cutoff=config.hops + 1
+        )
         for h in hits:
-            h.paths = G.paths(g, seed_order, h.fact.id, sub.entities)
+            h.paths = explained[h.fact.id]
         return hits, self._relations(sub, scores, {h.fact.id for h in hits}, limit)
 
     @staticmethod

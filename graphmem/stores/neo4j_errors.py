@@ -6,6 +6,7 @@ both say the same thing about a wrong password, an unreachable server or a bad s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,7 @@ from ..errors import BackendError
 SECURITY = "Neo.ClientError.Security."
 AUTH_FAILURES = frozenset({"Unauthorized", "AuthenticationRateLimit", "CredentialsExpired"})
 ACCESS_MODE = "Neo.ClientError.Statement.AccessMode"
+_REASON = re.compile(r"\(reason ([^)]*)\)")
 
 
 class ReadOnlyError(BackendError):
@@ -28,6 +30,12 @@ def first_line(text: object) -> str:
     return lines[0] if lines else ""
 
 
+def _reason(e: Exception) -> str:
+    """Why a connection failed: the socket error the driver quotes, else its first line."""
+    found = _REASON.search(str(e))
+    return found.group(1) if found else first_line(e).rstrip(":")
+
+
 @contextmanager
 def translated(op: str, uri: str, user: str) -> Iterator[None]:
     """Turn any driver error raised inside the block into a one-line :class:`BackendError`."""
@@ -37,9 +45,7 @@ def translated(op: str, uri: str, user: str) -> Iterator[None]:
     except AuthError as e:
         raise BackendError(f"{denied}: {first_line(e.message)}") from e
     except ServiceUnavailable as e:
-        raise BackendError(
-            f"neo4j {op} failed: no server reachable at {uri}: {first_line(e)}"
-        ) from e
+        raise BackendError(f"neo4j {op} failed: no server reachable at {uri}: {_reason(e)}") from e
     except Neo4jError as e:
         code = e.code or ""
         if code.removeprefix(SECURITY) in AUTH_FAILURES:  # e.g. rate limited

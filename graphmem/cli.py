@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .bench_cli import bench_app
 from .config import Config
 from .cypher_cli import cypher_cmd
 from .errors import GraphMemError
@@ -18,6 +19,7 @@ from .memory import Memory
 
 app = typer.Typer(help="graphmem: long-term graph memory for AI agents.", no_args_is_help=True)
 app.command("cypher")(cypher_cmd)
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]

@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Annotated, Any, NoReturn
@@ -174,30 +175,31 @@ class CypherClient:
             with self._errors("close"):
                 driver.close()
 
-    def _errors(self, op: str) -> Any:
+    def _errors(self, op: str) -> AbstractContextManager[None]:
         return translated(op, self.config.neo4j_uri, self.config.neo4j_user)
 
     def _drv(self) -> Driver:
         if self._driver is None:
-            c = self.config
-            auth = (c.neo4j_user, c.neo4j_password.get_secret_value())
             with self._errors("connect"):
-                try:
-                    driver = GraphDatabase.driver(
-                        c.neo4j_uri,
-                        auth=auth,
-                        connection_timeout=self._timeout,
-                        max_transaction_retry_time=self._timeout,
-                    )
-                except ValueError as e:  # a malformed URI
-                    raise BackendError(f"neo4j connect failed: {c.neo4j_uri!r}: {e}") from e
-                try:
-                    driver.verify_connectivity()  # fail now, not after retrying a transaction
-                except BaseException:
-                    driver.close()
-                    raise
-            self._driver = driver
+                self._driver = self._connect()
         return self._driver
+
+    def _connect(self) -> Driver:
+        c = self.config
+        auth = (c.neo4j_user, c.neo4j_password.get_secret_value())
+        t = self._timeout
+        try:
+            driver = GraphDatabase.driver(
+                c.neo4j_uri, auth=auth, connection_timeout=t, max_transaction_retry_time=t
+            )
+        except ValueError as e:  # a malformed URI
+            raise BackendError(f"neo4j connect failed: {c.neo4j_uri!r}: {e}") from e
+        try:
+            driver.verify_connectivity()  # fail now, not after retrying a transaction
+        except BaseException:
+            driver.close()
+            raise
+        return driver
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run the named query ``cypher/queries/<name>.cypher`` in a read transaction."""

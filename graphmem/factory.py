@@ -23,6 +23,7 @@ class Parts:
     embedder: Embedder
     vectors: VectorStore
     entity_vectors: VectorStore
+    source_vectors: VectorStore
     graph: GraphStore
     history: HistoryStore
     offline: SpacyExtractor
@@ -67,6 +68,7 @@ def build(config: Config, **given: Any) -> Parts:
 
     vectors = given.get("vectors") or chroma(config.collection)
     entity_vectors = given.get("entity_vectors") or chroma(config.collection + "_entities")
+    source_vectors = given.get("source_vectors") or chroma(config.collection + "_sources")
     graph = given.get("graph")
     if graph is None:
         if config.graph_store == "neo4j":
@@ -81,4 +83,6 @@ def build(config: Config, **given: Any) -> Parts:
         else:
             graph = NetworkXGraphStore(data / "graph.sqlite")
     history = given.get("history") or HistoryStore(data / "history.sqlite")
-    return Parts(embedder, vectors, entity_vectors, graph, history, offline, extractor, llm)
+    return Parts(
+        embedder, vectors, entity_vectors, source_vectors, graph, history, offline, extractor, llm
+    )

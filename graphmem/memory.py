@@ -10,11 +10,23 @@ from typing import Any
 from .config import Config
 from .errors import BackendError, InvalidInputError, NotFoundError
 from .factory import Parts, build
-from .models import FactRecord, GraphBatch, Scope, Source, iso, new_id, now, parse_ts
+from .models import (
+    TITLE_KEY,
+    FactRecord,
+    GraphBatch,
+    Scope,
+    Source,
+    fact_id,
+    iso,
+    new_id,
+    now,
+    parse_ts,
+)
 from .plan import Plan
 from .retrieve import PRESETS, Retriever, SearchConfig
+from .retrieve.lexical import LexicalIndex
 from .stores.filters import to_where
-from .write import Item, Writer
+from .write import Item, Writer, about
 
 log = logging.getLogger("graphmem")
 
@@ -32,6 +44,8 @@ class Memory:
         self._parts: Parts | None = None
         self._lock = threading.RLock()
         self._recovered = False
+        self._lexical = LexicalIndex()
+        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Memory:
@@ -45,6 +59,7 @@ class Memory:
                 p = build(self.config, **self._given)
                 p.vectors.setup()
                 p.entity_vectors.setup()
+                p.source_vectors.setup()
                 p.graph.setup()
                 self._parts = p
             if not self._recovered:
@@ -61,6 +76,7 @@ class Memory:
 
     def _apply(self, plan: Plan) -> None:
         p = self.parts
+        self._generation += 1
         p.history.journal(plan.id, plan.to_dict())
         try:
             self._execute(p, plan)
@@ -81,12 +97,15 @@ class Memory:
             p.vectors.upsert(plan.fact_updates, None)
         if plan.entity_records:
             p.entity_vectors.upsert(plan.entity_records, Plan.vectors(plan.entity_embeddings))
+        if plan.source_records:
+            p.source_vectors.upsert(plan.source_records, Plan.vectors(plan.source_embeddings))
         if plan.delete_facts:
             p.vectors.delete(plan.delete_facts)
             p.graph.delete_facts(plan.delete_facts)
         if plan.delete_scope:
             scope = Scope(**plan.delete_scope)
             p.entity_vectors.delete_scope(scope)
+            p.source_vectors.delete_scope(scope)
             p.graph.delete_scope(scope)
         p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at))
         if plan.history:
@@ -216,9 +235,11 @@ class Memory:
         )
         items = []
         for (msgs, meta, valid_from, title), extraction in zip(chunk, extractions):
+            if title:
+                extraction = about(extraction, title)
             sources = [
                 Source(
-                    new_id(),
+                    fact_id(scope),
                     scope,
                     m["content"],
                     m.get("role", "user"),
@@ -308,6 +329,7 @@ class Memory:
         with self._lock:
             p.vectors.reset()
             p.entity_vectors.reset()
+            p.source_vectors.reset()
             p.graph.reset()
             p.history.reset()
 
@@ -359,26 +381,29 @@ class Memory:
         cfg = _search_config(config)
         where = to_where(filters) if filters else None
         p = self.parts
-        hits, relations = Retriever(p.embedder, p.vectors, p.graph).search(
-            query, scope, _limit(limit), cfg, where
+        retriever = Retriever(
+            p.embedder, p.vectors, p.source_vectors, p.graph, self._lexical, self._generation
         )
-        sources = {
-            s.id: s for s in p.graph.sources(scope, [i for h in hits for i in h.fact.source_ids])
-        }
-        results = []
-        for h in hits:
-            if threshold is not None and h.score < threshold:
-                continue
-            results.append(
-                {
-                    **h.fact.to_result(),
-                    "score": round(h.score, 6),
-                    "score_parts": {"dense": round(h.dense, 6), "graph": round(h.graph, 6)},
-                    "paths": h.paths,
-                    "sources": [_source(sources[i]) for i in h.fact.source_ids if i in sources],
-                }
-            )
-        return {"results": results, "relations": relations}
+        ranking = retriever.search(query, scope, _limit(limit), cfg, where)
+        keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
+        wanted = [i for h in keep for i in h.record.source_ids]
+        sources = {s.id: s for s in p.graph.sources(scope, wanted)}
+        results = [
+            {
+                **h.record.to_result(),
+                "score": round(h.score, 6),
+                "score_parts": h.parts,
+                "paths": h.paths,
+                "sources": [_source(sources[i]) for i in h.record.source_ids if i in sources],
+            }
+            for h in keep
+        ]
+        passages = [
+            {**source_result(h.record), "score": round(h.score, 6), "score_parts": h.parts}
+            for h in ranking.sources
+            if threshold is None or h.score >= threshold
+        ]
+        return {"results": results, "relations": ranking.relations, "sources": passages}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         if not isinstance(memory_id, str) or not memory_id:
@@ -396,12 +421,15 @@ class Memory:
             for part in (
                 self._parts.vectors,
                 self._parts.entity_vectors,
+                self._parts.source_vectors,
                 self._parts.graph,
                 self._parts.history,
             ):
                 part.close()
             self._parts = None
             self._recovered = False
+        self._lexical = LexicalIndex()
+        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     def __enter__(self) -> Memory:
         return self
@@ -424,11 +452,27 @@ def _search_config(config: str | SearchConfig) -> SearchConfig:
     return PRESETS[config]
 
 
+def source_result(rec: FactRecord) -> dict[str, Any]:
+    """A source (passage / message) as stored in the source vector store."""
+    md = dict(rec.metadata)
+    title, role = md.pop(TITLE_KEY, None), md.pop("_role", "user")
+    return {
+        "id": rec.id,
+        "title": title,
+        "role": role,
+        "content": rec.text,
+        "metadata": md,
+        "created_at": iso(rec.created_at),
+        "valid_from": iso(rec.valid_from),
+        **rec.scope.items(),
+    }
+
+
 def _source(s: Source) -> dict[str, Any]:
     return {
         "id": s.id,
         "role": s.role,
-        "name": s.title,
+        "title": s.title,
         "content": s.content,
         "created_at": iso(s.created_at),
         "metadata": s.metadata,

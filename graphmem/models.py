@@ -15,6 +15,13 @@ Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
 RELATION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 LABEL = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 USER_ENTITY = "USER"
+TITLE_KEY = "_title"  # metadata key of a source's title in the source vector store
+
+
+def searchable(text: str, metadata: dict[str, Any]) -> str:
+    """The text a record is embedded and indexed by: a titled passage leads with its title."""
+    title = metadata.get(TITLE_KEY)
+    return f"{title}: {text}" if title else text
 
 
 def now() -> datetime:

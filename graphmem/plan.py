@@ -153,6 +153,8 @@ class Plan:
     fact_updates: list[FactRecord] = field(default_factory=list)  # metadata-only updates
     entity_records: list[FactRecord] = field(default_factory=list)  # entity-name vectors
     entity_embeddings: list[list[float]] = field(default_factory=list)
+    source_records: list[FactRecord] = field(default_factory=list)  # passages / messages
+    source_embeddings: list[list[float]] = field(default_factory=list)
     graph: GraphBatch = field(default_factory=GraphBatch)
     invalidate_facts: list[str] = field(default_factory=list)
     delete_facts: list[str] = field(default_factory=list)
@@ -167,6 +169,8 @@ class Plan:
             "fact_updates": [fact_to_dict(f) for f in self.fact_updates],
             "entity_records": [fact_to_dict(f) for f in self.entity_records],
             "entity_embeddings": _pack(self.entity_embeddings),
+            "source_records": [fact_to_dict(f) for f in self.source_records],
+            "source_embeddings": _pack(self.source_embeddings),
             "graph": batch_to_dict(self.graph),
             "invalidate_facts": self.invalidate_facts,
             "delete_facts": self.delete_facts,
@@ -184,6 +188,8 @@ class Plan:
             fact_updates=[fact_from_dict(f) for f in d["fact_updates"]],
             entity_records=[fact_from_dict(f) for f in d["entity_records"]],
             entity_embeddings=_unpack(d["entity_embeddings"]),
+            source_records=[fact_from_dict(f) for f in d["source_records"]],
+            source_embeddings=_unpack(d["source_embeddings"]),
             graph=batch_from_dict(d["graph"]),
             invalidate_facts=d["invalidate_facts"],
             delete_facts=d["delete_facts"],

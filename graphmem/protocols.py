@@ -128,6 +128,9 @@ class GraphStore(Protocol):
         """Current relations within ``hops`` of the seeds (at most ``limit`` edges) and the
         facts that mention the entities reached."""
 
+    def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(fact_id, entity_id) for the entities the facts mention."""
+
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]: ...
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]: ...

@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import Config
 from .models import (
+    TITLE_KEY,
     FactRecord,
     GraphBatch,
     Relation,
@@ -20,6 +21,7 @@ from .models import (
     new_id,
     parse_ts,
     relation_type,
+    searchable,
     stable_id,
 )
 from .plan import Plan
@@ -71,6 +73,19 @@ class _Draft:
         )
 
 
+def source_record(s: Source) -> FactRecord:
+    md = {**s.metadata, TITLE_KEY: s.title, "_role": s.role}
+    return FactRecord(
+        s.id,
+        s.content,
+        s.scope,
+        {k: v for k, v in md.items() if v is not None},
+        s.created_at,
+        None,
+        s.created_at,
+    )
+
+
 def _entities(items: list[Item]) -> list[ExtractedEntity]:
     out: dict[str, ExtractedEntity] = {}
     for it in items:
@@ -101,6 +116,7 @@ class Writer:
         sources = tuple(s for it in items for s in it.sources)
         if not facts:
             d.plan.graph = GraphBatch(sources=sources)
+            self._sources(d, sources)
             return d.plan, d.results, d.report
         res = resolve(
             scope,
@@ -253,11 +269,36 @@ class Writer:
             tuple(dict.fromkeys(d.derived)),
             tuple((f.id, f.text) for f in d.plan.facts),
         )
+        self._sources(d, sources)
         new = [res.touched[i] for i in res.new]
         d.plan.entity_records = [
             FactRecord(e.id, e.name, e.scope, {"type": e.type}, d.at) for e in new
         ]
         d.plan.entity_embeddings = [res.new[e.id].tolist() for e in new]
+
+    def _sources(self, d: _Draft, sources: tuple[Source, ...]) -> None:
+        """Sources are searchable too (passages, messages); a message that became exactly
+        one fact reuses that fact's vector."""
+        known = {f.text: v for f, v in zip(d.plan.facts, d.plan.embeddings)}
+        records = [source_record(s) for s in sources]
+        texts = {r.id: searchable(r.text, r.metadata) for r in records}
+        todo = [r for r in records if texts[r.id] not in known]
+        vecs = self.embedder.embed([texts[r.id] for r in todo]).tolist()
+        fresh = dict(zip((r.id for r in todo), vecs))
+        d.plan.source_records = records
+        d.plan.source_embeddings = [known.get(texts[r.id]) or fresh[r.id] for r in records]
+
+
+def about(extraction: Extraction, title: str) -> Extraction:
+    """A titled passage is about its title: every fact of it mentions the title entity, which
+    links an entity to the passages and facts about it (the bridge multi-hop needs)."""
+    entities = [*extraction.entities]
+    if title.lower() not in {e.name.lower() for e in entities}:
+        entities.append(ExtractedEntity(name=title, type="Topic"))
+    facts = [
+        f.model_copy(update={"entities": sorted({*f.entities, title})}) for f in extraction.facts
+    ]
+    return Extraction(facts=facts, entities=entities)
 
 
 def _merge(facts: list[ExtractedFact]) -> ExtractedFact:

@@ -24,6 +24,7 @@ from rich.progress import (
 from ..config import Config
 from ..memory import Memory
 from ..retrieve import PRESETS
+from .datasets import BenchError
 
 console = Console(stderr=True)
 METHODS = ("bm25", "dense", "fusion", "hybrid")
@@ -87,7 +88,7 @@ def available(methods: Iterable[str]) -> tuple[list[str], list[str]]:
 def parse_methods(text: str) -> list[str]:
     methods = dedupe(m.strip() for m in text.split(",") if m.strip())
     if not methods:
-        raise ValueError("--methods needs at least one search preset")
+        raise BenchError("--methods needs at least one search preset")
     return methods
 
 

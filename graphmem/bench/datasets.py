@@ -24,7 +24,11 @@ LOCOMO_DATE = "%I:%M %p on %d %B, %Y"  # "1:56 pm on 8 May, 2023"
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 
 
-class DatasetError(ValueError):
+class BenchError(ValueError):
+    """A benchmark cannot run as asked (bad options, unusable data)."""
+
+
+class DatasetError(BenchError):
     """A data file is missing or not in a format the benchmark knows."""
 
 

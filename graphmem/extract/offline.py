@@ -158,6 +158,7 @@ class _Sentence:
                     self.mentions[i] = name
 
     def _entity(self, name: str, type_: str) -> str:
+        name = name[:200] if any(c.isalnum() for c in name) else "?"  # never an empty name
         key = name.lower()
         if key not in self.entities:
             self.entities[key] = ExtractedEntity(name=name, type=type_)

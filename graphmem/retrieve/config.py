@@ -6,22 +6,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SearchConfig(BaseModel):
-    """What the retriever does. ``graph_weight=0`` turns it into dense-only search."""
+    """What the retriever does. A signal with weight 0 is not computed at all.
+
+    The score of a fact or a source is ``dense_weight · cosine + bm25_weight · bm25 / max bm25
+    + graph_weight · ppr / max ppr`` over the candidates of one query.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     name: str = "hybrid"
-    dense_k: int = Field(default=30, ge=1, le=1000)
     dense_weight: float = Field(default=1.0, ge=0)
+    bm25_weight: float = Field(default=0.25, ge=0)
     graph_weight: float = Field(default=0.35, ge=0)
-    hops: int = Field(default=2, ge=0, le=4)
-    bridge_hits: int = Field(default=3, ge=0, le=50)
-    max_edges: int = Field(default=400, ge=1)
-    hub_cap: int = Field(default=40, ge=1)
+    candidates: int = Field(default=30, ge=1, le=1000, description="per signal and level")
+    hops: int = Field(default=1, ge=0, le=4, description="relation hops from the start entities")
+    bridge_hits: int = Field(default=5, ge=0, le=50, description="top hits whose entities bridge")
+    max_edges: int = Field(default=300, ge=1)
+    hub_cap: int = Field(default=40, ge=1, description="mentions above which an entity is a hub")
     damping: float = Field(default=0.85, gt=0, lt=1)
 
 
 PRESETS: dict[str, SearchConfig] = {
-    "dense": SearchConfig(name="dense", graph_weight=0.0, hops=0, bridge_hits=0),
+    "dense": SearchConfig(name="dense", bm25_weight=0.0, graph_weight=0.0),
+    "bm25": SearchConfig(name="bm25", dense_weight=0.0, graph_weight=0.0, bm25_weight=1.0),
+    "fusion": SearchConfig(name="fusion", graph_weight=0.0),
     "hybrid": SearchConfig(),
 }

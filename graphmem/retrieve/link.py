@@ -23,7 +23,7 @@ def ngrams(text: str, max_n: int = 5) -> list[str]:
     )
 
 
-def link(graph: GraphStore, scope: Scope, query: str, user_id: str | None) -> dict[str, float]:
+def link(graph: GraphStore, scope: Scope, query: str) -> dict[str, float]:
     """Entity id → seed weight. Longer (more specific) matches weigh more; the user node is
     linked by first-person words and weighs least, since everything hangs off it."""
     grams = ngrams(query)

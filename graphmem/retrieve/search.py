@@ -1,115 +1,221 @@
-"""The hybrid retriever: dense hits + personalized PageRank from query and bridge entities."""
+"""The hybrid retriever: dense + BM25 + personalized PageRank, at two levels (facts and the
+sources they came from), fused into one explained ranking. No LLM call."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
-from ..models import FactRecord, Scope
-from ..protocols import Embedder, GraphStore, VectorStore
+from ..models import FactRecord, Scope, Subgraph
+from ..protocols import Embedder, GraphStore, Vector, VectorStore
 from . import graph as G
 from .config import SearchConfig
+from .lexical import LexicalIndex
 from .link import link, query_words, relation_words
 
 
 @dataclass
 class Hit:
-    fact: FactRecord
-    score: float
-    dense: float
-    graph: float
-    paths: list[str]
+    record: FactRecord
+    score: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Ranking:
+    facts: list[Hit]
+    sources: list[Hit]
+    relations: list[dict[str, Any]]
+
+
+@dataclass
+class _Walk:
+    g: nx.Graph
+    eg: nx.Graph
+    sub: Subgraph
+    seeds: dict[str, float]
+    scores: dict[str, float]
+
+
+Cands = dict[str, dict[str, Any]]  # id → {"rec": FactRecord | None, "dense": .., "bm25": ..}
 
 
 @dataclass
 class Retriever:
     embedder: Embedder
     vectors: VectorStore
+    source_vectors: VectorStore
     graph: GraphStore
+    lexical: LexicalIndex
+    generation: int = 0
 
     def search(
         self,
         query: str,
         scope: Scope,
         limit: int,
-        config: SearchConfig,
+        cfg: SearchConfig,
         where: dict[str, Any] | None = None,
-    ) -> tuple[list[Hit], list[dict[str, Any]]]:
+    ) -> Ranking:
         qv = self.embedder.embed([query])[0]
-        dense = self.vectors.query(scope, qv, max(config.dense_k, limit), where)
-        dense_score = {rec.id: s for rec, s in dense}
-        records = {rec.id: rec for rec, _ in dense}
-        if config.graph_weight <= 0:
-            hits = [Hit(rec, s, s, 0.0, []) for rec, s in dense[:limit]]
-            return hits, []
-        seeds = link(self.graph, scope, query, scope.user_id)
-        bridge = self.graph.relations(
-            scope, fact_ids=[r.id for r, _ in dense[: config.bridge_hits]]
-        )
-        start = set(seeds) | {r.source_id for r in bridge} | {r.target_id for r in bridge}
-        sub = self.graph.neighbourhood(scope, list(start), config.hops, config.max_edges)
-        g, eg = G.build(sub, set(records), config.hub_cap)
+        k = max(cfg.candidates, limit)
+        facts = self._candidates(self.vectors, query, qv, scope, cfg, k, where)
+        sources = self._candidates(self.source_vectors, query, qv, scope, cfg, k, where)
+        walk = self._walk(query, scope, cfg, facts) if cfg.graph_weight > 0 else None
+        fact_graph = _facts_of(walk)
+        for fid in sorted(fact_graph, key=fact_graph.__getitem__, reverse=True)[:k]:
+            facts.setdefault(fid, {})
+        self._complete(self.vectors, facts, qv, scope, cfg, where)
+        fact_hits = _score(facts, fact_graph, cfg)
+        src_graph = self._source_graph(fact_hits, fact_graph) if walk else {}
+        for sid in sorted(src_graph, key=src_graph.__getitem__, reverse=True)[:k]:
+            sources.setdefault(sid, {})
+        self._complete(self.source_vectors, sources, qv, scope, cfg, where)
+        top = fact_hits[:limit]
+        if walk is not None:
+            order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
+            explained = G.paths(
+                walk.g,
+                walk.eg,
+                order,
+                [h.record.id for h in top],
+                walk.sub.entities,
+                cutoff=cfg.hops + 2,
+            )
+            for h in top:
+                h.paths = explained[h.record.id]
+        relations = _relations(walk, {h.record.id for h in top}, limit) if walk else []
+        return Ranking(top, _score(sources, src_graph, cfg)[:limit], relations)
+
+    # -- candidates --------------------------------------------------------------------------
+    def _candidates(
+        self,
+        store: VectorStore,
+        query: str,
+        qv: Vector,
+        scope: Scope,
+        cfg: SearchConfig,
+        k: int,
+        where: dict[str, Any] | None,
+    ) -> Cands:
+        out: Cands = {}
+        if cfg.dense_weight > 0:
+            for rec, sim in store.query(scope, qv, k, where):
+                out[rec.id] = {"rec": rec, "dense": sim}
+        if cfg.bm25_weight > 0:
+            for rid, score in self.lexical.search(store, scope, query, k, self.generation):
+                out.setdefault(rid, {})["bm25"] = score
+        return out
+
+    def _complete(
+        self,
+        store: VectorStore,
+        cands: Cands,
+        qv: Vector,
+        scope: Scope,
+        cfg: SearchConfig,
+        where: dict[str, Any] | None,
+    ) -> None:
+        """Fetch what candidates found by BM25 or the graph lack (records, cosine); drop
+        those the scope, the filters or validity exclude (checked inside the store)."""
+        missing = [i for i, c in cands.items() if "rec" not in c]
+        if missing:
+            got = {
+                r.id: r for r in store.get(missing, scope=scope, where=where, include_invalid=False)
+            }
+            for i in missing:
+                if i in got:
+                    cands[i]["rec"] = got[i]
+                else:
+                    del cands[i]
+        if cfg.dense_weight > 0:
+            need = [i for i, c in cands.items() if "dense" not in c]
+            for i, vec in store.embeddings(need).items():
+                cands[i]["dense"] = float(np.dot(vec, qv))
+
+    # -- graph -----------------------------------------------------------------------------
+    def _walk(self, query: str, scope: Scope, cfg: SearchConfig, facts: Cands) -> _Walk | None:
+        seeds = link(self.graph, scope, query)
+        ranked = sorted(facts, key=lambda i: facts[i].get("dense", 0.0), reverse=True)
+        bridge = ranked[: cfg.bridge_hits]
+        bridge_entities = {e for _, e in self.graph.mentions(scope, bridge)}
+        start = set(seeds) | bridge_entities
+        if not start:
+            return None
+        sub = self.graph.neighbourhood(scope, list(start), cfg.hops, cfg.max_edges)
+        g, eg = G.build(sub, set(facts), cfg.hub_cap)
         personal = dict(seeds)
         words = query_words(query)
-        for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its ends
-            if relation_words(r.relation) & words and r.source_id in seeds:
+        for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its target
+            if r.source_id in seeds and relation_words(r.relation) & words:
                 personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
-        for rec, s in dense[: config.bridge_hits]:  # dense hits seed the walk too (bridges)
-            personal["f:" + rec.id] = personal.get("f:" + rec.id, 0.0) + max(s, 0.0)
-        scores = G.ppr(g, personal, config.damping)
-        fact_scores = {n[2:]: v for n, v in scores.items() if n.startswith("f:")}
-        extra = [
-            f
-            for f in sorted(fact_scores, key=fact_scores.__getitem__, reverse=True)
-            if f not in records
-        ][: config.dense_k]
-        if extra:
-            got = self.vectors.get(extra, scope=scope, where=where, include_invalid=False)
-            embs = self.vectors.embeddings([r.id for r in got])
-            for rec in got:
-                records[rec.id] = rec
-                if rec.id in embs:
-                    dense_score[rec.id] = float(np.dot(embs[rec.id], qv))
-        top_graph = max((fact_scores.get(f, 0.0) for f in records), default=0.0) or 1.0
-        hits = []
-        for fid, rec in records.items():
-            gs = fact_scores.get(fid, 0.0) / top_graph
-            ds = dense_score.get(fid, 0.0)
-            hits.append(Hit(rec, config.dense_weight * ds + config.graph_weight * gs, ds, gs, []))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        hits = hits[:limit]
-        seed_order = sorted(seeds, key=seeds.__getitem__, reverse=True)
-        explained = G.paths(
-            g, eg, seed_order, [h.fact.id for h in hits], sub.entities, cutoff=config.hops + 1
-        )
-        for h in hits:
-            h.paths = explained[h.fact.id]
-        return hits, self._relations(sub, scores, {h.fact.id for h in hits}, limit)
+        for fid in bridge:  # the best dense hits seed the walk too: bridges to other facts
+            if "f:" + fid in g:
+                personal["f:" + fid] = personal.get("f:" + fid, 0.0) + max(
+                    facts[fid].get("dense", 0.0), 0.1
+                )
+        scores = G.ppr(g, personal, cfg.damping)
+        return _Walk(g, eg, sub, seeds, scores)
 
-    @staticmethod
-    def _relations(
-        sub: Any, scores: dict[str, float], fact_ids: set[str], limit: int
-    ) -> list[dict[str, Any]]:
-        names = {i: e.name for i, e in sub.entities.items()}
-        rels = [
-            r for r in sub.relations if r.fact_id in fact_ids and r.relation != "MENTIONED_WITH"
-        ]
-        rels.sort(
-            key=lambda r: scores.get(r.source_id, 0) + scores.get(r.target_id, 0), reverse=True
-        )
-        out = []
-        for r in rels[:limit]:
-            out.append(
-                {
-                    "source": names.get(r.source_id, r.source_id),
-                    "relationship": r.relation,
-                    "target": names.get(r.target_id, r.target_id),
-                    "valid_from": r.valid_from.isoformat() if r.valid_from else None,
-                    "invalid_at": None,
-                    "fact_id": r.fact_id,
-                    "score": round(scores.get(r.source_id, 0) + scores.get(r.target_id, 0), 6),
-                }
-            )
+    def _source_graph(self, fact_hits: list[Hit], fact_graph: dict[str, float]) -> dict[str, float]:
+        """A source scores as its best fact: graph evidence flows to the passage it came from."""
+        ids = [h.record.id for h in fact_hits if h.parts.get("graph", 0) > 0]
+        out: dict[str, float] = {}
+        for fid, sids in self.graph.fact_sources(ids).items():
+            for sid in sids:
+                out[sid] = max(out.get(sid, 0.0), fact_graph.get(fid, 0.0))
         return out
+
+
+def _facts_of(walk: _Walk | None) -> dict[str, float]:
+    if walk is None:
+        return {}
+    return {n[2:]: v for n, v in walk.scores.items() if isinstance(n, str) and n.startswith("f:")}
+
+
+def _score(cands: Cands, graph: dict[str, float], cfg: SearchConfig) -> list[Hit]:
+    top_bm25 = max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
+    top_graph = max((graph.get(i, 0.0) for i in cands), default=0.0) or 1.0
+    hits = []
+    for i, c in cands.items():
+        parts = {
+            "dense": c.get("dense", 0.0),
+            "bm25": c.get("bm25", 0.0) / top_bm25,
+            "graph": graph.get(i, 0.0) / top_graph,
+        }
+        score = (
+            cfg.dense_weight * parts["dense"]
+            + cfg.bm25_weight * parts["bm25"]
+            + cfg.graph_weight * parts["graph"]
+        )
+        hits.append(Hit(c["rec"], score, {k: round(v, 6) for k, v in parts.items()}))
+    hits.sort(key=lambda h: h.score, reverse=True)
+    return hits
+
+
+def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, Any]]:
+    names = {i: e.name for i, e in walk.sub.entities.items()}
+    rels = [
+        r for r in walk.sub.relations if r.fact_id in fact_ids and r.relation != "MENTIONED_WITH"
+    ]
+
+    def weight(r: Any) -> float:
+        return walk.scores.get(r.source_id, 0.0) + walk.scores.get(r.target_id, 0.0)
+
+    rels.sort(key=weight, reverse=True)
+    return [
+        {
+            "source": names.get(r.source_id, r.source_id),
+            "relationship": r.relation,
+            "target": names.get(r.target_id, r.target_id),
+            "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+            "invalid_at": None,
+            "fact_id": r.fact_id,
+            "score": round(weight(r), 6),
+        }
+        for r in rels[:limit]
+    ]

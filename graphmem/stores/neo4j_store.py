@@ -215,6 +215,12 @@ class Neo4jGraphStore:
         walk = _Walk(scope.as_dict(), list(dict.fromkeys(entity_ids)), hops, limit)
         return self._read("neighbourhood", walk.run)
 
+    def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
+        if not fact_ids:
+            return []
+        rows = self._query("mentions", "store/mentions", fact_ids=list(fact_ids), **scope.as_dict())
+        return [(r["fact_id"], r["entity_id"]) for r in rows]
+
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
         if not ids:
             return []

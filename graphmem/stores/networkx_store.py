@@ -400,6 +400,15 @@ class NetworkXGraphStore:
                     mentions.extend((f, eid) for f in sg.entity_facts.get(eid, ()))
             return Subgraph(ents, list(rels.values()), mentions)
 
+    def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
+        with self._lock:
+            return [
+                (f, e)
+                for sg in self._matching(scope)
+                for f in fact_ids
+                for e in sg.fact_entities.get(f, ())
+            ]
+
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
         if not ids:
             return []

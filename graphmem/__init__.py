@@ -16,6 +16,7 @@ from .errors import (
     NotFoundError,
 )
 from .memory import Memory
+from .qa import format_context
 from .retrieve import PRESETS, SearchConfig
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "Memory",
     "NotFoundError",
     "SearchConfig",
+    "format_context",
 ]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from .config import Config
-from .errors import BackendError, InvalidInputError, NotFoundError
+from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
 from .models import (
     TITLE_KEY,
@@ -23,6 +23,7 @@ from .models import (
     parse_ts,
 )
 from .plan import Plan
+from .qa import answer
 from .retrieve import PRESETS, Retriever, SearchConfig
 from .retrieve.lexical import LexicalIndex
 from .stores.filters import to_where
@@ -404,6 +405,27 @@ class Memory:
             if threshold is None or h.score >= threshold
         ]
         return {"results": results, "relations": ranking.relations, "sources": passages}
+
+    def ask(
+        self,
+        question: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        config: str | SearchConfig = "hybrid",
+    ) -> dict[str, Any]:
+        """Answer from memory: hybrid retrieval, then exactly one LLM call that answers with
+        citations (memory ids) and the relation paths used."""
+        if self.parts.llm is None:
+            raise ConfigError(
+                "ask() needs an LLM: set GRAPHMEM_LLM_BASE_URL or GRAPHMEM_LLM_API_KEY"
+            )
+        found = self.search(
+            question, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, config=config
+        )
+        return answer(self.parts.llm, question, found["results"], found["relations"])
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         if not isinstance(memory_id, str) or not memory_id:

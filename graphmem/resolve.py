@@ -14,6 +14,8 @@ from .models import USER_ENTITY, Entity, Scope, entity_label, norm_name, stable_
 from .prompts import ExtractedEntity
 from .protocols import Embedder, GraphStore, Vector, VectorStore
 
+UNNAMED = {"Concept"}  # entity types resolved by normalised name only
+
 
 def user_entity(scope: Scope) -> Entity:
     """The one canonical node that stands for the owner of a scope."""
@@ -62,6 +64,9 @@ def resolve(
             (by_norm[norm_name(n)] for n in (ext.name, *ext.aliases) if norm_name(n) in by_norm),
             None,
         )
+        if hit is None and ext.type in UNNAMED:  # plain nouns: by name only, never embedded
+            _new(scope, ext, res, None)
+            continue
         if hit is None:
             unresolved.append(ext)
             continue
@@ -87,7 +92,6 @@ def _by_embedding(
     hits = entity_vectors.query_batch(scope, vecs, 1)
     close = {h[0][0].text for h in hits if h and h[0][1] >= threshold and h[0][0].scope == scope}
     found = {e.id: e for e in graph.find_entities(scope, [norm_name(n) for n in close])}
-    fresh: dict[str, Entity] = {}
     for ext, vec, hit in zip(unresolved, vecs, hits):
         target = None
         if hit and hit[0][1] >= threshold and hit[0][0].scope == scope:
@@ -97,15 +101,21 @@ def _by_embedding(
             res.touched[target.id] = merged
             res.bind(ext, merged)
             continue
-        key = norm_name(ext.name)
-        ent = fresh.get(key) or Entity(
-            stable_id(scope.key, key),
-            ext.name,
-            entity_label(ext.type),
-            scope,
-            tuple(a for a in ext.aliases if a != ext.name),
-        )
-        fresh[key] = ent
-        res.touched[ent.id] = ent
-        res.new[ent.id] = np.asarray(vec, dtype=np.float32)
-        res.bind(ext, ent)
+        _new(scope, ext, res, np.asarray(vec, dtype=np.float32))
+
+
+def _new(scope: Scope, ext: ExtractedEntity, res: Resolution, vec: Vector | None) -> None:
+    """A new entity (ids are stable per scope and name, so the same name in one batch is one
+    entity); only named entities carry a name vector for later resolution."""
+    ent = Entity(
+        stable_id(scope.key, norm_name(ext.name)),
+        ext.name,
+        entity_label(ext.type),
+        scope,
+        tuple(a for a in ext.aliases if a != ext.name),
+    )
+    ent = merge_aliases(res.touched.get(ent.id, ent), [ext.name, *ext.aliases])
+    res.touched[ent.id] = ent
+    if vec is not None:
+        res.new[ent.id] = vec
+    res.bind(ext, ent)

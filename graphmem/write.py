@@ -87,10 +87,18 @@ def source_record(s: Source) -> FactRecord:
 
 
 def _entities(items: list[Item]) -> list[ExtractedEntity]:
+    """The extracted entities that some fact actually names (mentions or relations)."""
+    used = {
+        n.lower()
+        for it in items
+        for f in it.extraction.facts
+        for n in (*f.entities, *(x for r in f.relations for x in (r.source, r.target)))
+    }
     out: dict[str, ExtractedEntity] = {}
     for it in items:
         for e in it.extraction.entities:
-            out.setdefault(e.name.lower(), e)
+            if {n.lower() for n in (e.name, *e.aliases)} & used:
+                out.setdefault(e.name.lower(), e)
     return list(out.values())
 
 

@@ -141,24 +141,27 @@ class _Sentence:
         self.span, self.speaker, self.entities, self.keep = span, speaker, entities, keep
         self.mentions: dict[int, str] = {}
         for ent in span.ents:
-            if ent.label_ not in SKIP_LABELS and ent.text.strip():
-                name = self._entity(ent.text.strip(" .,'\""), TYPES.get(ent.label_, "Thing"))
+            name = self._entity(ent.text.strip(" .,'\""), TYPES.get(ent.label_, "Thing"))
+            if ent.label_ not in SKIP_LABELS and name:
                 for tok in ent:
                     self.mentions[tok.i] = name
         for tok in span:
             if tok.i in self.mentions:
                 continue
             if tok.lower_ in FIRST_PERSON and tok.pos_ == "PRON":
-                self.mentions[tok.i] = self._entity(speaker, "Person")
+                self.mentions[tok.i] = self._entity(speaker, "Person") or speaker
             elif tok.pos_ == "PROPN" and tok.dep_ != "compound":
                 parts = [c for c in tok.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
                 start = min([tok.i, *(c.i for c in parts)])
-                name = self._entity(tok.doc[start : tok.i + 1].text.strip(" .,'\""), "Thing")
-                for i in range(start, tok.i + 1):
-                    self.mentions[i] = name
+                chunk = self._entity(tok.doc[start : tok.i + 1].text.strip(" .,'\""), "Thing")
+                if chunk:
+                    self.mentions.update(dict.fromkeys(range(start, tok.i + 1), chunk))
 
-    def _entity(self, name: str, type_: str) -> str:
-        name = name[:200] if any(c.isalnum() for c in name) else "?"  # never an empty name
+    def _entity(self, name: str, type_: str) -> str | None:
+        """The entity named ``name`` (created on first sight); None for a name with no word."""
+        if not any(c.isalnum() for c in name):
+            return None
+        name = name[:200]
         key = name.lower()
         if key not in self.entities:
             self.entities[key] = ExtractedEntity(name=name, type=type_)

@@ -1,0 +1,76 @@
+"""The retriever on a tiny multi-hop passage corpus: presets, two levels, explanations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graphmem import PRESETS, Memory, SearchConfig
+
+CORPUS = {
+    "Journal of Quiet Rivers": "The Journal of Quiet Rivers is a quarterly published by the Halvard Society.",
+    "Halvard Society": "The Halvard Society was founded in 1901 by the engineer Mirela Osk.",
+    "Journal of Loud Mountains": "The Journal of Loud Mountains is published by Wiley and edited in Oslo.",
+    "Mirela Dunn": "Mirela Dunn was a painter who founded a small gallery in Lyon.",
+    "Quiet River": "Quiet River is a stream in Norway famous for trout fishing.",
+    "Osk Bridge": "The Osk Bridge crosses the river Osk near Bergen.",
+}
+QUESTION = "Who founded the society that publishes the Journal of Quiet Rivers?"
+
+
+@pytest.fixture()
+def corpus(memory: Memory) -> Memory:
+    items = [{"messages": text, "title": title} for title, text in CORPUS.items()]
+    memory.add_many(items, user_id="wiki")
+    return memory
+
+
+def titles(res: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(s["title"] for s in res["sources"]))
+
+
+def test_presets_rank_passages(corpus: Memory) -> None:
+    for preset in PRESETS:
+        res = corpus.search(QUESTION, user_id="wiki", limit=5, config=preset)
+        assert titles(res)[0] == "Journal of Quiet Rivers", preset
+        for s in res["sources"]:
+            assert set(s) >= {"id", "title", "content", "score", "score_parts", "metadata"}
+
+
+def test_hybrid_reaches_the_bridge_passage(corpus: Memory) -> None:
+    hybrid = corpus.search(QUESTION, user_id="wiki", limit=5)
+    dense = corpus.search(QUESTION, user_id="wiki", limit=5, config="dense")
+    bridge = "Halvard Society"
+    assert titles(hybrid).index(bridge) < titles(dense).index(bridge)
+    assert bridge in titles(hybrid)[:3]
+    top = {r["memory"]: r for r in hybrid["results"]}
+    founded = top["The Halvard Society was founded in 1901 by the engineer Mirela Osk."]
+    assert founded["score_parts"]["graph"] > 0
+    assert founded["sources"][0]["title"] == "Halvard Society"
+
+
+def test_bm25_preset_is_lexical(corpus: Memory) -> None:
+    res = corpus.search("trout", user_id="wiki", limit=3, config="bm25")
+    assert titles(res)[:1] == ["Quiet River"]
+    assert res["results"][0]["score_parts"]["dense"] == 0.0
+
+
+def test_custom_config_and_threshold(corpus: Memory) -> None:
+    cfg = SearchConfig(name="mine", bm25_weight=0.0, graph_weight=1.0, hops=2)
+    res = corpus.search(QUESTION, user_id="wiki", limit=3, config=cfg)
+    assert res["results"]
+    none = corpus.search(QUESTION, user_id="wiki", limit=3, threshold=10.0)
+    assert none["results"] == [] and none["sources"] == []
+
+
+def test_sources_respect_scope(corpus: Memory) -> None:
+    res = corpus.search(QUESTION, user_id="someone-else", limit=3)
+    assert res == {"results": [], "relations": [], "sources": []}
+
+
+def test_bm25_index_sees_new_writes(corpus: Memory) -> None:
+    assert corpus.search("zeppelin", user_id="wiki", config="bm25")["results"] == []
+    corpus.add("The Zeppelin Museum is in Friedrichshafen.", user_id="wiki")
+    res = corpus.search("zeppelin", user_id="wiki", config="bm25")
+    assert res["results"][0]["memory"] == "The Zeppelin Museum is in Friedrichshafen."

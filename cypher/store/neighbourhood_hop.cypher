@@ -11,4 +11,5 @@ WHERE r.invalid_at IS NULL
 WITH DISTINCT r
 ORDER BY r.created_at, r.id
 LIMIT $limit
-RETURN r {.*, relation: type(r), source_id: startNode(r).id, target_id: endNode(r).id} AS r
+RETURN r {.id, .fact_id, .valid_from, .invalid_at, .created_at, .weight, .scope_key,
+  relation: type(r), source_id: startNode(r).id, target_id: endNode(r).id} AS r

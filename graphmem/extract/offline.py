@@ -161,6 +161,10 @@ class _Sentence:
         """The entity named ``name`` (created on first sight); None for a name with no word."""
         if not any(c.isalnum() for c in name):
             return None
+        if (
+            name[:4].lower() == "the " and len(name) > 4
+        ):  # "the Halvard Society" → "Halvard Society"
+            name = name[4:]
         name = name[:200]
         key = name.lower()
         if key not in self.entities:

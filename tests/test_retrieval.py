@@ -9,9 +9,13 @@ import pytest
 from graphmem import PRESETS, Memory, SearchConfig
 
 CORPUS = {
-    "Journal of Quiet Rivers": "The Journal of Quiet Rivers is a quarterly published by the Halvard Society.",
+    "Journal of Quiet Rivers": (
+        "The Journal of Quiet Rivers is a quarterly published by the Halvard Society."
+    ),
     "Halvard Society": "The Halvard Society was founded in 1901 by the engineer Mirela Osk.",
-    "Journal of Loud Mountains": "The Journal of Loud Mountains is published by Wiley and edited in Oslo.",
+    "Journal of Loud Mountains": (
+        "The Journal of Loud Mountains is published by Wiley and edited in Oslo."
+    ),
     "Mirela Dunn": "Mirela Dunn was a painter who founded a small gallery in Lyon.",
     "Quiet River": "Quiet River is a stream in Norway famous for trout fishing.",
     "Osk Bridge": "The Osk Bridge crosses the river Osk near Bergen.",

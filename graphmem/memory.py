@@ -11,6 +11,7 @@ from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
 from .models import (
+    FACTS_KEY,
     TITLE_KEY,
     FactRecord,
     GraphBatch,
@@ -478,6 +479,7 @@ def source_result(rec: FactRecord) -> dict[str, Any]:
     """A source (passage / message) as stored in the source vector store."""
     md = dict(rec.metadata)
     title, role = md.pop(TITLE_KEY, None), md.pop("_role", "user")
+    md.pop(FACTS_KEY, None)
     return {
         "id": rec.id,
         "title": title,

@@ -16,6 +16,7 @@ RELATION_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 LABEL = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 USER_ENTITY = "USER"
 TITLE_KEY = "_title"  # metadata key of a source's title in the source vector store
+FACTS_KEY = "_facts"  # metadata key of the ids of the facts distilled from a source (JSON)
 
 
 def searchable(text: str, metadata: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
@@ -10,6 +11,7 @@ from typing import Any
 
 from .config import Config
 from .models import (
+    FACTS_KEY,
     TITLE_KEY,
     FactRecord,
     GraphBatch,
@@ -73,8 +75,8 @@ class _Draft:
         )
 
 
-def source_record(s: Source) -> FactRecord:
-    md = {**s.metadata, TITLE_KEY: s.title, "_role": s.role}
+def source_record(s: Source, fact_ids: list[str]) -> FactRecord:
+    md = {**s.metadata, TITLE_KEY: s.title, "_role": s.role, FACTS_KEY: json.dumps(fact_ids)}
     return FactRecord(
         s.id,
         s.content,
@@ -288,7 +290,10 @@ class Writer:
         """Sources are searchable too (passages, messages); a message that became exactly
         one fact reuses that fact's vector."""
         known = {f.text: v for f, v in zip(d.plan.facts, d.plan.embeddings)}
-        records = [source_record(s) for s in sources]
+        by_source: dict[str, list[str]] = {}
+        for fid, sid in d.derived:
+            by_source.setdefault(sid, []).append(fid)
+        records = [source_record(s, by_source.get(s.id, [])) for s in sources]
         texts = {r.id: searchable(r.text, r.metadata) for r in records}
         todo = [r for r in records if texts[r.id] not in known]
         vecs = self.embedder.embed([texts[r.id] for r in todo]).tolist()

@@ -36,6 +36,7 @@ from .datasets import LOCOMO_CATEGORIES, BenchError, Conversation, LocomoQuestio
 
 KS = (5, 10, 20)
 CONTEXT_K = 10
+Picked = list[tuple[list[LocomoQuestion], int]]  # per conversation: questions, no-evidence count
 TOKENIZER = r"regex \w+|[^\w\s] (words and punctuation marks)"
 
 
@@ -185,6 +186,29 @@ def _method_result(t: _Tally) -> dict[str, Any]:
     return out
 
 
+def covered_turns(mem: Memory, conv: Conversation) -> set[str]:
+    """``dia_id``s that are a source of at least one current fact: the ceiling of fact-level
+    recall (a turn whose facts were all merged into others' or dropped cannot be found)."""
+    facts = mem.get_all(user_id=conv.sample_id, limit=100_000)["results"]
+    return {d for f in facts for d in dia_ids(mem.get(f["id"])["sources"])}
+
+
+def coverage(
+    convs: list[Conversation], picked: Picked, covered: dict[str, set[str]]
+) -> dict[str, float]:
+    """Share of turns, and of evidence ids of the scored questions, that facts reach."""
+    turns = [t.dia_id in covered[c.sample_id] for c in convs for t in c.turns]
+    evidence = [
+        evidence_recall(q.evidence, list(covered[c.sample_id]))
+        for c, (qs, _) in zip(convs, picked)
+        for q in qs
+    ]
+    return {
+        "turns_with_a_fact": round(sum(turns) / len(turns), 4) if turns else 0.0,
+        "evidence_reachable_by_facts": _mean(evidence),
+    }
+
+
 def _ingest_all(mem: Memory, convs: list[Conversation], batch_size: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     with progress() as bar:
@@ -210,12 +234,14 @@ def run_locomo(path: Path, opts: LocomoOptions | None = None) -> dict[str, Any]:
     with fresh_memory(opts.work_dir, "locomo", opts.keep) as mem:
         seconds = _ingest_all(mem, convs, opts.batch_size)
         facts = sum(len(mem.get_all(user_id=c.sample_id, limit=100_000)["results"]) for c in convs)
+        covered = {c.sample_id: covered_turns(mem, c) for c in convs}
         load_after_ingest = load()
         with progress() as bar:
             task = bar.add_task("search locomo", total=sum(len(qs) for qs, _ in picked))
             for conv, (qs, _) in zip(convs, picked):
                 details += _search_conv(mem, conv, qs, methods, tallies, opts.ks, bar, task)
     return _report(convs, picked, methods, missing, tallies, details, seconds, facts) | {
+        "coverage": coverage(convs, picked, covered),
         "machine": start_machine,
         "load_after_ingest": load_after_ingest,
         "load_end": load(),
@@ -224,7 +250,7 @@ def run_locomo(path: Path, opts: LocomoOptions | None = None) -> dict[str, Any]:
 
 def _report(
     convs: list[Conversation],
-    picked: list[tuple[list[LocomoQuestion], int]],
+    picked: Picked,
     methods: list[str],
     missing: list[str],
     tallies: dict[str, _Tally],

@@ -104,6 +104,14 @@ def locomo_markdown(result: dict[str, Any]) -> str:
         "",
         *_locomo_table(methods, ""),
     ]
+    cov = result.get("coverage")
+    if cov:
+        lines += [
+            "",
+            f"Ceiling of fact-level recall: {_pct(cov['turns_with_a_fact'])} % of turns are a "
+            f"source of some current fact; {_pct(cov['evidence_reachable_by_facts'])} % "
+            "evidence recall if every fact were returned.",
+        ]
     sources = _locomo_table(methods, "_sources")
     if sources:
         lines += ["", "Same, over the top-k of the ranked `sources` list (turns):", "", *sources]

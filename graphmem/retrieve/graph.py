@@ -35,12 +35,17 @@ def build(sub: Subgraph, keep: set[str], hub_cap: int) -> tuple[nx.Graph, nx.Gra
 
 
 def ppr(g: nx.Graph, seeds: dict[str, float], damping: float) -> dict[str, float]:
+    """Personalized PageRank mass each node *receives* from its neighbours: its restart share
+    ``(1 - damping) · p`` is taken out, so a hit is not scored for having been a seed."""
     personal = {n: w for n, w in seeds.items() if n in g and w > 0}
     if not personal:
         return {}
     scores: dict[str, float] = nx.pagerank(
         g, alpha=damping, personalization=personal, weight="weight", tol=1e-6, max_iter=100
     )
+    total = sum(personal.values())
+    for n, w in personal.items():
+        scores[n] = max(scores[n] - (1 - damping) * w / total, 0.0)
     return scores
 
 

@@ -3,13 +3,15 @@ sources they came from), fused into one explained ranking. No LLM call."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from ..models import FactRecord, Scope, Subgraph
+from ..models import FACTS_KEY, FactRecord, Scope, Subgraph
 from ..protocols import Embedder, GraphStore, Vector, VectorStore
 from . import graph as G
 from .config import SearchConfig
@@ -65,13 +67,13 @@ class Retriever:
         k = max(cfg.candidates, limit)
         facts = self._candidates(self.vectors, query, qv, scope, cfg, k, where)
         sources = self._candidates(self.source_vectors, query, qv, scope, cfg, k, where)
-        walk = self._walk(query, scope, cfg, facts) if cfg.graph_weight > 0 else None
-        fact_graph = _facts_of(walk)
+        walk = self._walk(query, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
+        fact_graph = _nodes(walk, "f:")
         for fid in sorted(fact_graph, key=fact_graph.__getitem__, reverse=True)[:k]:
             facts.setdefault(fid, {})
         self._complete(self.vectors, facts, qv, scope, cfg, where)
         fact_hits = _score(facts, fact_graph, cfg)
-        src_graph = self._source_graph(fact_hits, fact_graph) if walk else {}
+        src_graph = _nodes(walk, "s:")
         for sid in sorted(src_graph, key=src_graph.__getitem__, reverse=True)[:k]:
             sources.setdefault(sid, {})
         self._complete(self.source_vectors, sources, qv, scope, cfg, where)
@@ -138,43 +140,57 @@ class Retriever:
                 cands[i]["dense"] = float(np.dot(vec, qv))
 
     # -- graph -----------------------------------------------------------------------------
-    def _walk(self, query: str, scope: Scope, cfg: SearchConfig, facts: Cands) -> _Walk | None:
+    def _walk(
+        self, query: str, scope: Scope, cfg: SearchConfig, facts: Cands, sources: Cands
+    ) -> _Walk | None:
+        """Personalized PageRank from the query's entities and the best dense hits (facts and
+        sources) over entities, facts and sources: a passage is reached through the entities
+        that the best passages mention and that it is about."""
         seeds = link(self.graph, scope, query)
-        ranked = sorted(facts, key=lambda i: facts[i].get("dense", 0.0), reverse=True)
-        bridge = ranked[: cfg.bridge_hits]
-        bridge_entities = {e for _, e in self.graph.mentions(scope, bridge)}
-        start = set(seeds) | bridge_entities
+        bridge = _bridge_weights(facts, sources, cfg)
+        mentions = self.graph.mentions(scope, list(bridge))
+        start = set(seeds) | {e for _, e in mentions}
         if not start:
             return None
         sub = self.graph.neighbourhood(scope, list(start), cfg.hops, cfg.max_edges)
-        g, eg = G.build(sub, set(facts), cfg.hub_cap)
+        g, eg = G.build(sub, set(facts) | set(bridge), cfg.hub_cap)
+        fact_nodes = [n[2:] for n in g if isinstance(n, str) and n.startswith("f:")]
+        for fid, sids in self.graph.fact_sources(fact_nodes).items():
+            for sid in sids:
+                g.add_edge("f:" + fid, "s:" + sid, weight=1.0)
         personal = dict(seeds)
         words = query_words(query)
         for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its target
             if r.source_id in seeds and relation_words(r.relation) & words:
                 personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
-        for fid in bridge:  # the best dense hits seed the walk too: bridges to other facts
-            if "f:" + fid in g:
-                personal["f:" + fid] = personal.get("f:" + fid, 0.0) + max(
-                    facts[fid].get("dense", 0.0), 0.1
-                )
+        for fid, eid in mentions:  # bridges: what the best hits mention, not the hits
+            personal[eid] = personal.get(eid, 0.0) + bridge[fid] * cfg.bridge_weight
         scores = G.ppr(g, personal, cfg.damping)
         return _Walk(g, eg, sub, seeds, scores)
 
-    def _source_graph(self, fact_hits: list[Hit], fact_graph: dict[str, float]) -> dict[str, float]:
-        """A source scores as its best fact: graph evidence flows to the passage it came from."""
-        ids = [h.record.id for h in fact_hits if h.parts.get("graph", 0) > 0]
-        out: dict[str, float] = {}
-        for fid, sids in self.graph.fact_sources(ids).items():
-            for sid in sids:
-                out[sid] = max(out.get(sid, 0.0), fact_graph.get(fid, 0.0))
-        return out
+
+def _best(cands: Cands, n: int) -> list[str]:
+    dense = [i for i in cands if "dense" in cands[i] and "rec" in cands[i]]
+    return sorted(dense, key=lambda i: cands[i]["dense"], reverse=True)[:n]
 
 
-def _facts_of(walk: _Walk | None) -> dict[str, float]:
+def _bridge_weights(facts: Cands, sources: Cands, cfg: SearchConfig) -> dict[str, float]:
+    """Fact id → weight for the facts of the best dense hits (facts, and the facts of the best
+    sources), sharply decreasing with their distance to the best hit."""
+    scored: dict[str, float] = {f: facts[f]["dense"] for f in _best(facts, cfg.bridge_hits)}
+    for sid in _best(sources, cfg.bridge_hits):
+        for fid in json.loads(sources[sid]["rec"].metadata.get(FACTS_KEY, "[]")):
+            scored[fid] = max(scored.get(fid, -1.0), sources[sid]["dense"])
+    if not scored:
+        return {}
+    top = max(scored.values())
+    return {f: math.exp((d - top) / cfg.bridge_temperature) for f, d in scored.items()}
+
+
+def _nodes(walk: _Walk | None, prefix: str) -> dict[str, float]:
     if walk is None:
         return {}
-    return {n[2:]: v for n, v in walk.scores.items() if isinstance(n, str) and n.startswith("f:")}
+    return {n[2:]: v for n, v in walk.scores.items() if isinstance(n, str) and n.startswith(prefix)}
 
 
 def _score(cands: Cands, graph: dict[str, float], cfg: SearchConfig) -> list[Hit]:

@@ -148,6 +148,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
             color = f"C{i}"
             ks, ys = _curve(m, "")
             ax.plot(ks, ys, marker="o", color=color, label=name)
+            ax.set_xticks(ks)
             ks, ys = _curve(m, "_sources")
             if ks:
                 ax.plot(ks, ys, marker=".", ls="--", color=color, label=f"{name} (sources)")

@@ -17,10 +17,10 @@ class SearchConfig(BaseModel):
     name: str = "hybrid"
     dense_weight: float = Field(default=1.0, ge=0)
     bm25_weight: float = Field(default=0.1, ge=0)
-    graph_weight: float = Field(default=0.35, ge=0)
+    graph_weight: float = Field(default=0.6, ge=0)
     candidates: int = Field(default=30, ge=1, le=1000, description="per signal and level")
     hops: int = Field(default=1, ge=0, le=4, description="relation hops from the start entities")
-    bridge_hits: int = Field(default=5, ge=0, le=50, description="top hits whose entities bridge")
+    bridge_hits: int = Field(default=3, ge=0, le=50, description="top hits whose entities bridge")
     bridge_weight: float = Field(default=1.0, ge=0, description="restart mass via the top hits")
     bridge_temperature: float = Field(default=0.05, gt=0, description="softness of that mass")
     max_edges: int = Field(default=300, ge=1)

@@ -26,11 +26,12 @@ def build(sub: Subgraph, keep: set[str], hub_cap: int) -> tuple[nx.Graph, nx.Gra
     for _, e in sub.mentions:
         degree[e] += 1
     g = eg.copy()
-    for f, e in sub.mentions:
-        if degree[e] > hub_cap and f not in keep:
-            continue
-        # A fact linked to a hub entity is weaker evidence than one linked to a rare entity.
-        g.add_edge("f:" + f, e, weight=1.0 / math.log(2 + min(degree[e], 10 * hub_cap)))
+    g.add_edges_from(
+        # a fact linked to a hub entity is weaker evidence than one linked to a rare entity
+        ("f:" + f, e, {"weight": 1.0 / math.log(2 + min(degree[e], 10 * hub_cap))})
+        for f, e in sub.mentions
+        if degree[e] <= hub_cap or f in keep
+    )
     return g, eg
 
 

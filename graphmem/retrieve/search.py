@@ -149,10 +149,14 @@ class Retriever:
         seeds = link(self.graph, scope, query)
         bridge = _bridge_weights(facts, sources, cfg)
         mentions = self.graph.mentions(scope, list(bridge))
-        start = set(seeds) | {e for _, e in mentions}
-        if not start:
+        weight = dict(seeds)
+        for fid, eid in mentions:
+            weight[eid] = weight.get(eid, 0.0) + bridge[fid]
+        if not weight:
             return None
-        sub = self.graph.neighbourhood(scope, list(start), cfg.hops, cfg.max_edges)
+        # the edge budget goes to the strongest start entities first (and runs are repeatable)
+        start = sorted(weight, key=lambda e: (-weight[e], e))
+        sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges)
         g, eg = G.build(sub, set(facts) | set(bridge), cfg.hub_cap)
         fact_nodes = [n[2:] for n in g if isinstance(n, str) and n.startswith("f:")]
         for fid, sids in self.graph.fact_sources(fact_nodes).items():

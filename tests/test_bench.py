@@ -318,3 +318,22 @@ def test_bench_errors_are_clear(tmp_path: Path) -> None:
         app, ["bench", "multihop", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o.json")]
     )
     assert res.exit_code == 2 and "missing" in res.output
+
+
+def test_bench_locomo_end_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(LOCOMO))
+    out = tmp_path / "locomo-out.json"
+    args = ["--data", str(path), "--out", str(out), "--methods", "dense,hybrid"]
+    res = CliRunner().invoke(app, ["bench", "locomo", *args, "--work-dir", str(tmp_path / "w")])
+    assert res.exit_code == 0, res.output
+    result = json.loads(out.read_text())
+    assert set(result["methods"]) == {"dense", "hybrid"}
+    assert result["n_questions"] == {"overall": 2, "1": 0, "2": 1, "3": 0, "4": 1}
+    for m in result["methods"].values():
+        for k in (5, 10, 20):
+            assert set(m[f"recall@{k}"]) == {"overall", "1", "2", "3", "4"}
+            assert 0.0 <= m[f"recall@{k}"]["overall"] <= 1.0
+        assert m["context_tokens@10"] > 0
+    assert result["full_context_tokens"] > 0
+    assert "LoCoMo evidence recall" in out.with_suffix(".md").read_text()

@@ -74,7 +74,10 @@ class VectorStore(Protocol):
     ) -> list[FactRecord]:
         """Records by id; with ``scope`` the scope (and ``where``) is part of the query."""
 
-    def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]: ...
+    def fetch(
+        self, ids: Sequence[str], scope: Scope, where: dict[str, Any] | None = None
+    ) -> list[tuple[FactRecord, Vector]]:
+        """Current records by id with their embeddings, inside ``scope`` (and ``where``)."""
 
     def scan(
         self,

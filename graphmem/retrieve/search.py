@@ -125,18 +125,14 @@ class Retriever:
         """Fetch what candidates found by BM25 or the graph lack (records, cosine); drop
         those the scope, the filters or validity exclude (checked inside the store)."""
         missing = [i for i, c in cands.items() if "rec" not in c]
-        if missing:
-            got = {
-                r.id: r for r in store.get(missing, scope=scope, where=where, include_invalid=False)
-            }
-            for i in missing:
-                if i in got:
-                    cands[i]["rec"] = got[i]
-                else:
-                    del cands[i]
-        if cfg.dense_weight > 0:
-            need = [i for i, c in cands.items() if "dense" not in c]
-            for i, vec in store.embeddings(need).items():
+        got = {rec.id: (rec, vec) for rec, vec in store.fetch(missing, scope, where)}
+        for i in missing:
+            if i not in got:
+                del cands[i]
+                continue
+            rec, vec = got[i]
+            cands[i]["rec"] = rec
+            if cfg.dense_weight > 0:
                 cands[i]["dense"] = float(np.dot(vec, qv))
 
     # -- graph -----------------------------------------------------------------------------

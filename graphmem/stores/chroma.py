@@ -326,13 +326,21 @@ class ChromaVectorStore:
         # routed by id: the record's own scope is checked here, inside the store
         return [r for r in recs if scope is None or scope.contains(r.scope)]
 
-    def embeddings(self, ids: Sequence[str]) -> dict[str, Vector]:
-        out: dict[str, Vector] = {}
+    def fetch(
+        self, ids: Sequence[str], scope: Scope, where: dict[str, Any] | None = None
+    ) -> list[tuple[FactRecord, Vector]]:
+        out: list[tuple[FactRecord, Vector]] = []
         for col, group in self._id_targets(ids, archive_too=False):
-            res = self._call("get", col.get, ids=group, include=["embeddings"])
-            out.update(
-                {i: np.asarray(e, dtype=np.float32) for i, e in zip(res["ids"], res["embeddings"])}
+            res = self._call(
+                "get",
+                col.get,
+                ids=group,
+                where=where,
+                include=["documents", "metadatas", "embeddings"],
             )
+            for rec, emb in zip(_rows(res), res["embeddings"]):
+                if scope.contains(rec.scope):  # routed by id: the scope is checked here
+                    out.append((rec, np.asarray(emb, dtype=np.float32)))
         return out
 
     def scan(

@@ -99,6 +99,7 @@ class Neo4jGraphStore:
                 auth=(self.user, self._password),
                 connection_timeout=self._connection_timeout,
                 max_transaction_retry_time=self._max_retry_time,
+                notifications_min_severity="OFF",  # planner hints are not errors; keep logs clean
             )
             try:
                 driver.verify_connectivity()

@@ -172,6 +172,8 @@ class Writer:
             )
             return
         source_ids = tuple(s.id for s in item.sources)
+        if old is not None and old.id in d.taken.values():
+            event = "ADD"  # that memory was already rewritten by this batch: keep both
         if event == "UPDATE" and old is not None:
             rec = replace(
                 old,

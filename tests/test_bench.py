@@ -74,7 +74,7 @@ def test_detects_and_loads_musique(tmp_path: Path) -> None:
     ds = load_multihop(write(tmp_path / "musique", MUSIQUE_Q, LIST_CORPUS))
     assert (ds.name, ds.format, len(ds.passages)) == ("musique", "musique", 3)
     assert ds.questions[0].gold_titles == ("J", "APA")
-    assert ds.questions[0].answer == "Hall"
+    assert ds.questions[0].answer == "Hall" and ds.questions[0].index == 0
 
 
 def test_detects_and_loads_hotpotqa(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_loads_locomo(tmp_path: Path) -> None:
     assert conv.turns[1].text == "Look at this. [image: a photo of a cake]"
     assert conv.questions[1].answer == "2023"
     picked, skipped = _questions(conv, None)
-    assert [q.category for q in picked] == [4, 2]  # adversarial excluded
+    assert [(q.category, q.index) for q in picked] == [(4, 0), (2, 1)]  # adversarial excluded
     assert skipped == 1  # no evidence
 
 
@@ -292,6 +292,8 @@ def test_bench_multihop_end_to_end(tmp_path: Path) -> None:
         assert 0.0 <= m["recall@2"] <= m["recall@5"] <= 1.0
     assert result["methods"]["dense"]["recall@5"] == 1.0  # 6 passages: every gold is in the top 5
     assert out.with_suffix(".md").read_text().startswith("# graphmem multi-hop")
+    detail = result["per_question"][0]  # indices into the data, never its text
+    assert detail["index"] == 0 and "question" not in detail and detail["gold"][0] == "Bob Novak"
     assert not list((tmp_path / "work").iterdir())  # the temporary data dir is removed
 
 

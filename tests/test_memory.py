@@ -303,3 +303,13 @@ def test_entity_resolution_by_name_embedding(memory: Memory) -> None:
     assert len(alice) == 1 and "Globex Corp" in alice[0].names
     bob = [e for e in memory.parts.graph.entities(Scope(user_id="bob")) if "Globex" in e.name]
     assert len(bob) == 1 and bob[0].id != alice[0].id  # never merged across scopes
+
+
+def test_two_refinements_of_one_memory_in_one_batch(memory: Memory) -> None:
+    first = memory.add("I love Thai food.", user_id="alice")["results"][0]
+    out = memory.add_many(
+        ["I love Thai food from Bangkok.", "I love Thai food with lots of chili."], user_id="alice"
+    )
+    events = [r["event"] for r in out["results"]]
+    assert events == ["UPDATE", "ADD"] and out["results"][0]["id"] == first["id"]
+    assert len(memory.get_all(user_id="alice")["results"]) == 2

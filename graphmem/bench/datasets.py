@@ -37,6 +37,7 @@ class Question:
     question: str
     answer: str
     gold_titles: tuple[str, ...]
+    index: int = 0  # position in questions.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class LocomoQuestion:
     answer: str
     evidence: tuple[str, ...]
     category: int
+    index: int = 0  # position in the conversation's qa list
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +118,14 @@ def _unique(titles: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(titles))
 
 
-def _question(q: dict[str, Any], fmt: Format) -> Question:
+def _question(q: dict[str, Any], fmt: Format, index: int) -> Question:
     if fmt == "musique":
         gold = [p["title"] for p in q["paragraphs"] if p.get("is_supporting")]
     elif fmt == "hotpotqa":
         gold = [fact[0] for fact in q["supporting_facts"]]
     else:
         gold = list(q["supporting_titles"])
-    return Question(str(q["question"]), str(q.get("answer", "")), _unique(gold))
+    return Question(str(q["question"]), str(q.get("answer", "")), _unique(gold), index)
 
 
 def _passages(corpus: Any, fmt: Format) -> list[Passage]:
@@ -141,7 +143,7 @@ def load_multihop(data_dir: Path) -> MultihopSet:
     corpus = _read_json(data_dir / "corpus.json")
     fmt = detect_format(questions, corpus)
     try:
-        qs = [_question(q, fmt) for q in questions]
+        qs = [_question(q, fmt, i) for i, q in enumerate(questions)]
         ps = [p for p in _passages(corpus, fmt) if p.text.strip()]
     except (KeyError, TypeError, IndexError) as e:
         raise DatasetError(f"malformed {fmt} data in {data_dir}: {e!r}") from e
@@ -182,11 +184,10 @@ def _turns(conv: dict[str, Any]) -> list[Turn]:
     return turns
 
 
-def _locomo_question(q: dict[str, Any]) -> LocomoQuestion:
+def _locomo_question(q: dict[str, Any], index: int) -> LocomoQuestion:
     answer = q.get("answer", q.get("adversarial_answer", ""))
-    return LocomoQuestion(
-        str(q["question"]), str(answer), tuple(str(e) for e in q["evidence"]), int(q["category"])
-    )
+    evidence = tuple(str(e) for e in q["evidence"])
+    return LocomoQuestion(str(q["question"]), str(answer), evidence, int(q["category"]), index)
 
 
 def load_locomo(path: Path) -> list[Conversation]:
@@ -200,7 +201,7 @@ def load_locomo(path: Path) -> list[Conversation]:
                 str(s["sample_id"]),
                 (str(s["conversation"]["speaker_a"]), str(s["conversation"]["speaker_b"])),
                 _turns(s["conversation"]),
-                [_locomo_question(q) for q in s["qa"]],
+                [_locomo_question(q, i) for i, q in enumerate(s["qa"])],
             )
             for s in data
         ]

@@ -157,7 +157,7 @@ def _search_conv(
         detail: dict[str, Any] = {
             "sample_id": conv.sample_id,
             "category": q.category,
-            "question": q.question,
+            "qa_index": q.index,
             "evidence": list(q.evidence),
         }
         for m in methods[shift:] + methods[:shift]:

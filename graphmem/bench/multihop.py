@@ -89,7 +89,7 @@ def _search_all(
         task = bar.add_task(f"search {user}", total=len(questions))
         for i, q in enumerate(questions):
             shift = i % len(methods)  # rotate so no preset always runs on warm caches
-            detail: dict[str, Any] = {"question": q.question, "gold": list(q.gold_titles)}
+            detail: dict[str, Any] = {"index": q.index, "gold": list(q.gold_titles)}
             for m in methods[shift:] + methods[:shift]:
                 t0 = time.perf_counter()
                 res = mem.search(q.question, user_id=user, limit=opts.search_limit, config=m)

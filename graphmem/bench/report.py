@@ -158,7 +158,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("recall (%)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

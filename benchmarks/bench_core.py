@@ -26,19 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from graphmem import Config, Memory
-
-console = Console(stderr=True)
+from graphmem.bench.common import console, progress
 
 
 def _split(text: str, sep: str | None = None) -> list[str]:
@@ -402,18 +391,6 @@ def queries_for(corpora: list[UserCorpus], n: int, seed: int = 0) -> list[tuple[
 
 
 # -- measurement --------------------------------------------------------------------------
-def progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {"cores": os.cpu_count(), "load": [round(x, 2) for x in load]}

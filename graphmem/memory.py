@@ -11,8 +11,6 @@ from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
 from .models import (
-    FACTS_KEY,
-    TITLE_KEY,
     FactRecord,
     GraphBatch,
     Scope,
@@ -25,7 +23,11 @@ from .models import (
 )
 from .plan import Plan
 from .qa import answer
-from .retrieve import PRESETS, Retriever, SearchConfig
+from .results import limit as _limit
+from .results import search_config as _search_config
+from .results import source as _source
+from .results import source_result
+from .retrieve import Retriever, SearchConfig
 from .retrieve.lexical import LexicalIndex
 from .stores.filters import to_where
 from .write import Item, Writer, about
@@ -459,48 +461,6 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _limit(limit: Any) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
-        raise InvalidInputError(f"limit must be an integer in 1..100000: {limit!r}")
-    return limit
-
-
-def _search_config(config: str | SearchConfig) -> SearchConfig:
-    if isinstance(config, SearchConfig):
-        return config
-    if config not in PRESETS:
-        raise InvalidInputError(f"unknown search config {config!r}; presets: {sorted(PRESETS)}")
-    return PRESETS[config]
-
-
-def source_result(rec: FactRecord) -> dict[str, Any]:
-    """A source (passage / message) as stored in the source vector store."""
-    md = dict(rec.metadata)
-    title, role = md.pop(TITLE_KEY, None), md.pop("_role", "user")
-    md.pop(FACTS_KEY, None)
-    return {
-        "id": rec.id,
-        "title": title,
-        "role": role,
-        "content": rec.text,
-        "metadata": md,
-        "created_at": iso(rec.created_at),
-        "valid_from": iso(rec.valid_from),
-        **rec.scope.items(),
-    }
-
-
-def _source(s: Source) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "role": s.role,
-        "title": s.title,
-        "content": s.content,
-        "created_at": iso(s.created_at),
-        "metadata": s.metadata,
-    }
 
 
 __all__ = ["Memory"]

@@ -1,0 +1,51 @@
+"""How memories and sources are shaped in results, and argument checks shared by the facade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InvalidInputError
+from .models import FACTS_KEY, TITLE_KEY, FactRecord, Source, iso
+from .retrieve import PRESETS, SearchConfig
+
+
+def limit(limit: Any) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
+        raise InvalidInputError(f"limit must be an integer in 1..100000: {limit!r}")
+    return limit
+
+
+def search_config(config: str | SearchConfig) -> SearchConfig:
+    if isinstance(config, SearchConfig):
+        return config
+    if config not in PRESETS:
+        raise InvalidInputError(f"unknown search config {config!r}; presets: {sorted(PRESETS)}")
+    return PRESETS[config]
+
+
+def source_result(rec: FactRecord) -> dict[str, Any]:
+    """A source (passage / message) as stored in the source vector store."""
+    md = dict(rec.metadata)
+    title, role = md.pop(TITLE_KEY, None), md.pop("_role", "user")
+    md.pop(FACTS_KEY, None)
+    return {
+        "id": rec.id,
+        "title": title,
+        "role": role,
+        "content": rec.text,
+        "metadata": md,
+        "created_at": iso(rec.created_at),
+        "valid_from": iso(rec.valid_from),
+        **rec.scope.items(),
+    }
+
+
+def source(s: Source) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "role": s.role,
+        "title": s.title,
+        "content": s.content,
+        "created_at": iso(s.created_at),
+        "metadata": s.metadata,
+    }

@@ -225,3 +225,4 @@ class Subgraph:
     entities: dict[str, Entity]
     relations: list[Relation]
     mentions: list[tuple[str, str]]  # (fact_id, entity_id)
+    degree: dict[str, int] = field(default_factory=dict)  # entity id → facts mentioning it

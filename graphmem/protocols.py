@@ -126,10 +126,17 @@ class GraphStore(Protocol):
     ) -> list[Relation]: ...
 
     def neighbourhood(
-        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+        self,
+        scope: Scope,
+        entity_ids: Sequence[str],
+        hops: int = 2,
+        limit: int = 500,
+        mention_cap: int | None = None,
     ) -> Subgraph:
-        """Current relations within ``hops`` of the seeds (at most ``limit`` edges) and the
-        facts that mention the entities reached."""
+        """Current relations within ``hops`` of the seeds (at most ``limit`` edges), the
+        facts that mention the entities reached and, in ``degree``, how many facts mention
+        each. A hub (mentioned by more than ``mention_cap`` facts) lists no mentions: the
+        work per query stays bounded however much hangs off the user node."""
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(fact_id, entity_id) for the entities the facts mention."""

@@ -154,6 +154,16 @@ def test_delete_facts_removes_exactly_derived_edges(store: GraphStore) -> None:
     assert all(f != "f1" for f, _ in sub.mentions)
 
 
+def test_neighbourhood_counts_mentions_and_caps_hubs(store: GraphStore) -> None:
+    e = seed(store)  # Acme and Bob: 2 facts each, Berlin and Alice: 1
+    full = store.neighbourhood(ALICE, [e["Acme"].id], hops=1)
+    assert full.degree == {e["Acme"].id: 2, e["Bob"].id: 2, e["Berlin"].id: 1}
+    capped = store.neighbourhood(ALICE, [e["Acme"].id], hops=1, mention_cap=1)
+    assert capped.degree == full.degree  # hubs are counted, their mentions not listed
+    assert sorted(capped.mentions) == [("f2", e["Berlin"].id)]
+    assert {r.id for r in capped.relations} == {r.id for r in full.relations}
+
+
 def test_delete_scope_and_reset(store: GraphStore) -> None:
     seed(store, ALICE)
     seed(store, BOB)

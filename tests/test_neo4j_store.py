@@ -347,6 +347,8 @@ def snapshot(s: Neo4jGraphStore | NetworkXGraphStore, seeds: list[str]) -> dict[
                 sorted(sub.entities),
                 sorted(r.id for r in sub.relations),
                 sorted(sub.mentions),
+                sub.degree,
+                sorted(s.neighbourhood(q, seeds, hops=hops, mention_cap=2).mentions),
             )
             assert len(s.neighbourhood(q, seeds, hops=hops, limit=2).relations) <= 2
     return out

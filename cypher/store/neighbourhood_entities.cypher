@@ -1,8 +1,12 @@
-// The entities $ids of the scope, each with the ids of the facts that mention it.
+// The entities $ids of the scope, each with how many facts mention it and their ids; a hub
+// (more than $cap mentions) lists none, so the read stays bounded.
 UNWIND $ids AS eid
 MATCH (e:Entity {id: eid})
 WHERE ($user_id IS NULL OR e.user_id = $user_id)
   AND ($agent_id IS NULL OR e.agent_id = $agent_id)
   AND ($run_id IS NULL OR e.run_id = $run_id)
-RETURN e {.id, .name, .type, .aliases, .created_at, .scope_key} AS e,
-  COLLECT { MATCH (f:Fact)-[:MENTIONS]->(e) RETURN f.id } AS facts
+WITH e, COUNT { (e)<-[:MENTIONS]-(:Fact) } AS degree
+RETURN e {.id, .name, .type, .aliases, .created_at, .scope_key} AS e, degree,
+  CASE WHEN $cap IS NULL OR degree <= $cap
+    THEN COLLECT { MATCH (f:Fact)-[:MENTIONS]->(e) RETURN f.id }
+    ELSE [] END AS facts

@@ -23,7 +23,10 @@ class SearchConfig(BaseModel):
     bridge_hits: int = Field(default=3, ge=0, le=50, description="top hits whose entities bridge")
     bridge_weight: float = Field(default=1.0, ge=0, description="restart mass via the top hits")
     bridge_temperature: float = Field(default=0.05, gt=0, description="softness of that mass")
-    max_edges: int = Field(default=50, ge=1)
+    max_edges: int = Field(default=50, ge=1, description="relations the walk may use")
+    max_mentions: int = Field(
+        default=400, ge=0, description="fact–entity links the walk may use, rarest first"
+    )
     hub_cap: int = Field(default=20, ge=1, description="mentions above which an entity is a hub")
     damping: float = Field(default=0.85, gt=0, lt=1)
 

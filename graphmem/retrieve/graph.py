@@ -11,26 +11,37 @@ import networkx as nx
 from ..models import Entity, Subgraph
 
 
-def build(sub: Subgraph, keep: set[str], hub_cap: int) -> tuple[nx.Graph, nx.Graph]:
+def build(
+    sub: Subgraph, kept: list[tuple[str, str]], hub_cap: int, budget: int
+) -> tuple[nx.Graph, nx.Graph]:
     """Undirected weighted graphs: entity–entity relations (``eg``) and, in ``g``, those plus
-    fact–entity mentions. An entity mentioned by more than ``hub_cap`` facts (the user, a home
-    city) is a hub: only the mentions of facts in ``keep`` link to it, so a walk cannot leak
-    through it into everything, and the work per query stays bounded."""
+    fact–entity mentions. The ``kept`` mentions (of the query's candidate facts) are always
+    in; the other mentions come per entity, rarest entity first, while the ``budget`` lasts,
+    so the work per query is bounded. An entity mentioned by more than ``hub_cap`` facts (the
+    user, a home city) is a hub: the store lists none of its mentions, so a walk cannot leak
+    through it into everything."""
     eg = nx.Graph()
     for r in sub.relations:
         w = r.weight + (
             eg[r.source_id][r.target_id]["weight"] if eg.has_edge(r.source_id, r.target_id) else 0
         )
         eg.add_edge(r.source_id, r.target_id, weight=w, rel=r)
-    degree: dict[str, int] = defaultdict(int)
-    for _, e in sub.mentions:
-        degree[e] += 1
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for f, e in sub.mentions:
+        by_entity[e].append(f)
+    degree = defaultdict(int, sub.degree or {e: len(fs) for e, fs in by_entity.items()})
+    links = {(f, e) for f, e in kept if e in sub.entities}
+    left = budget
+    for e in sorted(by_entity, key=lambda e: (degree[e], e)):
+        facts = by_entity[e]
+        if degree[e] <= hub_cap and len(facts) <= left:
+            links.update((f, e) for f in facts)
+            left -= len(facts)
     g = eg.copy()
     g.add_edges_from(
         # a fact linked to a hub entity is weaker evidence than one linked to a rare entity
         ("f:" + f, e, {"weight": 1.0 / math.log(2 + min(degree[e], 10 * hub_cap))})
-        for f, e in sub.mentions
-        if degree[e] <= hub_cap or f in keep
+        for f, e in sorted(links)
     )
     return g, eg
 

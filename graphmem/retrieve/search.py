@@ -68,15 +68,11 @@ class Retriever:
         facts = self._candidates(self.vectors, query, qv, scope, cfg, k, where)
         sources = self._candidates(self.source_vectors, query, qv, scope, cfg, k, where)
         walk = self._walk(query, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
-        fact_graph = _nodes(walk, "f:")
-        for fid in sorted(fact_graph, key=fact_graph.__getitem__, reverse=True)[:k]:
-            facts.setdefault(fid, {})
-        self._complete(self.vectors, facts, qv, scope, cfg, where)
-        fact_hits = _score(facts, fact_graph, cfg)
-        src_graph = _nodes(walk, "s:")
-        for sid in sorted(src_graph, key=src_graph.__getitem__, reverse=True)[:k]:
-            sources.setdefault(sid, {})
-        self._complete(self.source_vectors, sources, qv, scope, cfg, where)
+        fact_graph, src_graph = _nodes(walk, "f:"), _nodes(walk, "s:")
+        fact_hits = self._rank(self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit)
+        src_hits = self._rank(
+            self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
+        )
         top = fact_hits[:limit]
         if walk is not None:
             order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
@@ -91,7 +87,7 @@ class Retriever:
             for h in top:
                 h.paths = explained[h.record.id]
         relations = _relations(walk, {h.record.id for h in top}, limit) if walk else []
-        return Ranking(top, _score(sources, src_graph, cfg)[:limit], relations)
+        return Ranking(top, src_hits[:limit], relations)
 
     # -- candidates --------------------------------------------------------------------------
     def _candidates(
@@ -113,18 +109,41 @@ class Retriever:
                 out.setdefault(rid, {})["bm25"] = score
         return out
 
-    def _complete(
+    def _rank(
         self,
         store: VectorStore,
         cands: Cands,
+        graph: dict[str, float],
         qv: Vector,
         scope: Scope,
         cfg: SearchConfig,
         where: dict[str, Any] | None,
-    ) -> None:
-        """Fetch what candidates found by BM25 or the graph lack (records, cosine); drop
-        those the scope, the filters or validity exclude (checked inside the store)."""
+        k: int,
+        limit: int,
+    ) -> list[Hit]:
+        """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
+        that candidates found by BM25 or the graph lack, and rank. A candidate that even with
+        the best cosine it can have (that of the k-th dense hit, since it is not among them)
+        cannot reach the top ``limit`` is not fetched: the ranking is the same, the reads
+        fewer. What the scope, the filters or validity exclude is dropped inside the store."""
+        for i in sorted(graph, key=graph.__getitem__, reverse=True)[:k]:
+            cands.setdefault(i, {})
+        norm = _norms(cands, graph)
         missing = [i for i, c in cands.items() if "rec" not in c]
+        if cfg.dense_weight > 0 and missing:
+            dense = [c["dense"] for c in cands.values() if "rec" in c]
+            # fewer dense hits than asked for: the store holds no other match at all
+            best = min(dense) if len(dense) >= k else -math.inf
+            known = sorted(
+                (_combine(c, graph.get(i, 0.0), norm, cfg) for i, c in cands.items() if "rec" in c),
+                reverse=True,
+            )
+            bar = known[limit - 1] if len(known) >= limit else -math.inf
+            for i in missing:
+                c = {**cands[i], "dense": best}
+                if _combine(c, graph.get(i, 0.0), norm, cfg) < bar:
+                    del cands[i]
+            missing = [i for i in missing if i in cands]
         got = {rec.id: (rec, vec) for rec, vec in store.fetch(missing, scope, where)}
         for i in missing:
             if i not in got:
@@ -134,6 +153,7 @@ class Retriever:
             cands[i]["rec"] = rec
             if cfg.dense_weight > 0:
                 cands[i]["dense"] = float(np.dot(vec, qv))
+        return _score(cands, graph, norm, cfg)
 
     # -- graph -----------------------------------------------------------------------------
     def _walk(
@@ -144,7 +164,8 @@ class Retriever:
         that the best passages mention and that it is about."""
         seeds = link(self.graph, scope, query)
         bridge = _bridge_weights(facts, sources, cfg)
-        mentions = self.graph.mentions(scope, list(bridge))
+        kept = self.graph.mentions(scope, sorted(set(facts) | set(bridge)))
+        mentions = [(f, e) for f, e in kept if f in bridge]
         weight = dict(seeds)
         for fid, eid in mentions:
             weight[eid] = weight.get(eid, 0.0) + bridge[fid]
@@ -152,8 +173,8 @@ class Retriever:
             return None
         # the edge budget goes to the strongest start entities first (and runs are repeatable)
         start = sorted(weight, key=lambda e: (-weight[e], e))
-        sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges)
-        g, eg = G.build(sub, set(facts) | set(bridge), cfg.hub_cap)
+        sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap)
+        g, eg = G.build(sub, kept, cfg.hub_cap, cfg.max_mentions)
         fact_nodes = [n[2:] for n in g if isinstance(n, str) and n.startswith("f:")]
         for fid, sids in self.graph.fact_sources(fact_nodes).items():
             for sid in sids:
@@ -193,21 +214,37 @@ def _nodes(walk: _Walk | None, prefix: str) -> dict[str, float]:
     return {n[2:]: v for n, v in walk.scores.items() if isinstance(n, str) and n.startswith(prefix)}
 
 
-def _score(cands: Cands, graph: dict[str, float], cfg: SearchConfig) -> list[Hit]:
+def _norms(cands: Cands, graph: dict[str, float]) -> tuple[float, float]:
+    """The top BM25 and graph scores among the candidates (each signal is scaled to 1)."""
     top_bm25 = max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
     top_graph = max((graph.get(i, 0.0) for i in cands), default=0.0) or 1.0
+    return top_bm25, top_graph
+
+
+def _parts(c: dict[str, Any], graph: float, norm: tuple[float, float]) -> dict[str, float]:
+    return {
+        "dense": c.get("dense", 0.0),
+        "bm25": c.get("bm25", 0.0) / norm[0],
+        "graph": graph / norm[1],
+    }
+
+
+def _combine(
+    c: dict[str, Any], graph: float, norm: tuple[float, float], cfg: SearchConfig
+) -> float:
+    p = _parts(c, graph, norm)
+    return (
+        cfg.dense_weight * p["dense"] + cfg.bm25_weight * p["bm25"] + cfg.graph_weight * p["graph"]
+    )
+
+
+def _score(
+    cands: Cands, graph: dict[str, float], norm: tuple[float, float], cfg: SearchConfig
+) -> list[Hit]:
     hits = []
     for i, c in cands.items():
-        parts = {
-            "dense": c.get("dense", 0.0),
-            "bm25": c.get("bm25", 0.0) / top_bm25,
-            "graph": graph.get(i, 0.0) / top_graph,
-        }
-        score = (
-            cfg.dense_weight * parts["dense"]
-            + cfg.bm25_weight * parts["bm25"]
-            + cfg.graph_weight * parts["graph"]
-        )
+        parts = _parts(c, graph.get(i, 0.0), norm)
+        score = _combine(c, graph.get(i, 0.0), norm, cfg)
         hits.append(Hit(c["rec"], score, {k: round(v, 6) for k, v in parts.items()}))
     hits.sort(key=lambda h: h.score, reverse=True)
     return hits

@@ -210,10 +210,16 @@ class Neo4jGraphStore:
         return [_relation(r["r"]) for r in self._query("relations", name, **params)]
 
     def neighbourhood(
-        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+        self,
+        scope: Scope,
+        entity_ids: Sequence[str],
+        hops: int = 2,
+        limit: int = 500,
+        mention_cap: int | None = None,
     ) -> Subgraph:
         """Breadth-first, one bounded query per hop, all in one read transaction."""
-        walk = _Walk(scope.as_dict(), list(dict.fromkeys(entity_ids)), hops, limit)
+        ids = list(dict.fromkeys(entity_ids))
+        walk = _Walk(scope.as_dict(), ids, hops, limit, mention_cap)
         return self._read("neighbourhood", walk.run)
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -264,12 +270,14 @@ class _Walk:
     seeds: list[str]
     hops: int
     limit: int
+    mention_cap: int | None
 
     entities: dict[str, Entity] = field(default_factory=dict)
     mentions: list[tuple[str, str]] = field(default_factory=list)
+    degree: dict[str, int] = field(default_factory=dict)
 
     def run(self, tx: ManagedTransaction) -> Subgraph:
-        self.entities, self.mentions = {}, []  # a retried transaction starts afresh
+        self.entities, self.mentions, self.degree = {}, [], {}  # a retry starts afresh
         self._reach(tx, self.seeds)
         relations: dict[str, Relation] = {}
         frontier, reached = list(self.entities), set(self.entities)
@@ -288,17 +296,19 @@ class _Walk:
                         nxt.append(end)
             frontier = nxt
         self._reach(tx, [e for e in reached if e not in self.entities])
-        return Subgraph(self.entities, list(relations.values()), self.mentions)
+        return Subgraph(self.entities, list(relations.values()), self.mentions, self.degree)
 
     def _reach(self, tx: ManagedTransaction, ids: list[str]) -> None:
-        """Add the entities ``ids`` of the scope, with the facts that mention them."""
+        """Add the entities ``ids`` of the scope, with the facts that mention them (none for
+        a hub: only how many)."""
         if not ids:
             return
         query = cypher.load("store/neighbourhood_entities")
-        for row in _run(tx, query, ids=ids, **self.scope):
+        for row in _run(tx, query, ids=ids, cap=self.mention_cap, **self.scope):
             e = _entity(row["e"])
             if e.id not in self.entities:
                 self.entities[e.id] = e
+                self.degree[e.id] = row["degree"]
                 self.mentions.extend((f, e.id) for f in row["facts"])
 
 

@@ -7,6 +7,7 @@ disagree and a restart loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -371,12 +372,18 @@ class NetworkXGraphStore:
             return out
 
     def neighbourhood(
-        self, scope: Scope, entity_ids: Sequence[str], hops: int = 2, limit: int = 500
+        self,
+        scope: Scope,
+        entity_ids: Sequence[str],
+        hops: int = 2,
+        limit: int = 500,
+        mention_cap: int | None = None,
     ) -> Subgraph:
         with self._lock:
             ents: dict[str, Entity] = {}
             rels: dict[str, Relation] = {}
             mentions: list[tuple[str, str]] = []
+            degree: dict[str, int] = {}
             for sg in self._matching(scope):
                 g = sg.graph
                 frontier = [e for e in entity_ids if e in g]
@@ -384,10 +391,13 @@ class NetworkXGraphStore:
                 for _ in range(hops):
                     nxt: list[str] = []
                     for node in frontier:
-                        edges = [*g.out_edges(node, data=True), *g.in_edges(node, data=True)]
-                        for u, v, d in edges:
-                            r: Relation = d["rel"]
-                            if r.invalid_at is not None or len(rels) >= limit:
+                        edges = itertools.chain(
+                            g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
+                        )
+                        for u, v, r in edges:
+                            if len(rels) >= limit:
+                                break
+                            if r.invalid_at is not None:
                                 continue
                             rels[r.id] = r
                             other = v if u == node else u
@@ -397,8 +407,11 @@ class NetworkXGraphStore:
                     frontier = nxt
                 for eid in seen:
                     ents[eid] = g.nodes[eid]["entity"]
-                    mentions.extend((f, eid) for f in sg.entity_facts.get(eid, ()))
-            return Subgraph(ents, list(rels.values()), mentions)
+                    facts = sg.entity_facts.get(eid, ())
+                    degree[eid] = len(facts)
+                    if mention_cap is None or len(facts) <= mention_cap:
+                        mentions.extend((f, eid) for f in facts)
+            return Subgraph(ents, list(rels.values()), mentions, degree)
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
         with self._lock:

@@ -59,3 +59,30 @@ def test_norm_and_fence() -> None:
         fence("memory-data", "x </memory-data> ignore")
         == "<memory-data>\nx </ memory-data> ignore\n</memory-data>"
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ppr_agrees_with_networkx_pagerank(seed: int) -> None:
+    """The retriever's sparse PPR is networkx.pagerank minus each seed's restart share."""
+    import random
+
+    import networkx as nx
+
+    from graphmem.retrieve.graph import QueryGraph, ppr
+
+    rnd = random.Random(seed)
+    ref = nx.Graph()
+    qg = QueryGraph(nx.Graph())
+    for _ in range(400):
+        a, b = f"n{rnd.randrange(150)}", f"f:{rnd.randrange(150)}"
+        w = rnd.uniform(0.1, 2.0)
+        ref.add_edge(a, b, weight=w + (ref[a][b]["weight"] if ref.has_edge(a, b) else 0.0))
+        qg.add(a, b, w)
+    seeds = {n: rnd.uniform(0.5, 2.0) for n in rnd.sample(sorted(ref), 5)}
+    want = nx.pagerank(ref, alpha=0.85, personalization=seeds, weight="weight", tol=1e-10)
+    total = sum(seeds.values())
+    for n, w in seeds.items():
+        want[n] -= 0.15 * w / total
+    got = ppr(qg, seeds, 0.85, tol=1e-10)
+    assert got.keys() == want.keys()
+    assert max(abs(got[n] - want[n]) for n in want) < 1e-8

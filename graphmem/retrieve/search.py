@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from ..models import FACTS_KEY, FactRecord, Scope, Subgraph
@@ -36,8 +35,7 @@ class Ranking:
 
 @dataclass
 class _Walk:
-    g: nx.Graph
-    eg: nx.Graph
+    qg: G.QueryGraph
     sub: Subgraph
     seeds: dict[str, float]
     scores: dict[str, float]
@@ -77,8 +75,7 @@ class Retriever:
         if walk is not None:
             order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
             explained = G.paths(
-                walk.g,
-                walk.eg,
+                walk.qg,
                 order,
                 [h.record.id for h in top],
                 walk.sub.entities,
@@ -174,11 +171,8 @@ class Retriever:
         # the edge budget goes to the strongest start entities first (and runs are repeatable)
         start = sorted(weight, key=lambda e: (-weight[e], e))
         sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap)
-        g, eg = G.build(sub, kept, cfg.hub_cap, cfg.max_mentions)
-        fact_nodes = [n[2:] for n in g if isinstance(n, str) and n.startswith("f:")]
-        for fid, sids in self.graph.fact_sources(fact_nodes).items():
-            for sid in sids:
-                g.add_edge("f:" + fid, "s:" + sid, weight=1.0)
+        qg = G.build(sub, kept, cfg.hub_cap, cfg.max_mentions)
+        G.add_sources(qg, self.graph.fact_sources(qg.facts()))
         personal = dict(seeds)
         words = query_words(query)
         for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its target
@@ -186,8 +180,7 @@ class Retriever:
                 personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
         for fid, eid in mentions:  # bridges: what the best hits mention, not the hits
             personal[eid] = personal.get(eid, 0.0) + bridge[fid] * cfg.bridge_weight
-        scores = G.ppr(g, personal, cfg.damping)
-        return _Walk(g, eg, sub, seeds, scores)
+        return _Walk(qg, sub, seeds, G.ppr(qg, personal, cfg.damping))
 
 
 def _best(cands: Cands, n: int) -> list[str]:
@@ -211,7 +204,7 @@ def _bridge_weights(facts: Cands, sources: Cands, cfg: SearchConfig) -> dict[str
 def _nodes(walk: _Walk | None, prefix: str) -> dict[str, float]:
     if walk is None:
         return {}
-    return {n[2:]: v for n, v in walk.scores.items() if isinstance(n, str) and n.startswith(prefix)}
+    return {n[2:]: v for n, v in walk.scores.items() if n.startswith(prefix)}
 
 
 def _norms(cands: Cands, graph: dict[str, float]) -> tuple[float, float]:

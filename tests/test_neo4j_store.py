@@ -4,7 +4,6 @@ embedded store, and Memory end to end. Needs the server of ``scripts/neo4j.sh``.
 from __future__ import annotations
 
 import random
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -154,13 +153,21 @@ def test_failed_write_rolls_back_everything(
 ) -> None:
     e = seed(store)
     before = store.describe(ALICE)
-    # Let a broken relationship type through validation: the server rejects the statement
-    # after entities, a good relation and mentions were already sent in the same transaction.
-    monkeypatch.setattr(neo4j_batch, "RELATION_TYPE", re.compile(r".+"))
+    # Let a property the server refuses (a map) through: the relations statement fails after
+    # the invalidation, the entities and their labels were already sent in the transaction.
+    row = neo4j_batch._relation_row
+
+    def broken(r: Relation) -> dict[str, Any]:
+        out = row(r)
+        if r.relation == "LIKES":
+            out["props"]["oops"] = {"a map": "is not a property value"}
+        return out
+
+    monkeypatch.setattr(neo4j_batch, "_relation_row", broken)
     carol = ent(ALICE, "Carol")
     batch = GraphBatch(
         entities=(carol,),
-        relations=(rel(carol, "KNOWS", e["Bob"], "f9"), rel(carol, "BAD`TYPE", e["Bob"], "f9")),
+        relations=(rel(carol, "KNOWS", e["Bob"], "f9"), rel(carol, "LIKES", e["Bob"], "f9")),
         mentions=(("f9", carol.id),),
         sources=(Source("s9", ALICE, "Carol knows Bob."),),
         derived=(("f9", "s9"),),

@@ -19,3 +19,7 @@ def run(name: str) -> None:
 
 def test_quickstart() -> None:
     run("quickstart.ipynb")
+
+
+def test_multi_hop() -> None:
+    run("multi_hop.ipynb")

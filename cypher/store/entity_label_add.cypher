@@ -1,4 +1,5 @@
-// __LABEL__ is a validated CamelCase entity type (graphmem.models.LABEL).
-UNWIND $ids AS id
-MATCH (e:Entity {id: id})
-SET e:`__LABEL__`
+// Each entity's type as a second label: row.label is a CamelCase entity type validated against
+// graphmem.models.LABEL and passed as a parameter (a dynamic label, Neo4j 5.26+).
+UNWIND $rows AS row
+MATCH (e:Entity {id: row.id})
+SET e:$(row.label)

@@ -1,4 +1,4 @@
-// __LABEL__ is a validated CamelCase entity type (graphmem.models.LABEL).
-UNWIND $ids AS id
-MATCH (e:Entity {id: id})
-REMOVE e:`__LABEL__`
+// Remove the label of an entity's previous type (validated like entity_label_add).
+UNWIND $rows AS row
+MATCH (e:Entity {id: row.id})
+REMOVE e:$(row.label)

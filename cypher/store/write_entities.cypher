@@ -1,7 +1,8 @@
 // Upsert entities by id; returns each entity's previous type so stale labels can be removed.
+// Times arrive as ISO strings (cheaper to send than temporal values).
 UNWIND $rows AS row
 OPTIONAL MATCH (old:Entity {id: row.id})
 WITH row, old.type AS old_type
 MERGE (e:Entity {id: row.id})
-SET e += row.props
+SET e += row.props, e.created_at = datetime(row.created_at)
 RETURN row.id AS id, old_type

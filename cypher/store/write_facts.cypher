@@ -3,5 +3,5 @@
 // none of them gets no node, as it would belong to no scope.
 UNWIND $rows AS row
 MATCH (f:Fact {id: row.id})
-SET f.text = row.text, f.valid_from = coalesce(row.valid_from, f.valid_from)
+SET f.text = row.text, f.valid_from = coalesce(datetime(row.valid_from), f.valid_from)
 RETURN count(*) AS n

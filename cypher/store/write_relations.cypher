@@ -1,11 +1,13 @@
 // Upsert relations of one type by id. __TYPE__ is a validated relation type
 // (graphmem.models.RELATION_TYPE). The fact remembers the source entity of each of its
-// relations, so relations can be found by fact without scanning every relationship.
+// relations, so relations can be found by fact without scanning every relationship. Times
+// arrive as ISO strings (cheaper to send than temporal values).
 UNWIND $rows AS row
 MATCH (a:Entity {id: row.source_id})
 MATCH (b:Entity {id: row.target_id})
 MERGE (a)-[r:`__TYPE__` {id: row.id}]->(b)
-SET r += row.props
+SET r += row.props, r.created_at = datetime(row.created_at),
+  r.valid_from = datetime(row.valid_from), r.invalid_at = datetime(row.invalid_at)
 MERGE (f:Fact {id: r.fact_id})
   ON CREATE SET f.user_id = r.user_id, f.agent_id = r.agent_id, f.run_id = r.run_id,
     f.scope_key = r.scope_key

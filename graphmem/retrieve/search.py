@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ class _Walk:
     scores: dict[str, float]
 
 
+#: embeds queries off the main thread; its threads start on first use
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphmem-query")
+
 Cands = dict[str, dict[str, Any]]  # id → {"rec": FactRecord | None, "dense": .., "bm25": ..}
 
 
@@ -61,11 +65,19 @@ class Retriever:
         cfg: SearchConfig,
         where: dict[str, Any] | None = None,
     ) -> Ranking:
-        qv = self.embedder.embed([query])[0]
         k = max(cfg.candidates, limit)
-        facts = self._candidates(self.vectors, query, qv, scope, cfg, k, where)
-        sources = self._candidates(self.source_vectors, query, qv, scope, cfg, k, where)
-        walk = self._walk(query, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
+        # the query is embedded (onnxruntime releases the GIL) while BM25 and linking run
+        pending = _POOL.submit(self.embedder.embed, [query]) if cfg.dense_weight > 0 else None
+        facts = self._lexical(self.vectors, query, scope, cfg, k)
+        sources = self._lexical(self.source_vectors, query, scope, cfg, k)
+        seeds = link(self.graph, scope, query) if cfg.graph_weight > 0 else {}
+        qv = pending.result()[0] if pending is not None else None
+        if qv is not None:
+            self._dense(self.vectors, facts, qv, scope, k, where)
+            self._dense(self.source_vectors, sources, qv, scope, k, where)
+        walk = (
+            self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
+        )
         fact_graph, src_graph = _nodes(walk, "f:"), _nodes(walk, "s:")
         fact_hits = self._rank(self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit)
         src_hits = self._rank(
@@ -87,31 +99,32 @@ class Retriever:
         return Ranking(top, src_hits[:limit], relations)
 
     # -- candidates --------------------------------------------------------------------------
-    def _candidates(
-        self,
+    def _lexical(
+        self, store: VectorStore, query: str, scope: Scope, cfg: SearchConfig, k: int
+    ) -> Cands:
+        if cfg.bm25_weight <= 0:
+            return {}
+        found = self.lexical.search(store, scope, query, k, self.generation)
+        return {rid: {"bm25": score} for rid, score in found}
+
+    @staticmethod
+    def _dense(
         store: VectorStore,
-        query: str,
+        cands: Cands,
         qv: Vector,
         scope: Scope,
-        cfg: SearchConfig,
         k: int,
         where: dict[str, Any] | None,
-    ) -> Cands:
-        out: Cands = {}
-        if cfg.dense_weight > 0:
-            for rec, sim in store.query(scope, qv, k, where):
-                out[rec.id] = {"rec": rec, "dense": sim}
-        if cfg.bm25_weight > 0:
-            for rid, score in self.lexical.search(store, scope, query, k, self.generation):
-                out.setdefault(rid, {})["bm25"] = score
-        return out
+    ) -> None:
+        for rec, sim in store.query(scope, qv, k, where):
+            cands.setdefault(rec.id, {}).update(rec=rec, dense=sim)
 
     def _rank(
         self,
         store: VectorStore,
         cands: Cands,
         graph: dict[str, float],
-        qv: Vector,
+        qv: Vector | None,
         scope: Scope,
         cfg: SearchConfig,
         where: dict[str, Any] | None,
@@ -148,18 +161,23 @@ class Retriever:
                 continue
             rec, vec = got[i]
             cands[i]["rec"] = rec
-            if cfg.dense_weight > 0:
+            if qv is not None:
                 cands[i]["dense"] = float(np.dot(vec, qv))
         return _score(cands, graph, norm, cfg)
 
     # -- graph -----------------------------------------------------------------------------
     def _walk(
-        self, query: str, scope: Scope, cfg: SearchConfig, facts: Cands, sources: Cands
+        self,
+        query: str,
+        seeds: dict[str, float],
+        scope: Scope,
+        cfg: SearchConfig,
+        facts: Cands,
+        sources: Cands,
     ) -> _Walk | None:
         """Personalized PageRank from the query's entities and the best dense hits (facts and
         sources) over entities, facts and sources: a passage is reached through the entities
         that the best passages mention and that it is about."""
-        seeds = link(self.graph, scope, query)
         bridge = _bridge_weights(facts, sources, cfg)
         kept = self.graph.mentions(scope, sorted(set(facts) | set(bridge)))
         mentions = [(f, e) for f, e in kept if f in bridge]

@@ -1,5 +1,6 @@
 // One breadth-first round: current relations of the frontier entities not taken yet, at most
 // $limit, staying inside each entity's own exact scope (like one graph per scope).
+// Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 UNWIND $frontier AS nid
 MATCH (n:Entity {id: nid})-[r]-(m:Entity)
 WHERE r.invalid_at IS NULL
@@ -11,5 +12,8 @@ WHERE r.invalid_at IS NULL
 WITH DISTINCT r
 ORDER BY r.created_at, r.id
 LIMIT $limit
-RETURN r {.id, .fact_id, .valid_from, .invalid_at, .created_at, .weight, .scope_key,
+RETURN r {.id, .fact_id, .weight, .scope_key,
+  valid_from: r.valid_from.epochSeconds * 1000000 + r.valid_from.microsecond,
+  invalid_at: r.invalid_at.epochSeconds * 1000000 + r.invalid_at.microsecond,
+  created_at: r.created_at.epochSeconds * 1000000 + r.created_at.microsecond,
   relation: type(r), source_id: startNode(r).id, target_id: endNode(r).id} AS r

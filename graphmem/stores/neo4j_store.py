@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction
@@ -313,10 +313,16 @@ class _Walk:
 
 
 # -- properties -> values ----------------------------------------------------------------
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _dt(value: Any) -> datetime | None:
-    """A Neo4j temporal value (or a native one) as an aware UTC ``datetime``."""
+    """Epoch microseconds (what the store's queries return), a Neo4j temporal value or a
+    native one, as an aware UTC ``datetime``."""
     if value is None:
         return None
+    if isinstance(value, int):
+        return EPOCH + timedelta(microseconds=value)
     native = value.to_native() if hasattr(value, "to_native") else value
     if not isinstance(native, datetime):
         raise BackendError(f"neo4j returned {value!r} where a datetime was expected")

@@ -166,12 +166,14 @@ class Writer:
     ) -> None:
         event, old, text = verdict
         key = " ".join(_WORD.findall(text.lower()))
-        if event == "NONE" or key in d.taken:
-            d.results.append(
-                {"id": old.id if old else d.taken[key], "memory": text, "event": "NONE"}
-            )
-            return
         source_ids = tuple(s.id for s in item.sources)
+        if event == "NONE" or key in d.taken:
+            stored = old if event == "NONE" else None
+            same = stored.id if stored else d.taken.get(key)
+            if same is not None:
+                self._attach(d, same, stored, source_ids)
+            d.results.append({"id": same, "memory": text, "event": "NONE"})
+            return
         if old is not None and old.id in d.taken.values():
             event = "ADD"  # that memory was already rewritten by this batch: keep both
         if event == "UPDATE" and old is not None:
@@ -211,6 +213,23 @@ class Writer:
             (rec.id, res.by_name[n.lower()].id) for n in fact.entities if n.lower() in res.by_name
         ]
         self._relations(d, res, rec, fact, item.valid_from)
+
+    @staticmethod
+    def _attach(
+        d: _Draft, fact: str, stored: FactRecord | None, source_ids: tuple[str, ...]
+    ) -> None:
+        """A duplicate adds nothing but its provenance: the memory it repeats now also comes
+        from these sources (so every message that said it can be found)."""
+        pending = next((i for i, f in enumerate(d.plan.facts) if f.id == fact), None)
+        rec = d.plan.facts[pending] if pending is not None else stored
+        if rec is None or not (new := [s for s in source_ids if s not in rec.source_ids]):
+            return
+        rec = replace(rec, source_ids=(*rec.source_ids, *new))
+        if pending is not None:
+            d.plan.facts[pending] = rec
+        else:
+            d.plan.fact_updates.append(rec)
+        d.derived += [(fact, s) for s in new]
 
     def _relations(
         self,

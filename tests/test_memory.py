@@ -98,6 +98,13 @@ def test_duplicate_is_none_and_update_refines(memory: Memory) -> None:
     a = memory.add("I love Thai food.", user_id="alice")["results"][0]
     dup = memory.add("I love Thai food!", user_id="alice")["results"][0]
     assert dup == {"id": a["id"], "memory": "I love Thai food!", "event": "NONE"}
+    # the repeat adds no memory, but its message is now a source of the one it repeats
+    assert len(memory.get(a["id"])["sources"]) == 2
+    twice = memory.add_many(
+        ["Ramen is my favourite dish.", "Ramen is my favourite dish!"], user_id="bo"
+    )
+    assert [r["event"] for r in twice["results"]] == ["ADD", "NONE"]
+    assert len(memory.get(twice["results"][0]["id"])["sources"]) == 2
     upd = memory.update(a["id"], "I love spicy Thai food from Bangkok.")
     assert upd["previous_memory"] == "I love Thai food."
     assert memory.get(a["id"])["memory"] == "I love spicy Thai food from Bangkok."

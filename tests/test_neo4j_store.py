@@ -357,7 +357,10 @@ def snapshot(s: Neo4jGraphStore | NetworkXGraphStore, seeds: list[str]) -> dict[
                 sub.degree,
                 sorted(s.neighbourhood(q, seeds, hops=hops, mention_cap=2).mentions),
             )
-            assert len(s.neighbourhood(q, seeds, hops=hops, limit=2).relations) <= 2
+            for limit in (2, 5):  # the same relations under a budget, in the same order
+                capped = [r.id for r in s.neighbourhood(q, seeds, hops=hops, limit=limit).relations]
+                assert len(capped) <= limit
+                out[q.key][f"hop{hops}-limit{limit}"] = capped
     return out
 
 

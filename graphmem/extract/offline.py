@@ -18,6 +18,11 @@ from ..prompts import ExtractedEntity, ExtractedFact, ExtractedRelation, Extract
 
 SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"}
 FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
+#: "we" is the speaker and others; for a personal memory the speaker is who it is about
+FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves"}
+#: a sentence with none of these parts of speech and no relation is small talk ("Thanks, it
+#: was amazing!"); anything else is kept, so what a person says about themselves is not lost
+CONTENT = {"NOUN", "PROPN", "NUM"}
 TYPES = {
     "PERSON": "Person",
     "ORG": "Organization",
@@ -148,7 +153,7 @@ class _Sentence:
         for tok in span:
             if tok.i in self.mentions:
                 continue
-            if tok.lower_ in FIRST_PERSON and tok.pos_ == "PRON":
+            if tok.lower_ in FIRST_PERSON | FIRST_PLURAL and tok.pos_ == "PRON":
                 self.mentions[tok.i] = self._entity(speaker, "Person") or speaker
             elif tok.pos_ == "PROPN" and tok.dep_ != "compound":
                 parts = [c for c in tok.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
@@ -266,6 +271,11 @@ class _Sentence:
             out.append(ExtractedRelation(source=s, relation=name, target=t))
         return out
 
+    def _substantive(self) -> bool:
+        """About the speaker (first person) and naming something, or naming several things."""
+        nouns = sum(t.pos_ in CONTENT for t in self.span)
+        return nouns >= 2 or (nouns >= 1 and bool(self.mentions))
+
     @staticmethod
     def _noun_words(tok: Any) -> str:
         mods = [c.lower_ for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
@@ -278,7 +288,7 @@ class _Sentence:
         rels = self.relations()
         named = sorted({n for i, n in self.mentions.items()})
         others = [n for n in named if n != self.speaker]
-        if not rels and not others and not self.keep:
+        if not rels and not others and not self.keep and not self._substantive():
             return None
         linked = {(r.source, r.target) for r in rels} | {(r.target, r.source) for r in rels}
         for i, a in enumerate(others[:6]):

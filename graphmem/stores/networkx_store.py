@@ -7,6 +7,7 @@ disagree and a restart loses nothing.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import sqlite3
@@ -380,37 +381,37 @@ class NetworkXGraphStore:
         mention_cap: int | None = None,
     ) -> Subgraph:
         with self._lock:
-            ents: dict[str, Entity] = {}
+            # an entity belongs to one exact scope: walk each in its own graph, all at once
+            graphs = list(self._matching(scope))
+            home = {e: sg for e in entity_ids for sg in graphs if e in sg.graph}
+            frontier = list(home)
             rels: dict[str, Relation] = {}
+            for _ in range(hops):
+                nxt: list[str] = []
+                for node in frontier:  # the budget goes to the first entities first
+                    if len(rels) >= limit:
+                        break
+                    g = home[node].graph
+                    edges = itertools.chain(
+                        g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
+                    )
+                    fresh = [r for *_, r in edges if r.invalid_at is None and r.id not in rels]
+                    for r in heapq.nsmallest(limit - len(rels), fresh, key=_oldest):
+                        rels[r.id] = r
+                        for end in (r.source_id, r.target_id):
+                            if end not in home:
+                                home[end] = home[node]
+                                nxt.append(end)
+                frontier = nxt
+            ents: dict[str, Entity] = {}
             mentions: list[tuple[str, str]] = []
             degree: dict[str, int] = {}
-            for sg in self._matching(scope):
-                g = sg.graph
-                frontier = [e for e in entity_ids if e in g]
-                seen = set(frontier)
-                for _ in range(hops):
-                    nxt: list[str] = []
-                    for node in frontier:
-                        edges = itertools.chain(
-                            g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
-                        )
-                        for u, v, r in edges:
-                            if len(rels) >= limit:
-                                break
-                            if r.invalid_at is not None:
-                                continue
-                            rels[r.id] = r
-                            other = v if u == node else u
-                            if other not in seen:
-                                seen.add(other)
-                                nxt.append(other)
-                    frontier = nxt
-                for eid in seen:
-                    ents[eid] = g.nodes[eid]["entity"]
-                    facts = sg.entity_facts.get(eid, ())
-                    degree[eid] = len(facts)
-                    if mention_cap is None or len(facts) <= mention_cap:
-                        mentions.extend((f, eid) for f in facts)
+            for eid, sg in home.items():
+                ents[eid] = sg.graph.nodes[eid]["entity"]
+                facts = sg.entity_facts.get(eid, ())
+                degree[eid] = len(facts)
+                if mention_cap is None or len(facts) <= mention_cap:
+                    mentions.extend((f, eid) for f in facts)
             return Subgraph(ents, list(rels.values()), mentions, degree)
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -469,6 +470,10 @@ class NetworkXGraphStore:
         for f, s in rows:
             out[f].append(s)
         return dict(out)
+
+
+def _oldest(r: Relation) -> tuple[datetime, str]:
+    return r.created_at, r.id
 
 
 def _replace_invalid(r: Relation, at: datetime) -> Relation:

@@ -177,6 +177,7 @@ class Writer:
         if old is not None and old.id in d.taken.values():
             event = "ADD"  # that memory was already rewritten by this batch: keep both
         if event == "UPDATE" and old is not None:
+            old = _claim(d, old)
             rec = replace(
                 old,
                 text=text,
@@ -220,16 +221,13 @@ class Writer:
     ) -> None:
         """A duplicate adds nothing but its provenance: the memory it repeats now also comes
         from these sources (so every message that said it can be found)."""
-        pending = next((i for i, f in enumerate(d.plan.facts) if f.id == fact), None)
-        rec = d.plan.facts[pending] if pending is not None else stored
-        if rec is None or not (new := [s for s in source_ids if s not in rec.source_ids]):
-            return
-        rec = replace(rec, source_ids=(*rec.source_ids, *new))
-        if pending is not None:
-            d.plan.facts[pending] = rec
-        else:
-            d.plan.fact_updates.append(rec)
-        d.derived += [(fact, s) for s in new]
+        for records in (d.plan.facts, d.plan.fact_updates):  # already written by this batch
+            at = next((i for i, f in enumerate(records) if f.id == fact), None)
+            if at is not None:
+                records[at] = _with_sources(d, records[at], source_ids)
+                return
+        if stored is not None:
+            d.plan.fact_updates.append(_with_sources(d, stored, source_ids))
 
     def _relations(
         self,
@@ -274,7 +272,10 @@ class Writer:
                 d.invalidated[rec.id] = rec
         for old in d.invalidated.values():
             d.plan.invalidate_facts.append(old.id)
-            d.plan.fact_updates.append(replace(old, invalid_at=d.at, updated_at=d.at))
+            pending = {f.id: f for f in d.plan.fact_updates}
+            d.plan.fact_updates = [f for f in d.plan.fact_updates if f.id != old.id]
+            latest = pending.get(old.id, old)  # with the sources a duplicate attached
+            d.plan.fact_updates.append(replace(latest, invalid_at=d.at, updated_at=d.at))
             d.results.append({"id": old.id, "memory": old.text, "event": "DELETE"})
             d.event(old.id, "DELETE", old.text, None)
         gone = self.graph.relations(d.scope, fact_ids=list(d.invalidated))
@@ -333,6 +334,20 @@ def about(extraction: Extraction, title: str) -> Extraction:
         f.model_copy(update={"entities": sorted({*f.entities, title})}) for f in extraction.facts
     ]
     return Extraction(facts=facts, entities=entities)
+
+
+def _claim(d: _Draft, old: FactRecord) -> FactRecord:
+    """``old`` with what this batch already changed in it (sources a duplicate attached); the
+    caller writes it whole, so the pending metadata update is dropped."""
+    pending = [f for f in d.plan.fact_updates if f.id == old.id]
+    d.plan.fact_updates = [f for f in d.plan.fact_updates if f.id != old.id]
+    return pending[-1] if pending else old
+
+
+def _with_sources(d: _Draft, rec: FactRecord, source_ids: tuple[str, ...]) -> FactRecord:
+    new = [s for s in source_ids if s not in rec.source_ids]
+    d.derived += [(rec.id, s) for s in new]
+    return replace(rec, source_ids=(*rec.source_ids, *new)) if new else rec
 
 
 def _merge(facts: list[ExtractedFact]) -> ExtractedFact:

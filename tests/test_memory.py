@@ -105,6 +105,10 @@ def test_duplicate_is_none_and_update_refines(memory: Memory) -> None:
     )
     assert [r["event"] for r in twice["results"]] == ["ADD", "NONE"]
     assert len(memory.get(twice["results"][0]["id"])["sources"]) == 2
+    again = ["I love Thai food.", "I love Thai food!!", "I love Thai food, really."]
+    out = memory.add_many(again, user_id="alice")  # three repeats of one memory in one batch
+    assert {r["id"] for r in out["results"] if r["event"] == "NONE"} == {a["id"]}
+    assert len(memory.get(a["id"])["sources"]) >= 4
     upd = memory.update(a["id"], "I love spicy Thai food from Bangkok.")
     assert upd["previous_memory"] == "I love Thai food."
     assert memory.get(a["id"])["memory"] == "I love spicy Thai food from Bangkok."

@@ -26,8 +26,7 @@ SINGLE_VALUED = (
 )
 
 
-def _default_model_dir() -> Path:
-    return Path.home() / ".cache" / "graphmem" / "models" / "all-minilm-l6-v2"
+MODELS_HOME = Path.home() / ".cache" / "graphmem" / "models"
 
 
 class Config(BaseSettings):
@@ -48,7 +47,9 @@ class Config(BaseSettings):
     collection: str = "graphmem"
 
     embedder: Literal["minilm", "openai"] = "minilm"
-    embed_model_dir: Path = Field(default_factory=_default_model_dir)
+    #: all-MiniLM-L6-v2 from Maven Central's langchain4j jars: "-q" is its int8 quantisation
+    embed_model: Literal["all-minilm-l6-v2", "all-minilm-l6-v2-q"] = "all-minilm-l6-v2"
+    embed_model_dir: Path | None = None  # default: ~/.cache/graphmem/models/<embed_model>
     embed_batch_size: int = Field(default=64, ge=1, le=1024)
     openai_embed_model: str = "text-embedding-3-small"
 
@@ -71,6 +72,10 @@ class Config(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.llm_api_key is not None or self.llm_base_url is not None
+
+    def model_dir(self) -> Path:
+        """Where the ONNX model ``embed_model`` and its tokenizer are installed."""
+        return self.embed_model_dir or MODELS_HOME / self.embed_model
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None) -> Config:

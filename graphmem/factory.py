@@ -58,7 +58,9 @@ def build(config: Config, **given: Any) -> Parts:
         embedder = (
             OpenAIEmbedder(openai_client(config), config.openai_embed_model)
             if config.embedder == "openai"
-            else MiniLMEmbedder(config.embed_model_dir, config.embed_batch_size)
+            else MiniLMEmbedder(
+                config.model_dir(), config.embed_batch_size, name=config.embed_model
+            )
         )
 
     def chroma(collection: str) -> ChromaVectorStore:

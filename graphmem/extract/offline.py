@@ -20,8 +20,8 @@ SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANT
 FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
 #: "we" is the speaker and others; for a personal memory the speaker is who it is about
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves"}
-#: a sentence with none of these parts of speech and no relation is small talk ("Thanks, it
-#: was amazing!"); anything else is kept, so what a person says about themselves is not lost
+#: a first-person sentence with none of these parts of speech and no relation is small talk
+#: ("Thanks, it was amazing!"); otherwise what a person says about themselves is kept
 CONTENT = {"NOUN", "PROPN", "NUM"}
 TYPES = {
     "PERSON": "Person",
@@ -272,9 +272,10 @@ class _Sentence:
         return out
 
     def _substantive(self) -> bool:
-        """About the speaker (first person) and naming something, or naming several things."""
-        nouns = sum(t.pos_ in CONTENT for t in self.span)
-        return nouns >= 2 or (nouns >= 1 and bool(self.mentions))
+        """The speaker talking about themselves ("I/we …") and naming something: kept even
+        with no relation or named entity (documents' plain sentences are not)."""
+        about_speaker = any(n == self.speaker for n in self.mentions.values())
+        return about_speaker and any(t.pos_ in CONTENT for t in self.span)
 
     @staticmethod
     def _noun_words(tok: Any) -> str:

@@ -451,8 +451,8 @@ def search_markdown(s: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Hybrid top-10 identical on both backends for {s['hybrid_top10_identical']:.0%} of the "
-        "queries (when a neighbourhood exceeds `max_edges`, Neo4j keeps the oldest relations, "
-        "NetworkX those met first from the start entities, so the walks can differ). "
+        "queries (both stores spend the walk's relation budget the same way: strongest start "
+        "entities first, then oldest relations). "
         f"Load average before / after the queries: {s['load_before_search']['load']} / "
         f"{s['load_after_search']['load']}.",
     ]

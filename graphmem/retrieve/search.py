@@ -191,7 +191,8 @@ class Retriever:
         sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap)
         qg = G.build(sub, kept, cfg.hub_cap, cfg.max_mentions)
         G.add_sources(qg, self.graph.fact_sources(qg.facts()))
-        personal = dict(seeds)
+        # a query entity counts by its specificity: one fact names it, or a thousand
+        personal = {e: w / math.log(2 + sub.degree.get(e, 0)) for e, w in seeds.items()}
         words = query_words(query)
         for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its target
             if r.source_id in seeds and relation_words(r.relation) & words:

@@ -50,7 +50,8 @@ class Config(BaseSettings):
     #: all-MiniLM-L6-v2 from Maven Central's langchain4j jars: "-q" is its int8 quantisation
     embed_model: Literal["all-minilm-l6-v2", "all-minilm-l6-v2-q"] = "all-minilm-l6-v2"
     embed_model_dir: Path | None = None  # default: ~/.cache/graphmem/models/<embed_model>
-    embed_batch_size: int = Field(default=64, ge=1, le=1024)
+    #: texts per ONNX run: small batches pad less and stay in cache (8: ~22 % faster than 64)
+    embed_batch_size: int = Field(default=8, ge=1, le=1024)
     openai_embed_model: str = "text-embedding-3-small"
 
     extractor: Literal["auto", "llm", "offline"] = "auto"

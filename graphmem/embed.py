@@ -30,7 +30,7 @@ class MiniLMEmbedder:
     def __init__(
         self,
         model_dir: Path,
-        batch_size: int = 64,
+        batch_size: int = 8,
         max_tokens: int = 256,
         name: str = "all-minilm-l6-v2",
     ) -> None:

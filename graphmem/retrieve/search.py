@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +41,6 @@ class _Walk:
     scores: dict[str, float]
 
 
-#: embeds queries off the main thread; its threads start on first use
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graphmem-query")
-
 Cands = dict[str, dict[str, Any]]  # id → {"rec": FactRecord | None, "dense": .., "bm25": ..}
 
 
@@ -66,12 +62,10 @@ class Retriever:
         where: dict[str, Any] | None = None,
     ) -> Ranking:
         k = max(cfg.candidates, limit)
-        # the query is embedded (onnxruntime releases the GIL) while BM25 and linking run
-        pending = _POOL.submit(self.embedder.embed, [query]) if cfg.dense_weight > 0 else None
         facts = self._lexical(self.vectors, query, scope, cfg, k)
         sources = self._lexical(self.source_vectors, query, scope, cfg, k)
         seeds = link(self.graph, scope, query) if cfg.graph_weight > 0 else {}
-        qv = pending.result()[0] if pending is not None else None
+        qv = self.embedder.embed([query])[0] if cfg.dense_weight > 0 else None
         if qv is not None:
             self._dense(self.vectors, facts, qv, scope, k, where)
             self._dense(self.source_vectors, sources, qv, scope, k, where)

@@ -11,6 +11,7 @@ are ``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,6 @@ from .filters import META_PREFIX
 
 R = TypeVar("R")
 MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
-_SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -56,17 +56,24 @@ def to_metadata(rec: FactRecord) -> dict[str, Any]:
 
 
 def from_row(id_: str, text: str, md: dict[str, Any]) -> FactRecord:
+    meta, sources = md.get("metadata_json"), md.get("source_ids")
     return FactRecord(
         id=id_,
         text=text,
-        scope=Scope(**{k: md.get(k) for k in _SCOPE_KEYS}),
-        metadata=json.loads(md.get("metadata_json") or "{}"),
+        scope=_scope(md.get("user_id"), md.get("agent_id"), md.get("run_id")),
+        metadata=json.loads(meta) if meta and meta != "{}" else {},
         created_at=_ts(md["created_at"]) or datetime.now(UTC),
         updated_at=_ts(md.get("updated_at")),
         valid_from=_ts(md.get("valid_from")),
         invalid_at=_ts(md.get("invalid_at")),
-        source_ids=tuple(json.loads(md.get("source_ids") or "[]")),
+        source_ids=tuple(json.loads(sources)) if sources and sources != "[]" else (),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
+    """Scopes are frozen values: one per distinct key triple (rows repeat them)."""
+    return Scope(user_id, agent_id, run_id)
 
 
 def scope_where(

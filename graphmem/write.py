@@ -272,9 +272,7 @@ class Writer:
                 d.invalidated[rec.id] = rec
         for old in d.invalidated.values():
             d.plan.invalidate_facts.append(old.id)
-            pending = {f.id: f for f in d.plan.fact_updates}
-            d.plan.fact_updates = [f for f in d.plan.fact_updates if f.id != old.id]
-            latest = pending.get(old.id, old)  # with the sources a duplicate attached
+            latest = _claim(d, old)  # with the sources a duplicate attached
             d.plan.fact_updates.append(replace(latest, invalid_at=d.at, updated_at=d.at))
             d.results.append({"id": old.id, "memory": old.text, "event": "DELETE"})
             d.event(old.id, "DELETE", old.text, None)

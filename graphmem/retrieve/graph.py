@@ -34,9 +34,6 @@ class QueryGraph:
         j = index.setdefault(b, len(index))
         self.edges[(i, j) if i < j else (j, i)] += weight
 
-    def __contains__(self, node: object) -> bool:
-        return node in self.index
-
     def facts(self) -> list[str]:
         return [n[2:] for n in self.index if n.startswith("f:")]
 
@@ -58,7 +55,7 @@ def build(sub: Subgraph, kept: list[tuple[str, str]], hub_cap: int, budget: int)
     by_entity: dict[str, list[str]] = defaultdict(list)
     for f, e in sub.mentions:
         by_entity[e].append(f)
-    degree = defaultdict(int, sub.degree or {e: len(fs) for e, fs in by_entity.items()})
+    degree = defaultdict(int, sub.degree)
     links = {(f, e) for f, e in kept if e in sub.entities}
     left = budget
     for e in sorted(by_entity, key=lambda e: (degree[e], e)):

@@ -134,20 +134,19 @@ class Retriever:
             cands.setdefault(i, {})
         norm = _norms(cands, graph)
         missing = [i for i, c in cands.items() if "rec" not in c]
-        if cfg.dense_weight > 0 and missing:
+        if qv is not None and missing:
+
+            def score(i: str, c: dict[str, Any]) -> float:
+                return _combine(_parts(c, graph.get(i, 0.0), norm), cfg)
+
             dense = [c["dense"] for c in cands.values() if "rec" in c]
             # fewer dense hits than asked for: the store holds no other match at all
             best = min(dense) if len(dense) >= k else -math.inf
-            known = sorted(
-                (_combine(c, graph.get(i, 0.0), norm, cfg) for i, c in cands.items() if "rec" in c),
-                reverse=True,
-            )
+            known = sorted((score(i, c) for i, c in cands.items() if "rec" in c), reverse=True)
             bar = known[limit - 1] if len(known) >= limit else -math.inf
-            for i in missing:
-                c = {**cands[i], "dense": best}
-                if _combine(c, graph.get(i, 0.0), norm, cfg) < bar:
-                    del cands[i]
-            missing = [i for i in missing if i in cands]
+            missing = [i for i in missing if score(i, {**cands[i], "dense": best}) >= bar]
+            for i in [i for i, c in cands.items() if "rec" not in c and i not in missing]:
+                del cands[i]
         got = {rec.id: (rec, vec) for rec, vec in store.fetch(missing, scope, where)}
         for i in missing:
             if i not in got:
@@ -235,12 +234,11 @@ def _parts(c: dict[str, Any], graph: float, norm: tuple[float, float]) -> dict[s
     }
 
 
-def _combine(
-    c: dict[str, Any], graph: float, norm: tuple[float, float], cfg: SearchConfig
-) -> float:
-    p = _parts(c, graph, norm)
+def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
     return (
-        cfg.dense_weight * p["dense"] + cfg.bm25_weight * p["bm25"] + cfg.graph_weight * p["graph"]
+        cfg.dense_weight * parts["dense"]
+        + cfg.bm25_weight * parts["bm25"]
+        + cfg.graph_weight * parts["graph"]
     )
 
 
@@ -250,8 +248,7 @@ def _score(
     hits = []
     for i, c in cands.items():
         parts = _parts(c, graph.get(i, 0.0), norm)
-        score = _combine(c, graph.get(i, 0.0), norm, cfg)
-        hits.append(Hit(c["rec"], score, {k: round(v, 6) for k, v in parts.items()}))
+        hits.append(Hit(c["rec"], _combine(parts, cfg), {k: round(v, 6) for k, v in parts.items()}))
     hits.sort(key=lambda h: h.score, reverse=True)
     return hits
 

@@ -49,7 +49,7 @@ from graphmem import Config, Memory
 from graphmem.bench.common import console
 from graphmem.bench.common import load as load_average
 from graphmem.bench.common import progress as bar
-from graphmem.embed import MiniLMEmbedder
+from graphmem.embed import OnnxEmbedder
 from graphmem.extract import SpacyExtractor
 from graphmem.models import (
     USER_ENTITY,
@@ -264,7 +264,7 @@ def extract(docs: list[tuple[str, str, int]], extractor: SpacyExtractor) -> Corp
     return loader.corpus
 
 
-def embed(embedder: MiniLMEmbedder, texts: list[str], label: str) -> np.ndarray[Any, Any]:
+def embed(embedder: OnnxEmbedder, texts: list[str], label: str) -> np.ndarray[Any, Any]:
     parts = []
     with bar() as progress:
         task = progress.add_task(label, total=len(texts))
@@ -331,7 +331,7 @@ def bench_search(neo: Neo4jGraphStore, args: argparse.Namespace, tag: str) -> di
     root = Path(tempfile.mkdtemp(prefix="graphmem-bench-neo4j-"))
     config = Config.load({"data_dir": root, "extractor": "offline"})
     extractor = SpacyExtractor(config.spacy_model)
-    embedder = MiniLMEmbedder(config.model_dir(), name=config.embed_model)
+    embedder = OnnxEmbedder(config.model_dir(), name=config.embed_model)
     nx = NetworkXGraphStore(root / "graph.sqlite")
     vectors = ChromaVectorStore(root / "chroma", None, 8000, config.collection)
     entity_vectors = ChromaVectorStore(root / "chroma", None, 8000, config.collection + "_entities")
@@ -357,7 +357,7 @@ def bench_search(neo: Neo4jGraphStore, args: argparse.Namespace, tag: str) -> di
 def load_corpus(
     corpora: Any,
     extractor: SpacyExtractor,
-    embedder: MiniLMEmbedder,
+    embedder: OnnxEmbedder,
     vector_stores: tuple[ChromaVectorStore, ChromaVectorStore],
     nx: NetworkXGraphStore,
     neo: Neo4jGraphStore,

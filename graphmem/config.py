@@ -46,9 +46,12 @@ class Config(BaseSettings):
     chroma_port: int = 8000
     collection: str = "graphmem"
 
-    embedder: Literal["minilm", "openai"] = "minilm"
-    #: all-MiniLM-L6-v2 from Maven Central's langchain4j jars: "-q" is its int8 quantisation
-    embed_model: Literal["all-minilm-l6-v2", "all-minilm-l6-v2-q"] = "all-minilm-l6-v2"
+    embedder: Literal["onnx", "openai"] = "onnx"
+    #: ONNX models from Maven Central's langchain4j jars ("-q": int8 quantisation). e5-small-v2
+    #: beats all-MiniLM-L6-v2 on LoCoMo and HotpotQA recall (see benchmarks/README.md)
+    embed_model: Literal[
+        "e5-small-v2-q", "e5-small-v2", "all-minilm-l6-v2", "all-minilm-l6-v2-q"
+    ] = "e5-small-v2-q"
     embed_model_dir: Path | None = None  # default: ~/.cache/graphmem/models/<embed_model>
     #: texts per ONNX run: small batches pad less and stay in cache (8: ~22 % faster than 64)
     embed_batch_size: int = Field(default=8, ge=1, le=1024)

@@ -1,9 +1,10 @@
-"""Embedders: all-MiniLM-L6-v2 in ONNX (default, offline, CPU) and the OpenAI API."""
+"""Embedders: small sentence-embedding models in ONNX (offline, CPU) and the OpenAI API."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,33 @@ INSTALL_HINT = (
 )
 
 
-class MiniLMEmbedder:
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a model embeds: its pooling and the prefixes it was trained with."""
+
+    family: str
+    floor: float = 0.0  # cosine of unrelated texts (see protocols.rescale)
+    pooling: str = "mean"  # "mean" over the attention mask, or "cls"
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+MINILM = ModelSpec("all-minilm-l6-v2")
+E5 = ModelSpec("e5-small-v2", 0.78, "mean", "query: ", "passage: ")
+MODELS: dict[str, ModelSpec] = {
+    "all-minilm-l6-v2": MINILM,
+    "all-minilm-l6-v2-q": MINILM,
+    "e5-small-v2": E5,
+    "e5-small-v2-q": E5,
+}
+
+
+class OnnxEmbedder:
     """Sentence embeddings with onnxruntime + tokenizers, as Chroma's default does.
 
-    Mean pooling over the attention mask, then L2 normalisation (384 dimensions). The model
-    is loaded on first use, so constructing one does no I/O.
+    Pooling as the model was trained (``MODELS``), then L2 normalisation (384 dimensions).
+    Queries and passages get the model's own prefixes. The model is loaded on first use, so
+    constructing one does no I/O.
     """
 
     dim = 384
@@ -32,10 +55,15 @@ class MiniLMEmbedder:
         model_dir: Path,
         batch_size: int = 8,
         max_tokens: int = 256,
-        name: str = "all-minilm-l6-v2",
+        name: str = "e5-small-v2-q",
     ) -> None:
+        if name not in MODELS:
+            raise ConfigError(f"unknown embedding model {name!r}; known: {', '.join(MODELS)}")
         self.model_dir = Path(model_dir)
         self.name = name
+        self.spec = MODELS[name]
+        self.family = self.spec.family
+        self.floor = self.spec.floor
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self._session: Any = None
@@ -64,12 +92,15 @@ class MiniLMEmbedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
         self._tokenizer = tokenizer
 
-    def embed(self, texts: Sequence[str]) -> Vector:
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> Vector:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
             if self._session is None:
                 self._load()
+        prefix = self.spec.query_prefix if query else self.spec.passage_prefix
+        if prefix:
+            texts = [prefix + t for t in texts]
         # Sort by length so each batch pads little; restore the order at the end.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -84,8 +115,11 @@ class MiniLMEmbedder:
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, feeds)[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        if self.spec.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: Vector = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result
@@ -97,10 +131,12 @@ class OpenAIEmbedder:
     def __init__(self, client: Any, model: str, dim: int = 1536, batch_size: int = 256) -> None:
         self._client = client
         self.model = model
+        self.family = f"openai:{model}"
+        self.floor = 0.0
         self.dim = dim
         self.batch_size = batch_size
 
-    def embed(self, texts: Sequence[str]) -> Vector:
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> Vector:
         import openai
 
         chunks: list[list[float]] = []

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
-from .embed import MiniLMEmbedder, OpenAIEmbedder
+from .embed import OnnxEmbedder, OpenAIEmbedder
 from .extract import LLMExtractor, OpenAILLM, SpacyExtractor
 from .protocols import LLM, Embedder, Extractor, GraphStore, VectorStore
 from .stores.chroma import ChromaVectorStore
@@ -58,14 +58,12 @@ def build(config: Config, **given: Any) -> Parts:
         embedder = (
             OpenAIEmbedder(openai_client(config), config.openai_embed_model)
             if config.embedder == "openai"
-            else MiniLMEmbedder(
-                config.model_dir(), config.embed_batch_size, name=config.embed_model
-            )
+            else OnnxEmbedder(config.model_dir(), config.embed_batch_size, name=config.embed_model)
         )
 
     def chroma(collection: str) -> ChromaVectorStore:
         return ChromaVectorStore(
-            data / "chroma", config.chroma_host, config.chroma_port, collection
+            data / "chroma", config.chroma_host, config.chroma_port, collection, embedder.family
         )
 
     vectors = given.get("vectors") or chroma(config.collection)

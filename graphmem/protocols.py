@@ -17,12 +17,35 @@ Vector = np.ndarray[Any, np.dtype[np.float32]]
 
 
 class Embedder(Protocol):
-    """Text → L2-normalised vectors, in batches."""
+    """Text → L2-normalised vectors, in batches. ``query=True`` embeds search queries (and
+    other short texts compared with each other), for models trained with a query prefix."""
 
     @property
     def dim(self) -> int: ...
 
-    def embed(self, texts: Sequence[str]) -> Vector: ...
+    @property
+    def family(self) -> str:
+        """Vectors of one family are comparable (a model and its quantisation)."""
+        ...
+
+    @property
+    def floor(self) -> float:
+        """The cosine of unrelated texts under this model: similarities are rescaled from
+        ``[floor, 1]`` to ``[0, 1]`` (see ``rescale``) so thresholds and score weights mean the
+        same for every model."""
+        ...
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> Vector: ...
+
+
+def rescale(sim: float, floor: float) -> float:
+    """A raw cosine on the common scale: 0 for unrelated texts, 1 for identical ones."""
+    return (sim - floor) / (1.0 - floor)
+
+
+def raw_threshold(threshold: float, floor: float) -> float:
+    """The raw cosine that a threshold on the common scale stands for."""
+    return floor + threshold * (1.0 - floor)
 
 
 class LLM(Protocol):

@@ -16,7 +16,7 @@ from .extract.llm import fence
 from .extract.offline import OPPOSITES
 from .models import FactRecord, Relation, Scope
 from .prompts import RECONCILE_SYSTEM, Decisions
-from .protocols import LLM, GraphStore, Vector, VectorStore
+from .protocols import LLM, GraphStore, Vector, VectorStore, rescale
 
 Verdict = tuple[str, FactRecord | None, str]  # (event, existing memory, text to store)
 _WORD = re.compile(r"\w+")
@@ -60,11 +60,16 @@ def decide(
     scope: Scope,
     texts: list[str],
     vecs: Vector,
+    floor: float = 0.0,
 ) -> list[Verdict]:
+    """``floor``: the embedder's (similarities are compared on the common scale)."""
     cands = vectors.query_batch(scope, vecs, config.reconcile_candidates)
     if llm is not None and any(cands):
         return decide_llm(llm, texts, cands)
-    return [offline_verdict(config, t, hits) for t, hits in zip(texts, cands)]
+    return [
+        offline_verdict(config, t, [(r, rescale(s, floor)) for r, s in hits])
+        for t, hits in zip(texts, cands)
+    ]
 
 
 def decide_llm(

@@ -56,7 +56,7 @@ def resolve(
     existing = [e for e in graph.find_entities(scope, norms) if e.scope == scope]
     if user.id not in {e.id for e in existing}:
         res.touched[user.id] = user
-        res.new[user.id] = embedder.embed([user.name])[0]
+        res.new[user.id] = embedder.embed([user.name], query=True)[0]
     by_norm = {norm_name(n): e for e in existing for n in e.names}
     unresolved = []
     for ext in todo:
@@ -88,7 +88,7 @@ def _by_embedding(
     embedder: Embedder,
     threshold: float,
 ) -> None:
-    vecs = embedder.embed([e.name for e in unresolved])
+    vecs = embedder.embed([e.name for e in unresolved], query=True)
     hits = entity_vectors.query_batch(scope, vecs, 1)
     close = {h[0][0].text for h in hits if h and h[0][1] >= threshold and h[0][0].scope == scope}
     found = {e.id: e for e in graph.find_entities(scope, [norm_name(n) for n in close])}

@@ -28,7 +28,7 @@ from .models import (
 )
 from .plan import Plan
 from .prompts import ExtractedEntity, ExtractedFact, Extraction
-from .protocols import LLM, Embedder, GraphStore, VectorStore
+from .protocols import LLM, Embedder, GraphStore, VectorStore, raw_threshold
 from .reconcile import Verdict, contradicted, decide
 from .resolve import Resolution, resolve
 
@@ -134,7 +134,7 @@ class Writer:
             self.graph,
             self.entity_vectors,
             self.embedder,
-            self.config.entity_merge_threshold,
+            raw_threshold(self.config.entity_merge_threshold, self.embedder.floor),
         )
         if update_of is not None:  # Memory.update: the whole text replaces one memory
             facts = [(facts[0][0], _merge([f for _, f in facts]))]
@@ -143,7 +143,9 @@ class Writer:
         if update_of is not None:
             verdicts: list[Verdict] = [("UPDATE", update_of, texts[0])]
         elif reconcile:
-            verdicts = decide(self.config, self.vectors, self.llm, scope, texts, vecs)
+            verdicts = decide(
+                self.config, self.vectors, self.llm, scope, texts, vecs, self.embedder.floor
+            )
         else:
             verdicts = [("ADD", None, t) for t in texts]
         changed = [i for i, v in enumerate(verdicts) if v[2] != texts[i]]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from graphmem import Config, Memory
-from graphmem.embed import MiniLMEmbedder
+from graphmem.embed import OnnxEmbedder
 from graphmem.extract import SpacyExtractor
 
 
@@ -16,9 +16,9 @@ def model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbedder:
+def embedder() -> OnnxEmbedder:
     """The real all-MiniLM-L6-v2 ONNX model (installed by `make model`)."""
-    return MiniLMEmbedder(model_dir(), name=Config.load().embed_model)
+    return OnnxEmbedder(model_dir(), name=Config.load().embed_model)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture()
 def memory(
-    config: Config, embedder: MiniLMEmbedder, spacy_extractor: SpacyExtractor
+    config: Config, embedder: OnnxEmbedder, spacy_extractor: SpacyExtractor
 ) -> Iterator[Memory]:
     m = Memory(config, embedder=embedder, offline=spacy_extractor)
     yield m

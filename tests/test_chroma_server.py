@@ -67,7 +67,8 @@ def test_memory_over_chroma_server(
         out = m.add("I moved to Berlin.", user_id="alice")
         assert sorted(r["event"] for r in out["results"]) == ["ADD", "DELETE"]
         res = m.search("Where do I live?", user_id="alice")
-        assert res["results"][0]["memory"] == "I moved to Berlin."
+        found = [r["memory"] for r in res["results"]]
+        assert "I moved to Berlin." in found and "I live in Hamburg." not in found
         assert all("Oslo" not in r["memory"] for r in res["results"])
         assert not (tmp_path / "chroma").exists()  # nothing embedded: all in the server
         m.reset()

@@ -105,7 +105,7 @@ def test_duplicate_is_none_and_update_refines(memory: Memory) -> None:
     )
     assert [r["event"] for r in twice["results"]] == ["ADD", "NONE"]
     assert len(memory.get(twice["results"][0]["id"])["sources"]) == 2
-    again = ["I love Thai food.", "I love Thai food!!", "I love Thai food, really."]
+    again = ["I love Thai food.", "I love Thai food!!", "i love Thai food"]
     out = memory.add_many(again, user_id="alice")  # three repeats of one memory in one batch
     assert {r["id"] for r in out["results"] if r["event"] == "NONE"} == {a["id"]}
     assert len(memory.get(a["id"])["sources"]) >= 4
@@ -324,3 +324,32 @@ def test_two_refinements_of_one_memory_in_one_batch(memory: Memory) -> None:
     events = [r["event"] for r in out["results"]]
     assert events == ["UPDATE", "ADD"] and out["results"][0]["id"] == first["id"]
     assert len(memory.get_all(user_id="alice")["results"]) == 2
+
+
+def test_queries_and_passages_get_the_model_prefixes(embedder: Any) -> None:
+    from graphmem import ConfigError
+    from graphmem.embed import OnnxEmbedder
+
+    q, p = (
+        embedder.embed(["Where does Bob work?"], query=True)[0],
+        embedder.embed(["Where does Bob work?"])[0],
+    )
+    assert (q != p).any() == bool(embedder.spec.query_prefix or embedder.spec.passage_prefix)
+    assert abs(float(q @ q) - 1.0) < 1e-5
+    with pytest.raises(ConfigError, match="unknown embedding model"):
+        OnnxEmbedder(Path("."), name="no-such-model")
+
+
+def test_a_store_embedded_by_another_model_is_refused(config: Config, embedder: Any) -> None:
+    from graphmem import ConfigError
+
+    class Other:
+        dim, family, floor = embedder.dim, "some-other-model", 0.0
+
+        def embed(self, texts: Any, *, query: bool = False) -> Any:
+            return embedder.embed(texts, query=query)
+
+    with Memory(config, embedder=embedder) as m:
+        m.add("Bob works at Acme.", user_id="alice")
+    with Memory(config, embedder=Other()) as m, pytest.raises(ConfigError, match="embeddings"):
+        m.search("Where does Bob work?", user_id="alice")

@@ -86,3 +86,25 @@ def test_ppr_agrees_with_networkx_pagerank(seed: int) -> None:
     got = ppr(qg, seeds, 0.85, tol=1e-10)
     assert got.keys() == want.keys()
     assert max(abs(got[n] - want[n]) for n in want) < 1e-8
+
+
+def test_common_similarity_scale() -> None:
+    from graphmem.protocols import raw_threshold, rescale
+
+    assert rescale(0.78, 0.78) == 0.0 and rescale(1.0, 0.78) == 1.0
+    assert rescale(raw_threshold(0.93, 0.78), 0.78) == pytest.approx(0.93)
+    assert rescale(0.5, 0.0) == 0.5  # a model whose unrelated texts score 0: unchanged
+
+
+def test_redundant_facts_yield_to_new_sources() -> None:
+    from graphmem.models import FactRecord
+    from graphmem.retrieve.search import Hit, _novel_first
+
+    def hit(i: str, score: float, *sources: str) -> Hit:
+        return Hit(FactRecord(i, i, Scope(user_id="u"), source_ids=sources), score)
+
+    hits = [hit("a", 1.0, "s1"), hit("b", 0.9, "s1"), hit("c", 0.8, "s2"), hit("d", 0.5)]
+    picked = _novel_first(hits, 0.3, 3)
+    assert [h.record.id for h in picked] == ["a", "c", "b"]
+    assert picked[2].parts == {"redundant": 1.0} and picked[2].score == pytest.approx(0.6)
+    assert [h.record.id for h in _novel_first(hits, 0.0, 3)] == ["a", "b", "c"]

@@ -9,7 +9,9 @@ class SearchConfig(BaseModel):
     """What the retriever does. A signal with weight 0 is not computed at all.
 
     The score of a fact or a source is ``dense_weight · cosine + bm25_weight · bm25 / max bm25
-    + graph_weight · ppr / max ppr`` over the candidates of one query.
+    + graph_weight · ppr / max ppr`` over the candidates of one query, where the cosine is
+    on the embedder's common scale (``protocols.rescale``). A fact whose sources are all
+    sources of better facts scores ``redundancy_penalty`` less (results cover more messages).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -29,6 +31,9 @@ class SearchConfig(BaseModel):
     )
     hub_cap: int = Field(default=20, ge=1, description="mentions above which an entity is a hub")
     damping: float = Field(default=0.85, gt=0, lt=1)
+    redundancy_penalty: float = Field(
+        default=0.3, ge=0, description="score taken off a fact whose sources are all covered"
+    )
 
 
 PRESETS: dict[str, SearchConfig] = {

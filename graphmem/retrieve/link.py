@@ -49,10 +49,14 @@ def link(graph: GraphStore, scope: Scope, query: str) -> dict[str, float]:
 GENERIC = {"HAS", "IS", "A", "IN", "AT", "OF", "TO", "FROM", "WITH", "ON", "FOR", "MENTIONED"}
 
 
+def _stems(words: set[str]) -> set[str]:
+    """The words and their forms without a final "s": "lives" meets "live"."""
+    return words | {w[:-1] for w in words if w.endswith("s") and len(w) > 3}
+
+
 def relation_words(relation: str) -> set[str]:
-    return {w.lower() for w in relation.split("_") if w not in GENERIC and len(w) > 2}
+    return _stems({w.lower() for w in relation.split("_") if w not in GENERIC and len(w) > 2})
 
 
 def query_words(query: str) -> set[str]:
-    words = {w.lower() for w in _TOKEN.findall(query)}
-    return words | {w[:-1] for w in words if w.endswith("s")}
+    return _stems({w.lower() for w in _TOKEN.findall(query)})

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..models import FACTS_KEY, FactRecord, Scope, Subgraph
-from ..protocols import Embedder, GraphStore, Vector, VectorStore
+from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from .config import SearchConfig
 from .lexical import LexicalIndex
@@ -65,7 +65,7 @@ class Retriever:
         facts = self._lexical(self.vectors, query, scope, cfg, k)
         sources = self._lexical(self.source_vectors, query, scope, cfg, k)
         seeds = link(self.graph, scope, query) if cfg.graph_weight > 0 else {}
-        qv = self.embedder.embed([query])[0] if cfg.dense_weight > 0 else None
+        qv = self.embedder.embed([query], query=True)[0] if cfg.dense_weight > 0 else None
         if qv is not None:
             self._dense(self.vectors, facts, qv, scope, k, where)
             self._dense(self.source_vectors, sources, qv, scope, k, where)
@@ -73,11 +73,13 @@ class Retriever:
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
         fact_graph, src_graph = _nodes(walk, "f:"), _nodes(walk, "s:")
-        fact_hits = self._rank(self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit)
+        fact_hits = self._rank(
+            self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit, cfg.redundancy_penalty
+        )
         src_hits = self._rank(
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
         )
-        top = fact_hits[:limit]
+        top = _novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
             order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
             explained = G.paths(
@@ -101,8 +103,8 @@ class Retriever:
         found = self.lexical.search(store, scope, query, k, self.generation)
         return {rid: {"bm25": score} for rid, score in found}
 
-    @staticmethod
     def _dense(
+        self,
         store: VectorStore,
         cands: Cands,
         qv: Vector,
@@ -110,8 +112,9 @@ class Retriever:
         k: int,
         where: dict[str, Any] | None,
     ) -> None:
+        floor = self.embedder.floor
         for rec, sim in store.query(scope, qv, k, where):
-            cands.setdefault(rec.id, {}).update(rec=rec, dense=sim)
+            cands.setdefault(rec.id, {}).update(rec=rec, dense=rescale(sim, floor))
 
     def _rank(
         self,
@@ -124,12 +127,14 @@ class Retriever:
         where: dict[str, Any] | None,
         k: int,
         limit: int,
+        slack: float = 0.0,
     ) -> list[Hit]:
         """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
         that candidates found by BM25 or the graph lack, and rank. A candidate that even with
         the best cosine it can have (that of the k-th dense hit, since it is not among them)
-        cannot reach the top ``limit`` is not fetched: the ranking is the same, the reads
-        fewer. What the scope, the filters or validity exclude is dropped inside the store."""
+        cannot reach the top ``limit`` (less ``slack``: what a redundant fact may lose) is not
+        fetched: the ranking is the same, the reads fewer. What the scope, the filters or
+        validity exclude is dropped inside the store."""
         for i in sorted(graph, key=graph.__getitem__, reverse=True)[:k]:
             cands.setdefault(i, {})
         norm = _norms(cands, graph)
@@ -143,7 +148,7 @@ class Retriever:
             # fewer dense hits than asked for: the store holds no other match at all
             best = min(dense) if len(dense) >= k else -math.inf
             known = sorted((score(i, c) for i, c in cands.items() if "rec" in c), reverse=True)
-            bar = known[limit - 1] if len(known) >= limit else -math.inf
+            bar = known[limit - 1] - slack if len(known) >= limit else -math.inf
             missing = [i for i in missing if score(i, {**cands[i], "dense": best}) >= bar]
             for i in [i for i, c in cands.items() if "rec" not in c and i not in missing]:
                 del cands[i]
@@ -155,7 +160,7 @@ class Retriever:
             rec, vec = got[i]
             cands[i]["rec"] = rec
             if qv is not None:
-                cands[i]["dense"] = float(np.dot(vec, qv))
+                cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
         return _score(cands, graph, norm, cfg)
 
     # -- graph -----------------------------------------------------------------------------
@@ -251,6 +256,29 @@ def _score(
         hits.append(Hit(c["rec"], _combine(parts, cfg), {k: round(v, 6) for k, v in parts.items()}))
     hits.sort(key=lambda h: h.score, reverse=True)
     return hits
+
+
+def _novel_first(hits: list[Hit], penalty: float, limit: int) -> list[Hit]:
+    """The top ``limit`` hits, picked greedily: a fact whose sources are all sources of facts
+    picked before it adds little that is new, so it counts ``penalty`` less (its ``parts``
+    say ``redundant``). Facts without sources are never redundant."""
+    if penalty <= 0:
+        return hits[:limit]
+    pool, picked, covered = list(hits), list[Hit](), set[str]()
+    while pool and len(picked) < limit:
+
+        def adjusted(h: Hit) -> float:
+            src = h.record.source_ids
+            return h.score - (penalty if src and covered.issuperset(src) else 0.0)
+
+        best = max(pool, key=adjusted)
+        if adjusted(best) < best.score:
+            best.parts["redundant"] = 1.0
+            best.score -= penalty
+        pool.remove(best)
+        picked.append(best)
+        covered.update(best.record.source_ids)
+    return picked
 
 
 def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .filters import META_PREFIX
@@ -104,8 +104,12 @@ class ChromaVectorStore:
         host: str | None = None,
         port: int = 8000,
         collection: str = "graphmem",
+        family: str | None = None,
     ) -> None:
+        """``family``: the embedder's (see ``Embedder.family``); a collection written with
+        another family's vectors is refused instead of searched with incomparable vectors."""
         self.path, self.host, self.port, self.base = path, host, port, collection
+        self.family = family
         self._client: Any = None
         self._cols: dict[str, Any] = {}
         self._missing: dict[str, float] = {}  # collections found absent, briefly cached
@@ -154,7 +158,11 @@ class ChromaVectorStore:
                     "create",
                     self._client.get_or_create_collection,
                     name,
-                    metadata={"hnsw:space": "cosine", "graphmem": self.base},
+                    metadata={
+                        "hnsw:space": "cosine",
+                        "graphmem": self.base,
+                        "graphmem_embedder": self.family or "",
+                    },
                     embedding_function=None,
                 )
             else:
@@ -167,9 +175,20 @@ class ChromaVectorStore:
                         raise BackendError(f"chroma open of {name} failed: {e}") from e
                     self._missing[name] = time.monotonic()
                     return None
+            self._check_family(name, col)
             self._missing.pop(name, None)
             self._cols[name] = col
         return col
+
+    def _check_family(self, name: str, col: Any) -> None:
+        # collections from before the tag was written hold all-MiniLM-L6-v2 vectors
+        found = (col.metadata or {}).get("graphmem_embedder", "all-minilm-l6-v2")
+        if self.family and found and found != self.family:
+            raise ConfigError(
+                f"chroma collection {name} holds {found} embeddings, but this configuration "
+                f"embeds with {self.family}: set embed_model back, or use another data_dir "
+                "or collection (and re-add the memories)"
+            )
 
     def _partitions(self) -> list[str]:
         """Every owner partition of this store (for queries without ``user_id``)."""

@@ -1,6 +1,6 @@
 """Write- and read-path benchmark of the embedded default stack.
 
-Chroma PersistentClient + NetworkX/SQLite graph + all-MiniLM-L6-v2 (ONNX) + the spaCy
+Chroma PersistentClient + NetworkX/SQLite graph + the default ONNX embedder + the spaCy
 offline extractor; no LLM anywhere. Only the public API (``Memory``, ``Config``) is used.
 
     python benchmarks/bench_core.py --sizes 1000 10000 --queries 200 \
@@ -576,7 +576,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cores']} cores, load avg at start {m['load']}, "
         f"at end {report['machine_end']['load']}. "
-        f"Stack: Chroma PersistentClient + NetworkX/SQLite + all-MiniLM-L6-v2 ONNX + spaCy. "
+        "Stack: Chroma PersistentClient + NetworkX/SQLite + "
+        f"{report['params'].get('embed_model', 'all-minilm-l6-v2')} ONNX + spaCy. "
         f"Ingest: `add_many`, {report['params']['many']} docs of {report['params']['per_add']} "
         "sentences per call, `infer=True`; `search(limit=10)`, "
         f"{report['params']['queries']} queries after {report['params']['warmup']} warm-up. "
@@ -663,6 +664,7 @@ def main(argv: list[str] | None = None) -> None:
             "seed": 0,
             "users": USERS,
             "extractor": "offline",
+            "embed_model": Config.load().embed_model,
             "ingest_budget_s": args.ingest_budget,
         },
         "sizes": {},

@@ -11,7 +11,7 @@
    stores*, not through ``Memory.add`` (whose ~20 facts/s would take ~9 min per backend): the
    spaCy offline extractor distils each 10-sentence document, entities are resolved by
    normalised name per user (the ids ``Memory.add`` would give; no embedding-based merging and
-   no reconciliation), facts and entity names are embedded with MiniLM into one Chroma store
+   no reconciliation), facts and entity names are embedded (default model) into one Chroma store
    shared by both ``Memory`` objects, and each document's ``GraphBatch`` (what one ``add``
    writes) is written to both graph stores. Queries alternate backend and preset order.
 
@@ -379,6 +379,7 @@ def load_corpus(
         "entities": len(ents),
         "relations": sum(len(b.relations) for b in corpus.batches),
         "load_seconds": round(time.perf_counter() - start, 1),
+        "embed_model": embedder.name,
         "graph_write_seconds": {"networkx": round(nx_s, 2), "neo4j": round(neo_s, 2)},
     }
 
@@ -423,7 +424,8 @@ def search_markdown(s: dict[str, Any]) -> list[str]:
         "",
         f"{s['facts']} facts from {s['documents']} synthetic documents of 5 users "
         f"({s['entities']} entities, {s['relations']} relations), loaded directly through the "
-        f"stores in {s['load_seconds']:.0f} s (spaCy extraction, MiniLM embeddings into one "
+        f"stores in {s['load_seconds']:.0f} s (spaCy extraction, "
+        f"{s.get('embed_model', 'all-minilm-l6-v2')} embeddings into one "
         "Chroma store shared by both backends, one `GraphBatch` per document written to each "
         f"graph store: NetworkX {s['graph_write_seconds']['networkx']:.1f} s, Neo4j "
         f"{s['graph_write_seconds']['neo4j']:.1f} s). `Memory.search(limit=10)`; the backend "

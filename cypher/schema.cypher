@@ -17,3 +17,4 @@ CREATE INDEX graphmem_source_run_id IF NOT EXISTS FOR (n:Source) ON (n.run_id);
 CREATE INDEX graphmem_entity_norm IF NOT EXISTS FOR (n:Entity) ON (n.norm);
 CREATE FULLTEXT INDEX graphmem_entity_names IF NOT EXISTS
   FOR (n:Entity) ON EACH [n.name, n.aliases_text];
+CREATE INDEX graphmem_source_title_norm IF NOT EXISTS FOR (n:Source) ON (n.title_norm);

@@ -186,3 +186,20 @@ def test_restart_keeps_everything(store: GraphStore, tmp_path: Path) -> None:
     store.setup()
     assert len(store.entities(ALICE)) == 4
     assert len(store.relations(ALICE)) == 3
+
+
+def test_sources_about_an_entity_by_title(store: GraphStore, tmp_path: Path) -> None:
+    passages = (
+        Source("p1", ALICE, "Nigeria is named after the Niger River.", title="Nigeria"),
+        Source("p2", ALICE, "The Niger River flows through Mali.", title="The Niger River"),
+        Source("p3", BOB, "Nigeria has 36 states.", title="Nigeria"),
+        Source("p4", ALICE, "An untitled note."),
+    )
+    store.write(GraphBatch(sources=passages))
+    names = ["nigeria", "niger river", "mali"]
+    assert store.sources_about(ALICE, names) == {"nigeria": ["p1"], "niger river": ["p2"]}
+    assert store.sources_about(BOB, names) == {"nigeria": ["p3"]}
+    assert store.sources_about(ALICE, []) == {}
+    store.close()
+    store.setup()  # read back after a restart
+    assert store.sources_about(ALICE, ["nigeria"]) == {"nigeria": ["p1"]}

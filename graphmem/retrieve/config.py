@@ -12,6 +12,8 @@ class SearchConfig(BaseModel):
     + graph_weight · ppr / max ppr`` over the candidates of one query, where the cosine is
     on the embedder's common scale (``protocols.rescale``). A fact whose sources are all
     sources of better facts scores ``redundancy_penalty`` less (results cover more messages).
+    Facts also inherit ``source_weight · score / best score`` of the best-ranked source they
+    were distilled from (the passage or message as a whole, over its fact–source links).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -32,13 +34,21 @@ class SearchConfig(BaseModel):
     hub_cap: int = Field(default=20, ge=1, description="mentions above which an entity is a hub")
     damping: float = Field(default=0.85, gt=0, lt=1)
     redundancy_penalty: float = Field(
-        default=0.3, ge=0, description="score taken off a fact whose sources are all covered"
+        default=0.5, ge=0, description="score taken off a fact whose sources are all covered"
+    )
+    about_weight: float = Field(
+        default=0.5, ge=0, description="walk score a source gets from the entity it is about"
+    )
+    source_weight: float = Field(
+        default=0.5, ge=0, description="share of its best source's score a fact inherits"
     )
 
 
 PRESETS: dict[str, SearchConfig] = {
-    "dense": SearchConfig(name="dense", bm25_weight=0.0, graph_weight=0.0),
-    "bm25": SearchConfig(name="bm25", dense_weight=0.0, graph_weight=0.0, bm25_weight=1.0),
-    "fusion": SearchConfig(name="fusion", graph_weight=0.0),
+    "dense": SearchConfig(name="dense", bm25_weight=0.0, graph_weight=0.0, source_weight=0.0),
+    "bm25": SearchConfig(
+        name="bm25", dense_weight=0.0, graph_weight=0.0, bm25_weight=1.0, source_weight=0.0
+    ),
+    "fusion": SearchConfig(name="fusion", graph_weight=0.0, source_weight=0.0),
     "hybrid": SearchConfig(),
 }

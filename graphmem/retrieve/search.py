@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import FACTS_KEY, FactRecord, Scope, Subgraph
+from ..models import FACTS_KEY, FactRecord, Scope, Subgraph, norm_name
 from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from .config import SearchConfig
@@ -73,11 +73,13 @@ class Retriever:
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
         fact_graph, src_graph = _nodes(walk, "f:"), _nodes(walk, "s:")
-        fact_hits = self._rank(
-            self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit, cfg.redundancy_penalty
-        )
         src_hits = self._rank(
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
+        )
+        inherit = _inheritance(src_hits) if cfg.source_weight > 0 else None
+        slack = cfg.redundancy_penalty + (cfg.source_weight if inherit else 0.0)
+        fact_hits = self._rank(
+            self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit, slack, inherit
         )
         top = _novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
@@ -128,15 +130,21 @@ class Retriever:
         k: int,
         limit: int,
         slack: float = 0.0,
+        inherit: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
         that candidates found by BM25 or the graph lack, and rank. A candidate that even with
         the best cosine it can have (that of the k-th dense hit, since it is not among them)
         cannot reach the top ``limit`` (less ``slack``: what a redundant fact may lose) is not
         fetched: the ranking is the same, the reads fewer. What the scope, the filters or
-        validity exclude is dropped inside the store."""
+        validity exclude is dropped inside the store. ``inherit``: source id → the share of
+        the best source's score that the facts derived from it inherit."""
         for i in sorted(graph, key=graph.__getitem__, reverse=True)[:k]:
             cands.setdefault(i, {})
+        if inherit is not None:
+            for c in cands.values():
+                if "rec" in c:
+                    c["source"] = _inherited(c["rec"], inherit)
         norm = _norms(cands, graph)
         missing = [i for i, c in cands.items() if "rec" not in c]
         if qv is not None and missing:
@@ -159,6 +167,8 @@ class Retriever:
                 continue
             rec, vec = got[i]
             cands[i]["rec"] = rec
+            if inherit is not None:
+                cands[i]["source"] = _inherited(rec, inherit)
             if qv is not None:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
         return _score(cands, graph, norm, cfg)
@@ -197,7 +207,25 @@ class Retriever:
                 personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
         for fid, eid in mentions:  # bridges: what the best hits mention, not the hits
             personal[eid] = personal.get(eid, 0.0) + bridge[fid] * cfg.bridge_weight
-        return _Walk(qg, sub, seeds, G.ppr(qg, personal, cfg.damping))
+        scores = G.ppr(qg, personal, cfg.damping)
+        if cfg.about_weight > 0:
+            self._about(scope, sub, scores, cfg.about_weight)
+        return _Walk(qg, sub, seeds, scores)
+
+    def _about(self, scope: Scope, sub: Subgraph, scores: dict[str, float], weight: float) -> None:
+        """A source titled by an entity is *about* it: it scores at least ``weight`` times
+        that entity's walk score (a hub such as a country lists none of its mentions, so its
+        own passage would otherwise stay out of reach)."""
+        best: dict[str, float] = {}
+        for eid, e in sub.entities.items():
+            if scores.get(eid, 0.0) > 0:
+                for n in e.names:
+                    key = norm_name(n)
+                    best[key] = max(best.get(key, 0.0), scores[eid])
+        for name, sids in self.graph.sources_about(scope, sorted(best)).items():
+            for sid in sids:
+                node = "s:" + sid
+                scores[node] = max(scores.get(node, 0.0), weight * best[name])
 
 
 def _best(cands: Cands, n: int) -> list[str]:
@@ -232,11 +260,14 @@ def _norms(cands: Cands, graph: dict[str, float]) -> tuple[float, float]:
 
 
 def _parts(c: dict[str, Any], graph: float, norm: tuple[float, float]) -> dict[str, float]:
-    return {
+    parts = {
         "dense": c.get("dense", 0.0),
         "bm25": c.get("bm25", 0.0) / norm[0],
         "graph": graph / norm[1],
     }
+    if "source" in c:
+        parts["source"] = c["source"]
+    return parts
 
 
 def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
@@ -244,7 +275,20 @@ def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
         cfg.dense_weight * parts["dense"]
         + cfg.bm25_weight * parts["bm25"]
         + cfg.graph_weight * parts["graph"]
+        + cfg.source_weight * parts.get("source", 0.0)
     )
+
+
+def _inheritance(sources: list[Hit]) -> dict[str, float]:
+    """Source id → its score as a share of the best source's (0 for a negative score)."""
+    top = sources[0].score if sources else 0.0
+    if top <= 0:
+        return {}
+    return {h.record.id: max(h.score, 0.0) / top for h in sources}
+
+
+def _inherited(rec: FactRecord, inherit: dict[str, float]) -> float:
+    return max((inherit.get(s, 0.0) for s in rec.source_ids), default=0.0)
 
 
 def _score(

@@ -216,6 +216,7 @@ def _source_row(s: Source) -> Row:
         "content": s.content,
         "role": s.role,
         "title": s.title,
+        "title_norm": norm_name(s.title) if s.title else None,
         "metadata": json.dumps(s.metadata, default=str),
         **_scope_props(s.scope),
     }

@@ -59,6 +59,7 @@ class _ScopeGraph:
     fact_relations: dict[str, dict[str, Relation]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    titled: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def add_entity(self, e: Entity) -> None:
         old = self.graph.nodes[e.id]["entity"] if e.id in self.graph else None
@@ -125,6 +126,10 @@ class NetworkXGraphStore:
             self._sg(row[1]).add_relation(self._relation(row))
         for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
             self._sg(scope).add_mention(fact_id, entity_id)
+        for sid, scope, title in db.execute(
+            "SELECT id, scope, title FROM sources WHERE title IS NOT NULL AND title != ''"
+        ):
+            self._sg(scope).titled[norm_name(title)].add(sid)
 
     def _sg(self, scope_key: str) -> _ScopeGraph:
         sg = self._scopes.get(scope_key)
@@ -262,6 +267,9 @@ class NetworkXGraphStore:
                 self._sg(r.scope.key).add_relation(r)
             for f, eid in batch.mentions:
                 self._sg(scope_of[eid]).add_mention(f, eid)
+            for s in batch.sources:
+                if s.title:
+                    self._sg(s.scope.key).titled[norm_name(s.title)].add(s.id)
 
     def _scopes_of(self, batch: GraphBatch) -> dict[str, str]:
         """Scope key of every entity a batch mentions (new or already stored)."""
@@ -452,6 +460,14 @@ class NetworkXGraphStore:
                     )
                 )
         return out
+
+    def sources_about(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
+        with self._lock:
+            out: dict[str, list[str]] = defaultdict(list)
+            for sg in self._matching(scope):
+                for n in names:
+                    out[n].extend(sorted(sg.titled.get(n, ())))
+            return {n: ids for n, ids in out.items() if ids}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:

@@ -272,10 +272,15 @@ class _Sentence:
         return out
 
     def _substantive(self) -> bool:
-        """The speaker talking about themselves ("I/we …") and naming something: kept even
-        with no relation or named entity (documents' plain sentences are not)."""
+        """Kept even with no relation or named entity: in a conversation between named
+        speakers, any statement that names something (who said what may matter later); in
+        anonymous text, the speaker talking about themselves ("I/we …") and naming something
+        (documents' plain sentences are not kept)."""
+        has_content = any(t.pos_ in CONTENT for t in self.span)
+        if self.speaker != USER_ENTITY:
+            return has_content
         about_speaker = any(n == self.speaker for n in self.mentions.values())
-        return about_speaker and any(t.pos_ in CONTENT for t in self.span)
+        return about_speaker and has_content
 
     @staticmethod
     def _noun_words(tok: Any) -> str:

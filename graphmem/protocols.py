@@ -168,8 +168,9 @@ class GraphStore(Protocol):
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]: ...
 
-    def sources_about(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
-        """Normalised name → ids of the sources in ``scope`` titled so (passages about it)."""
+    def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
+        """Normalised name → ids of the sources in ``scope`` titled so (passages about it), for
+        the names that title at most ``limit`` sources."""
 
     def delete_facts(self, fact_ids: Sequence[str]) -> None:
         """Remove exactly the relations, mentions and source links derived from the facts."""

@@ -197,9 +197,12 @@ def test_sources_about_an_entity_by_title(store: GraphStore, tmp_path: Path) -> 
     )
     store.write(GraphBatch(sources=passages))
     names = ["nigeria", "niger river", "mali"]
-    assert store.sources_about(ALICE, names) == {"nigeria": ["p1"], "niger river": ["p2"]}
-    assert store.sources_about(BOB, names) == {"nigeria": ["p3"]}
-    assert store.sources_about(ALICE, []) == {}
+    assert store.sources_about(ALICE, names, 5) == {"nigeria": ["p1"], "niger river": ["p2"]}
+    assert store.sources_about(BOB, names, 5) == {"nigeria": ["p3"]}
+    assert store.sources_about(ALICE, [], 5) == {}
+    more = tuple(Source(f"q{i}", ALICE, f"Note {i}.", title="Nigeria") for i in range(3))
+    store.write(GraphBatch(sources=more))  # now 4 sources about Nigeria: over a limit of 3
+    assert store.sources_about(ALICE, names, 3) == {"niger river": ["p2"]}
     store.close()
     store.setup()  # read back after a restart
-    assert store.sources_about(ALICE, ["nigeria"]) == {"nigeria": ["p1"]}
+    assert store.sources_about(ALICE, ["nigeria"], 4) == {"nigeria": ["p1", "q0", "q1", "q2"]}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..models import FACTS_KEY, FactRecord, Scope, Subgraph, norm_name
+from ..models import FACTS_KEY, TITLE_KEY, FactRecord, Scope, Subgraph, norm_name
 from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from .config import SearchConfig
@@ -209,23 +210,42 @@ class Retriever:
             personal[eid] = personal.get(eid, 0.0) + bridge[fid] * cfg.bridge_weight
         scores = G.ppr(qg, personal, cfg.damping)
         if cfg.about_weight > 0:
-            self._about(scope, sub, scores, cfg.about_weight)
+            self._about(scope, sub, scores, sources, cfg)
         return _Walk(qg, sub, seeds, scores)
 
-    def _about(self, scope: Scope, sub: Subgraph, scores: dict[str, float], weight: float) -> None:
-        """A source titled by an entity is *about* it: it scores at least ``weight`` times
-        that entity's walk score (a hub such as a country lists none of its mentions, so its
-        own passage would otherwise stay out of reach)."""
+    def _about(
+        self,
+        scope: Scope,
+        sub: Subgraph,
+        scores: dict[str, float],
+        sources: Cands,
+        cfg: SearchConfig,
+    ) -> None:
+        """A source titled by an entity is *about* it (a passage by its title, a message by
+        its speaker): it scores at least ``about_weight`` times that entity's walk score. A hub
+        such as a country lists none of its mentions, so its own passage would otherwise stay
+        out of reach. The store lists the sources of a name only up to ``hub_cap``; beyond
+        that (a speaker's thousand messages) only the candidate sources get the score."""
         best: dict[str, float] = {}
         for eid, e in sub.entities.items():
             if scores.get(eid, 0.0) > 0:
                 for n in e.names:
                     key = norm_name(n)
                     best[key] = max(best.get(key, 0.0), scores[eid])
-        for name, sids in self.graph.sources_about(scope, sorted(best)).items():
+        if not best:
+            return
+        about: dict[str, list[str]] = defaultdict(list)
+        for sid, c in sources.items():
+            title = c["rec"].metadata.get(TITLE_KEY) if "rec" in c else None
+            if title:
+                about[norm_name(title)].append(sid)
+        for name, sids in self.graph.sources_about(scope, sorted(best), cfg.hub_cap).items():
+            about[name].extend(sids)
+        for name, sids in about.items():
             for sid in sids:
-                node = "s:" + sid
-                scores[node] = max(scores.get(node, 0.0), weight * best[name])
+                if name in best:
+                    node = "s:" + sid
+                    scores[node] = max(scores.get(node, 0.0), cfg.about_weight * best[name])
 
 
 def _best(cands: Cands, n: int) -> list[str]:

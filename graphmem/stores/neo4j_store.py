@@ -234,16 +234,17 @@ class Neo4jGraphStore:
         rows = self._query("sources", "store/sources", ids=list(ids), **scope.as_dict())
         return [_source(r["s"]) for r in rows]
 
-    def sources_about(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
+    def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
         if not names:
             return {}
         rows = self._query(
-            "sources_about", "store/sources_about", names=list(names), **scope.as_dict()
+            "sources_about",
+            "store/sources_about",
+            names=list(names),
+            limit=limit,
+            **scope.as_dict(),
         )
-        out: dict[str, list[str]] = defaultdict(list)
-        for row in rows:
-            out[row["name"]].append(row["source_id"])
-        return dict(out)
+        return {row["name"]: row["source_ids"] for row in rows}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:

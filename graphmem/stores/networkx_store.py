@@ -461,13 +461,13 @@ class NetworkXGraphStore:
                 )
         return out
 
-    def sources_about(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
+    def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
         with self._lock:
             out: dict[str, list[str]] = defaultdict(list)
             for sg in self._matching(scope):
                 for n in names:
-                    out[n].extend(sorted(sg.titled.get(n, ())))
-            return {n: ids for n, ids in out.items() if ids}
+                    out[n].extend(sg.titled.get(n, ()))
+            return {n: sorted(ids) for n, ids in out.items() if 0 < len(ids) <= limit}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:

@@ -103,8 +103,11 @@ def test_redundant_facts_yield_to_new_sources() -> None:
     def hit(i: str, score: float, *sources: str) -> Hit:
         return Hit(FactRecord(i, i, Scope(user_id="u"), source_ids=sources), score)
 
-    hits = [hit("a", 1.0, "s1"), hit("b", 0.9, "s1"), hit("c", 0.8, "s2"), hit("d", 0.5)]
-    picked = _novel_first(hits, 0.3, 3)
+    def hits() -> list[Hit]:
+        return [hit("a", 1.0, "s1"), hit("b", 0.9, "s1"), hit("c", 0.8, "s2"), hit("d", 0.5)]
+
+    picked = _novel_first(hits(), 0.3, 3)
     assert [h.record.id for h in picked] == ["a", "c", "b"]
     assert picked[2].parts == {"redundant": 1.0} and picked[2].score == pytest.approx(0.6)
-    assert [h.record.id for h in _novel_first(hits, 0.0, 3)] == ["a", "b", "c"]
+    assert [h.record.id for h in _novel_first(hits(), 0.0, 3)] == ["a", "b", "c"]
+    assert [h.record.id for h in _novel_first(hits(), 0.3, 4)] == ["a", "c", "b", "d"]

@@ -13,7 +13,9 @@ class SearchConfig(BaseModel):
     on the embedder's common scale (``protocols.rescale``). A fact whose sources are all
     sources of better facts scores ``redundancy_penalty`` less (results cover more messages).
     Facts also inherit ``source_weight · score / best score`` of the best-ranked source they
-    were distilled from (the passage or message as a whole, over its fact–source links).
+    were distilled from (the passage or message as a whole, over its fact–source links). A
+    source titled by an entity (a passage by its title, a message by its speaker) gets at least
+    ``about_weight`` times that entity's PageRank score as its own.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -78,9 +78,18 @@ class Retriever:
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
         )
         inherit = _inheritance(src_hits) if cfg.source_weight > 0 else None
-        slack = cfg.redundancy_penalty + (cfg.source_weight if inherit else 0.0)
         fact_hits = self._rank(
-            self.vectors, facts, fact_graph, qv, scope, cfg, where, k, limit, slack, inherit
+            self.vectors,
+            facts,
+            fact_graph,
+            qv,
+            scope,
+            cfg,
+            where,
+            k,
+            limit,
+            cfg.redundancy_penalty,
+            inherit,
         )
         top = _novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
@@ -130,22 +139,21 @@ class Retriever:
         where: dict[str, Any] | None,
         k: int,
         limit: int,
-        slack: float = 0.0,
+        penalty: float = 0.0,
         inherit: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
         that candidates found by BM25 or the graph lack, and rank. A candidate that even with
         the best cosine it can have (that of the k-th dense hit, since it is not among them)
-        cannot reach the top ``limit`` (less ``slack``: what a redundant fact may lose) is not
+        cannot reach the top ``limit`` (as picked by ``_picks`` with ``penalty``) is not
         fetched: the ranking is the same, the reads fewer. What the scope, the filters or
-        validity exclude is dropped inside the store. ``inherit``: source id → the share of
-        the best source's score that the facts derived from it inherit."""
+        validity exclude is dropped inside the store. ``inherit``: fact id → the share of the
+        best source's score that it inherits from the sources it was derived from."""
         for i in sorted(graph, key=graph.__getitem__, reverse=True)[:k]:
             cands.setdefault(i, {})
         if inherit is not None:
-            for c in cands.values():
-                if "rec" in c:
-                    c["source"] = _inherited(c["rec"], inherit)
+            for i, c in cands.items():
+                c["source"] = inherit.get(i, 0.0)
         norm = _norms(cands, graph)
         missing = [i for i, c in cands.items() if "rec" not in c]
         if qv is not None and missing:
@@ -156,8 +164,10 @@ class Retriever:
             dense = [c["dense"] for c in cands.values() if "rec" in c]
             # fewer dense hits than asked for: the store holds no other match at all
             best = min(dense) if len(dense) >= k else -math.inf
-            known = sorted((score(i, c) for i, c in cands.items() if "rec" in c), reverse=True)
-            bar = known[limit - 1] - slack if len(known) >= limit else -math.inf
+            known = [(score(i, c), c["rec"].source_ids) for i, c in cands.items() if "rec" in c]
+            picks = _picks(known, penalty, limit)
+            # a candidate scoring below every pick's (adjusted) score is never picked
+            bar = min(a for _, a in picks) if len(picks) >= limit else -math.inf
             missing = [i for i in missing if score(i, {**cands[i], "dense": best}) >= bar]
             for i in [i for i, c in cands.items() if "rec" not in c and i not in missing]:
                 del cands[i]
@@ -168,8 +178,6 @@ class Retriever:
                 continue
             rec, vec = got[i]
             cands[i]["rec"] = rec
-            if inherit is not None:
-                cands[i]["source"] = _inherited(rec, inherit)
             if qv is not None:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
         return _score(cands, graph, norm, cfg)
@@ -300,15 +308,17 @@ def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
 
 
 def _inheritance(sources: list[Hit]) -> dict[str, float]:
-    """Source id → its score as a share of the best source's (0 for a negative score)."""
+    """Fact id → the best share of the top source's score among the ranked sources it was
+    distilled from (a source lists its facts), so no fact needs fetching to know it."""
     top = sources[0].score if sources else 0.0
+    out: dict[str, float] = {}
     if top <= 0:
-        return {}
-    return {h.record.id: max(h.score, 0.0) / top for h in sources}
-
-
-def _inherited(rec: FactRecord, inherit: dict[str, float]) -> float:
-    return max((inherit.get(s, 0.0) for s in rec.source_ids), default=0.0)
+        return out
+    for h in sources:
+        share = max(h.score, 0.0) / top
+        for fid in json.loads(h.record.metadata.get(FACTS_KEY, "[]")):
+            out[fid] = max(out.get(fid, 0.0), share)
+    return out
 
 
 def _score(
@@ -322,27 +332,40 @@ def _score(
     return hits
 
 
-def _novel_first(hits: list[Hit], penalty: float, limit: int) -> list[Hit]:
-    """The top ``limit`` hits, picked greedily: a fact whose sources are all sources of facts
-    picked before it adds little that is new, so it counts ``penalty`` less (its ``parts``
-    say ``redundant``). Facts without sources are never redundant."""
+def _picks(
+    items: list[tuple[float, tuple[str, ...]]], penalty: float, limit: int
+) -> list[tuple[int, float]]:
+    """(index, adjusted score) of the ``limit`` items picked greedily from (score, source
+    ids): an item whose sources are all sources of items picked before it adds little that is
+    new, so it counts ``penalty`` less. Items without sources are never redundant."""
     if penalty <= 0:
-        return hits[:limit]
-    pool, picked, covered = list(hits), list[Hit](), set[str]()
+        order = sorted(range(len(items)), key=lambda i: items[i][0], reverse=True)[:limit]
+        return [(i, items[i][0]) for i in order]
+    pool, picked, covered = set(range(len(items))), list[tuple[int, float]](), set[str]()
     while pool and len(picked) < limit:
 
-        def adjusted(h: Hit) -> float:
-            src = h.record.source_ids
-            return h.score - (penalty if src and covered.issuperset(src) else 0.0)
+        def adjusted(i: int) -> float:
+            score, src = items[i]
+            return score - (penalty if src and covered.issuperset(src) else 0.0)
 
-        best = max(pool, key=adjusted)
-        if adjusted(best) < best.score:
-            best.parts["redundant"] = 1.0
-            best.score -= penalty
+        best = max(sorted(pool), key=adjusted)  # sorted: ties go to the better-ranked item
+        picked.append((best, adjusted(best)))
         pool.remove(best)
-        picked.append(best)
-        covered.update(best.record.source_ids)
+        covered.update(items[best][1])
     return picked
+
+
+def _novel_first(hits: list[Hit], penalty: float, limit: int) -> list[Hit]:
+    """The top ``limit`` hits in ``_picks`` order; a redundant one scores ``penalty`` less
+    and its ``parts`` say ``redundant``."""
+    out = []
+    for i, adjusted in _picks([(h.score, h.record.source_ids) for h in hits], penalty, limit):
+        h = hits[i]
+        if adjusted < h.score:
+            h.parts["redundant"] = 1.0
+            h.score = adjusted
+        out.append(h)
+    return out
 
 
 def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, Any]]:

@@ -41,6 +41,9 @@ class SearchConfig(BaseModel):
     about_weight: float = Field(
         default=0.5, ge=0, description="walk score a source gets from the entity it is about"
     )
+    about_entities: int = Field(
+        default=30, ge=0, description="best walk entities whose sources are looked up"
+    )
     source_weight: float = Field(
         default=0.5, ge=0, description="share of its best source's score a fact inherits"
     )

@@ -232,14 +232,17 @@ class Retriever:
         """A source titled by an entity is *about* it (a passage by its title, a message by
         its speaker): it scores at least ``about_weight`` times that entity's walk score. A hub
         such as a country lists none of its mentions, so its own passage would otherwise stay
-        out of reach. The store lists the sources of a name only up to ``hub_cap``; beyond
-        that (a speaker's thousand messages) only the candidate sources get the score."""
+        out of reach. Only the ``about_entities`` best entities count; the store lists the
+        sources of a name only up to ``hub_cap``, beyond that (a speaker's thousand messages)
+        only the candidate sources get the score."""
+        ranked = sorted(
+            (e for e in sub.entities if scores.get(e, 0.0) > 0), key=lambda e: (-scores[e], e)
+        )
         best: dict[str, float] = {}
-        for eid, e in sub.entities.items():
-            if scores.get(eid, 0.0) > 0:
-                for n in e.names:
-                    key = norm_name(n)
-                    best[key] = max(best.get(key, 0.0), scores[eid])
+        for eid in ranked[: cfg.about_entities]:
+            for n in sub.entities[eid].names:
+                key = norm_name(n)
+                best[key] = max(best.get(key, 0.0), scores[eid])
         if not best:
             return
         about: dict[str, list[str]] = defaultdict(list)

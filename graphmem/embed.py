@@ -21,17 +21,16 @@ INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How a model embeds: its pooling and the prefixes it was trained with."""
+    """How a model's vectors compare, and the prefixes it was trained with."""
 
     family: str
     floor: float = 0.0  # cosine of unrelated texts (see protocols.rescale)
-    pooling: str = "mean"  # "mean" over the attention mask, or "cls"
     query_prefix: str = ""
     passage_prefix: str = ""
 
 
 MINILM = ModelSpec("all-minilm-l6-v2")
-E5 = ModelSpec("e5-small-v2", 0.78, "mean", "query: ", "passage: ")
+E5 = ModelSpec("e5-small-v2", 0.78, "query: ", "passage: ")
 MODELS: dict[str, ModelSpec] = {
     "all-minilm-l6-v2": MINILM,
     "all-minilm-l6-v2-q": MINILM,
@@ -43,8 +42,8 @@ MODELS: dict[str, ModelSpec] = {
 class OnnxEmbedder:
     """Sentence embeddings with onnxruntime + tokenizers, as Chroma's default does.
 
-    Pooling as the model was trained (``MODELS``), then L2 normalisation (384 dimensions).
-    Queries and passages get the model's own prefixes. The model is loaded on first use, so
+    Mean pooling over the attention mask, then L2 normalisation (384 dimensions). Queries and
+    passages get the model's own prefixes (``MODELS``). The model is loaded on first use, so
     constructing one does no I/O.
     """
 
@@ -115,11 +114,8 @@ class OnnxEmbedder:
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, feeds)[0]
-        if self.spec.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            m = mask[..., None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: Vector = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result

@@ -60,7 +60,7 @@ def decide(
     scope: Scope,
     texts: list[str],
     vecs: Vector,
-    floor: float = 0.0,
+    floor: float,
 ) -> list[Verdict]:
     """``floor``: the embedder's (similarities are compared on the common scale)."""
     cands = vectors.query_batch(scope, vecs, config.reconcile_candidates)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,18 +244,17 @@ class Retriever:
                 best[key] = max(best.get(key, 0.0), scores[eid])
         if not best:
             return
-        about: dict[str, list[str]] = defaultdict(list)
-        for sid, c in sources.items():
-            title = c["rec"].metadata.get(TITLE_KEY) if "rec" in c else None
-            if title:
-                about[norm_name(title)].append(sid)
-        for name, sids in self.graph.sources_about(scope, sorted(best), cfg.hub_cap).items():
-            about[name].extend(sids)
-        for name, sids in about.items():
-            for sid in sids:
-                if name in best:
-                    node = "s:" + sid
-                    scores[node] = max(scores.get(node, 0.0), cfg.about_weight * best[name])
+        about = [
+            (norm_name(c["rec"].metadata[TITLE_KEY]), sid)
+            for sid, c in sources.items()
+            if "rec" in c and c["rec"].metadata.get(TITLE_KEY)
+        ]
+        listed = self.graph.sources_about(scope, sorted(best), cfg.hub_cap)
+        about += [(name, sid) for name, sids in listed.items() for sid in sids]
+        for name, sid in about:
+            if name in best:
+                node = "s:" + sid
+                scores[node] = max(scores.get(node, 0.0), cfg.about_weight * best[name])
 
 
 def _best(cands: Cands, n: int) -> list[str]:
@@ -341,17 +339,16 @@ def _picks(
     """(index, adjusted score) of the ``limit`` items picked greedily from (score, source
     ids): an item whose sources are all sources of items picked before it adds little that is
     new, so it counts ``penalty`` less. Items without sources are never redundant."""
-    if penalty <= 0:
-        order = sorted(range(len(items)), key=lambda i: items[i][0], reverse=True)[:limit]
-        return [(i, items[i][0]) for i in order]
-    pool, picked, covered = set(range(len(items))), list[tuple[int, float]](), set[str]()
+    # best first, so that max() gives ties to the better-ranked item
+    pool = sorted(range(len(items)), key=lambda i: items[i][0], reverse=True)
+    picked, covered = list[tuple[int, float]](), set[str]()
     while pool and len(picked) < limit:
 
         def adjusted(i: int) -> float:
             score, src = items[i]
             return score - (penalty if src and covered.issuperset(src) else 0.0)
 
-        best = max(sorted(pool), key=adjusted)  # sorted: ties go to the better-ranked item
+        best = pool[0] if penalty <= 0 else max(pool, key=adjusted)
         picked.append((best, adjusted(best)))
         pool.remove(best)
         covered.update(items[best][1])

@@ -44,3 +44,19 @@ def test_named_speaker(spacy_extractor: Any) -> None:
     assert ("Caroline", "WENT_TO", "Paris") in {
         (r.source, r.relation, r.target) for r in ex.facts[0].relations
     }
+
+
+def test_mentions_link_to_the_name_itself(spacy_extractor: Any) -> None:
+    """A possessive, an article or a lower-case modifier is not part of the entity's name."""
+    ex = spacy_extractor.extract(
+        [
+            {
+                "role": "user",
+                "content": "The festival marked Henrik Ibsen's death. The Intrepid Wind Farm "
+                "lies in north-west Iowa. Charles de Gaulle met the Beatles.",
+            }
+        ]
+    )
+    names = {e.name for e in ex.entities}
+    assert {"Henrik Ibsen", "Iowa", "Charles de Gaulle", "Beatles"} <= names
+    assert not {"Henrik Ibsen's", "north-west Iowa", "the Beatles"} & names

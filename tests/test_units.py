@@ -111,3 +111,13 @@ def test_redundant_facts_yield_to_new_sources() -> None:
     assert picked[2].parts == {"redundant": 1.0} and picked[2].score == pytest.approx(0.6)
     assert [h.record.id for h in _novel_first(hits(), 0.0, 3)] == ["a", "b", "c"]
     assert [h.record.id for h in _novel_first(hits(), 0.3, 4)] == ["a", "c", "b", "d"]
+
+
+def test_sources_count_by_walk_rank() -> None:
+    """A source's graph part is k / (k + rank); equal walk scores share the better rank, and
+    a node beyond the best ``n`` counts only if it is a candidate already."""
+    from graphmem.retrieve.search import _ranked
+
+    walk = {"a": 0.5, "b": 0.05, "c": 0.05, "d": 0.01, "e": 0.001, "z": 0.0}
+    got = _ranked(walk, 3.0, {"e": {}}, 3)
+    assert got == {"a": 1.0, "b": 0.75, "c": 0.75, "e": 0.5}

@@ -1,4 +1,8 @@
-MATCH (f:Fact)-[:DERIVED_FROM]->(s:Source)
-WHERE f.id IN $fact_ids
-RETURN f.id AS fact_id, s.id AS source_id
-ORDER BY fact_id, source_id
+// (fact id, source id) pairs for the facts $fact_ids (distinct ids), as ONE row: the driver
+// handles every record at a fixed cost (~35 µs each, a few hundred per search), a list in one
+// record costs next to nothing.
+UNWIND $fact_ids AS fid
+MATCH (f:Fact {id: fid})-[:DERIVED_FROM]->(s:Source)
+WITH fid, s.id AS sid
+ORDER BY fid, sid
+RETURN collect([fid, sid]) AS pairs

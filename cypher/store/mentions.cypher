@@ -1,8 +1,10 @@
-// (fact_id, entity_id) for the entities the facts $fact_ids mention, inside the scope.
-MATCH (f:Fact)-[:MENTIONS]->(e:Entity)
-WHERE f.id IN $fact_ids
-  AND ($user_id IS NULL OR e.user_id = $user_id)
+// (fact_id, entity_id) for the entities the facts $fact_ids (distinct ids) mention, inside the
+// scope, as ONE row of pairs: the driver handles every record at a fixed cost.
+UNWIND $fact_ids AS fid
+MATCH (f:Fact {id: fid})-[:MENTIONS]->(e:Entity)
+WHERE ($user_id IS NULL OR e.user_id = $user_id)
   AND ($agent_id IS NULL OR e.agent_id = $agent_id)
   AND ($run_id IS NULL OR e.run_id = $run_id)
-RETURN f.id AS fact_id, e.id AS entity_id
-ORDER BY fact_id, entity_id
+WITH fid, e.id AS eid
+ORDER BY fid, eid
+RETURN collect([fid, eid]) AS pairs

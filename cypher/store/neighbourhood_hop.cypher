@@ -1,7 +1,8 @@
 // One breadth-first round: current relations of the frontier entities not taken yet, at most
 // $limit, staying inside each entity's own exact scope (like one graph per scope). The budget
 // goes to the frontier's first entities first (the caller orders them by strength), then to
-// the oldest relations: the embedded store does exactly the same.
+// the oldest relations: the embedded store does exactly the same. ONE row, the list of them
+// in that order: the driver handles every record at a fixed cost.
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 UNWIND range(0, size($frontier) - 1) AS i
 MATCH (n:Entity {id: $frontier[i]})-[r]-(m:Entity)
@@ -14,8 +15,8 @@ WHERE r.invalid_at IS NULL
 WITH r, min(i) AS first
 ORDER BY first, r.created_at, r.id
 LIMIT $limit
-RETURN r {.id, .fact_id, .weight, .scope_key,
+RETURN collect(r {.id, .fact_id, .weight, .scope_key,
   valid_from: r.valid_from.epochSeconds * 1000000 + r.valid_from.microsecond,
   invalid_at: r.invalid_at.epochSeconds * 1000000 + r.invalid_at.microsecond,
   created_at: r.created_at.epochSeconds * 1000000 + r.created_at.microsecond,
-  relation: type(r), source_id: startNode(r).id, target_id: endNode(r).id} AS r
+  relation: type(r), source_id: startNode(r).id, target_id: endNode(r).id}) AS relations

@@ -137,6 +137,31 @@ class SpacyExtractor:
         return Extraction(facts=facts, entities=list(entities.values()))
 
 
+#: lower-case name particles that stay at the start of a name ("de Gaulle", "van Gogh")
+ARTICLES = {"the", "a", "an"}
+PARTICLES = {"de", "del", "della", "di", "da", "du", "van", "von", "der", "la", "le", "al", "bin"}
+
+
+def _name_of(ent: Any) -> str:
+    """An entity span's name without what is not part of the name: a leading article or
+    lower-case modifier ("the Halvard Society", "north-west Iowa") and a trailing possessive
+    ("Henrik Ibsen's"), so that each mention links to the entity itself."""
+    toks = list(ent)
+    while len(toks) > 1 and (toks[-1].tag_ == "POS" or toks[-1].is_punct):
+        toks.pop()
+    while len(toks) > 1 and (
+        toks[0].lower_ in ARTICLES
+        or (
+            not toks[0].text[:1].isupper()
+            and toks[0].lower_ not in PARTICLES
+            and any(t.text[:1].isupper() for t in toks[1:])
+        )
+    ):
+        toks.pop(0)
+    text = ent.doc[toks[0].i : toks[-1].i + 1].text if toks else ""
+    return text.strip(" .,'\"’")
+
+
 class _Sentence:
     """Relations and mentions of one sentence (or one as-is text)."""
 
@@ -146,7 +171,7 @@ class _Sentence:
         self.span, self.speaker, self.entities, self.keep = span, speaker, entities, keep
         self.mentions: dict[int, str] = {}
         for ent in span.ents:
-            name = self._entity(ent.text.strip(" .,'\""), TYPES.get(ent.label_, "Thing"))
+            name = self._entity(_name_of(ent), TYPES.get(ent.label_, "Thing"))
             if ent.label_ not in SKIP_LABELS and name:
                 for tok in ent:
                     self.mentions[tok.i] = name
@@ -166,10 +191,6 @@ class _Sentence:
         """The entity named ``name`` (created on first sight); None for a name with no word."""
         if not any(c.isalnum() for c in name):
             return None
-        if (
-            name[:4].lower() == "the " and len(name) > 4
-        ):  # "the Halvard Society" → "Halvard Society"
-            name = name[4:]
         name = name[:200]
         key = name.lower()
         if key not in self.entities:

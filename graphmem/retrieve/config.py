@@ -9,9 +9,12 @@ class SearchConfig(BaseModel):
     """What the retriever does. A signal with weight 0 is not computed at all.
 
     The score of a fact or a source is ``dense_weight · cosine + bm25_weight · bm25 / max bm25
-    + graph_weight · ppr / max ppr`` over the candidates of one query, where the cosine is
-    on the embedder's common scale (``protocols.rescale``). A fact whose sources are all
-    sources of better facts scores ``redundancy_penalty`` less (results cover more messages).
+    + graph_weight · graph`` over the candidates of one query, where the cosine is on the
+    embedder's common scale (``protocols.rescale``) and ``graph`` comes from personalized
+    PageRank: for a fact its share of the best fact's, for a source ``k / (k + r)`` with ``r``
+    its rank among the sources that the walk reached (``k`` = ``graph_rank_k``). A fact whose
+    sources are all sources of better facts scores ``redundancy_penalty`` less (results cover
+    more messages).
     Facts also inherit ``source_weight · score / best score`` of the best-ranked source they
     were distilled from (the passage or message as a whole, over its fact–source links). A
     source titled by an entity (a passage by its title, a message by its speaker) gets at least
@@ -24,6 +27,9 @@ class SearchConfig(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
     bm25_weight: float = Field(default=0.1, ge=0)
     graph_weight: float = Field(default=0.6, ge=0)
+    graph_rank_k: float = Field(
+        default=3.0, gt=0, description="a source's graph part is k / (k + its rank in the walk)"
+    )
     candidates: int = Field(default=30, ge=1, le=1000, description="per signal and level")
     hops: int = Field(default=1, ge=0, le=4, description="relation hops from the start entities")
     bridge_hits: int = Field(default=3, ge=0, le=50, description="top hits whose entities bridge")

@@ -72,7 +72,8 @@ class Retriever:
         walk = (
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
-        fact_graph, src_graph = _nodes(walk, "f:"), _nodes(walk, "s:")
+        fact_graph = _scaled(_nodes(walk, "f:"))
+        src_graph = _ranked(_nodes(walk, "s:"), cfg.graph_rank_k, sources, k)
         src_hits = self._rank(
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
         )
@@ -153,12 +154,12 @@ class Retriever:
         if inherit is not None:
             for i, c in cands.items():
                 c["source"] = inherit.get(i, 0.0)
-        norm = _norms(cands, graph)
+        top_bm25 = _top_bm25(cands)
         missing = [i for i, c in cands.items() if "rec" not in c]
         if qv is not None and missing:
 
             def score(i: str, c: dict[str, Any]) -> float:
-                return _combine(_parts(c, graph.get(i, 0.0), norm), cfg)
+                return _combine(_parts(c, graph.get(i, 0.0), top_bm25), cfg)
 
             dense = [c["dense"] for c in cands.values() if "rec" in c]
             # fewer dense hits than asked for: the store holds no other match at all
@@ -179,7 +180,7 @@ class Retriever:
             cands[i]["rec"] = rec
             if qv is not None:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
-        return _score(cands, graph, norm, cfg)
+        return _score(cands, graph, top_bm25, cfg)
 
     # -- graph -----------------------------------------------------------------------------
     def _walk(
@@ -281,18 +282,35 @@ def _nodes(walk: _Walk | None, prefix: str) -> dict[str, float]:
     return {n[2:]: v for n, v in walk.scores.items() if n.startswith(prefix)}
 
 
-def _norms(cands: Cands, graph: dict[str, float]) -> tuple[float, float]:
-    """The top BM25 and graph scores among the candidates (each signal is scaled to 1)."""
-    top_bm25 = max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
-    top_graph = max((graph.get(i, 0.0) for i in cands), default=0.0) or 1.0
-    return top_bm25, top_graph
+def _scaled(graph: dict[str, float]) -> dict[str, float]:
+    """Walk score → share of the best node's."""
+    top = max(graph.values(), default=0.0)
+    return {i: v / top for i, v in graph.items() if v > 0} if top > 0 else {}
 
 
-def _parts(c: dict[str, Any], graph: float, norm: tuple[float, float]) -> dict[str, float]:
+def _ranked(graph: dict[str, float], k: float, cands: Cands, n: int) -> dict[str, float]:
+    """Walk score → ``k / (k + rank)`` among the candidates (the ``n`` best walk nodes and the
+    dense and BM25 hits; best = rank 0). A source's mass is dominated by the passage that the
+    query names (its facts neighbour the seeds): scaled by it, the passage one bridge further
+    scores a tenth, though it ranks second. By rank it stays in play."""
+    ranked = sorted((i for i, v in graph.items() if v > 0), key=lambda i: (-graph[i], i))
+    pool = ranked[:n] + [i for i in ranked[n:] if i in cands]
+    out: dict[str, float] = {}
+    for r, i in enumerate(pool):  # ties share the better rank (a speaker's messages, say)
+        out[i] = out[pool[r - 1]] if r and graph[i] == graph[pool[r - 1]] else k / (k + r)
+    return out
+
+
+def _top_bm25(cands: Cands) -> float:
+    """The top BM25 score among the candidates (the signal is scaled to 1)."""
+    return max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
+
+
+def _parts(c: dict[str, Any], graph: float, top_bm25: float) -> dict[str, float]:
     parts = {
         "dense": c.get("dense", 0.0),
-        "bm25": c.get("bm25", 0.0) / norm[0],
-        "graph": graph / norm[1],
+        "bm25": c.get("bm25", 0.0) / top_bm25,
+        "graph": graph,
     }
     if "source" in c:
         parts["source"] = c["source"]
@@ -322,12 +340,10 @@ def _inheritance(sources: list[Hit]) -> dict[str, float]:
     return out
 
 
-def _score(
-    cands: Cands, graph: dict[str, float], norm: tuple[float, float], cfg: SearchConfig
-) -> list[Hit]:
+def _score(cands: Cands, graph: dict[str, float], top_bm25: float, cfg: SearchConfig) -> list[Hit]:
     hits = []
     for i, c in cands.items():
-        parts = _parts(c, graph.get(i, 0.0), norm)
+        parts = _parts(c, graph.get(i, 0.0), top_bm25)
         hits.append(Hit(c["rec"], _combine(parts, cfg), {k: round(v, 6) for k, v in parts.items()}))
     hits.sort(key=lambda h: h.score, reverse=True)
     return hits

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from neo4j import READ_ACCESS as READ
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
 
@@ -147,7 +148,17 @@ class Neo4jGraphStore:
             return session.execute_write(work)
 
     def _query(self, op: str, name: str, **params: Any) -> list[Row]:
-        query = cypher.load(name)
+        """One read statement as an auto-commit transaction: a round trip less than a managed
+        one (no COMMIT), which is a good part of a small read. A failure the driver deems
+        retryable runs it again as a managed read, which retries (reads are safe to repeat)."""
+        query, driver = cypher.load(name), self._drv()  # setup errors are translated already
+        with self._errors(op):
+            try:
+                with driver.session(database=self.database, default_access_mode=READ) as session:
+                    return [dict(rec) for rec in session.run(query, params)]
+            except (Neo4jError, DriverError) as e:
+                if not e.is_retryable():
+                    raise
         return self._read(op, lambda tx: _run(tx, query, **params))
 
     # -- writes ----------------------------------------------------------------------------
@@ -225,8 +236,9 @@ class Neo4jGraphStore:
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
         if not fact_ids:
             return []
-        rows = self._query("mentions", "store/mentions", fact_ids=list(fact_ids), **scope.as_dict())
-        return [(r["fact_id"], r["entity_id"]) for r in rows]
+        ids = list(dict.fromkeys(fact_ids))
+        (row,) = self._query("mentions", "store/mentions", fact_ids=ids, **scope.as_dict())
+        return [(f, e) for f, e in row["pairs"]]
 
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
         if not ids:
@@ -249,10 +261,11 @@ class Neo4jGraphStore:
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:
             return {}
-        rows = self._query("fact_sources", "store/fact_sources", fact_ids=list(fact_ids))
+        ids = list(dict.fromkeys(fact_ids))
+        (row,) = self._query("fact_sources", "store/fact_sources", fact_ids=ids)
         out: dict[str, list[str]] = defaultdict(list)
-        for row in rows:
-            out[row["fact_id"]].append(row["source_id"])
+        for fact_id, source_id in row["pairs"]:
+            out[fact_id].append(source_id)
         return dict(out)
 
     def fact_nodes(self, fact_ids: Sequence[str]) -> dict[str, Row]:
@@ -298,10 +311,10 @@ class _Walk:
             if not frontier or len(relations) >= self.limit:
                 break
             todo = {"frontier": frontier, "taken": list(relations), **self.scope}
-            rows = _run(tx, hop, limit=self.limit - len(relations), **todo)
+            (row,) = _run(tx, hop, limit=self.limit - len(relations), **todo)
             nxt: list[str] = []
-            for row in rows:
-                r = relations[row["r"]["id"]] = _relation(row["r"])
+            for found in row["relations"]:
+                r = relations[found["id"]] = _relation(found)
                 for end in (r.source_id, r.target_id):
                     if end not in reached:
                         reached.add(end)
@@ -316,12 +329,13 @@ class _Walk:
         if not ids:
             return
         query = cypher.load("store/neighbourhood_entities")
-        for row in _run(tx, query, ids=ids, cap=self.mention_cap, **self.scope):
-            e = _entity(row["e"])
+        (row,) = _run(tx, query, ids=ids, cap=self.mention_cap, **self.scope)
+        for found in row["entities"]:
+            e = _entity(found["e"])
             if e.id not in self.entities:
                 self.entities[e.id] = e
-                self.degree[e.id] = row["degree"]
-                self.mentions.extend((f, e.id) for f in row["facts"])
+                self.degree[e.id] = found["degree"]
+                self.mentions.extend((f, e.id) for f in found["facts"])
 
 
 # -- properties -> values ----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .config import Config
 from .embed import OnnxEmbedder, OpenAIEmbedder
@@ -61,14 +61,19 @@ def build(config: Config, **given: Any) -> Parts:
             else OnnxEmbedder(config.model_dir(), config.embed_batch_size, name=config.embed_model)
         )
 
-    def chroma(collection: str) -> ChromaVectorStore:
+    def chroma(collection: str, space: Literal["cosine", "ip"] = "cosine") -> ChromaVectorStore:
         return ChromaVectorStore(
-            data / "chroma", config.chroma_host, config.chroma_port, collection, embedder.family
+            data / "chroma",
+            config.chroma_host,
+            config.chroma_port,
+            collection,
+            embedder.family,
+            space,
         )
 
     vectors = given.get("vectors") or chroma(config.collection)
     entity_vectors = given.get("entity_vectors") or chroma(config.collection + "_entities")
-    source_vectors = given.get("source_vectors") or chroma(config.collection + "_sources")
+    source_vectors = given.get("source_vectors") or chroma(config.collection + "_sources", "ip")
     graph = given.get("graph")
     if graph is None:
         if config.graph_store == "neo4j":

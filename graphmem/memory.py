@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
@@ -33,6 +33,20 @@ from .stores.filters import to_where
 from .write import Item, Writer, about
 
 log = logging.getLogger("graphmem")
+
+
+class _Item(NamedTuple):
+    messages: list[dict[str, str]]
+    metadata: dict[str, Any]
+    valid_from: datetime | None
+    title: str | None
+    context: str | None
+
+
+def _said(message: dict[str, str]) -> str:
+    """A message as the one after it is read with: ``name: content``."""
+    name = message.get("name")
+    return f"{name}: {message['content']}" if name else message["content"]
 
 
 class Memory:
@@ -200,7 +214,10 @@ class Memory:
         embedding batch, one reconciliation query and one journaled write per batch.
 
         Each item is a string, a message list, or ``{"messages", "metadata"?, "timestamp"?,
-        "title"?}``; its metadata is merged over ``metadata``; its title names its source.
+        "title"?, "context"?}``; its metadata is merged over ``metadata``; its title names its
+        source; its context (e.g. the turn before it) is what its first message is read with,
+        as each later message of a list is read with the one before: embedded along, not
+        stored, so that "It taught me self-acceptance" is found for the book it answers.
         """
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(items, list) or not items:
@@ -216,44 +233,45 @@ class Memory:
                 out["relations"][key] += res["relations"][key]
         return out
 
-    def _item(
-        self, item: Any, base: dict[str, Any]
-    ) -> tuple[list[dict[str, str]], dict[str, Any], datetime | None, str | None]:
+    def _item(self, item: Any, base: dict[str, Any]) -> _Item:
         if not isinstance(item, dict) or "messages" not in item:
             item = {"messages": item}
         msgs = self._messages(item["messages"])
         meta = {**base, **self._metadata(item.get("metadata"))}
-        title = item.get("title")
-        if title is not None and not isinstance(title, str):
-            raise InvalidInputError("title must be a string")
-        return msgs, meta, parse_ts(item.get("timestamp")), title
+        title, context = item.get("title"), item.get("context")
+        for key, value in (("title", title), ("context", context)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{key} must be a string")
+        return _Item(msgs, meta, parse_ts(item.get("timestamp")), title, context or None)
 
     def _add_batch(self, scope: Scope, chunk: list[Any], infer: bool) -> dict[str, Any]:
         p = self.parts
         at = now()
-        batches = [msgs for msgs, _, _, _ in chunk]
+        batches = [it.messages for it in chunk]
         extractions = (
             p.extractor.extract_many(batches)
             if infer
             else p.offline.extract_many(batches, as_is=True)
         )
         items = []
-        for (msgs, meta, valid_from, title), extraction in zip(chunk, extractions):
-            if title:
-                extraction = about(extraction, title)
+        for it, extraction in zip(chunk, extractions):
+            if it.title:
+                extraction = about(extraction, it.title)
+            contexts = [it.context, *(_said(m) for m in it.messages[:-1])]
             sources = [
                 Source(
                     fact_id(scope),
                     scope,
                     m["content"],
                     m.get("role", "user"),
-                    title or m.get("name"),
-                    valid_from or at,
-                    meta,
+                    it.title or m.get("name"),
+                    it.valid_from or at,
+                    it.metadata,
+                    context,
                 )
-                for m in msgs
+                for m, context in zip(it.messages, contexts)
             ]
-            items.append(Item(extraction, sources, meta, valid_from))
+            items.append(Item(extraction, sources, it.metadata, it.valid_from))
         with self._lock:
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan)

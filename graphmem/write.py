@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from .config import Config
 from .models import (
     FACTS_KEY,
@@ -310,18 +312,29 @@ class Writer:
 
     def _sources(self, d: _Draft, sources: tuple[Source, ...]) -> None:
         """Sources are searchable too (passages, messages); a message that became exactly
-        one fact reuses that fact's vector."""
-        known = {f.text: v for f, v in zip(d.plan.facts, d.plan.embeddings)}
+        one fact reuses that fact's vector. A source with a context (the message before it)
+        is embedded alone and after its context, and keeps the mean of the two vectors: its
+        similarity to a query is the mean of both similarities (the store ranks by inner
+        product), so "It taught me self-acceptance" also answers for the book asked about
+        the turn before. Measured on LoCoMo; a normalised mean loses most of the gain."""
+        known = {f.text: np.asarray(v) for f, v in zip(d.plan.facts, d.plan.embeddings)}
         by_source: dict[str, list[str]] = {}
         for fid, sid in d.derived:
             by_source.setdefault(sid, []).append(fid)
         records = [source_record(s, by_source.get(s.id, [])) for s in sources]
         texts = {r.id: searchable(r.text, r.metadata) for r in records}
-        todo = [r for r in records if texts[r.id] not in known]
-        vecs = self.embedder.embed([texts[r.id] for r in todo]).tolist()
-        fresh = dict(zip((r.id for r in todo), vecs))
+        read = {s.id: f"{s.context}\n{texts[s.id]}" for s in sources if s.context}
+        todo = [texts[r.id] for r in records if texts[r.id] not in known] + list(read.values())
+        fresh = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
+        vecs = {**fresh, **known}
+
+        def vector(rid: str) -> list[float]:
+            v = vecs[texts[rid]]
+            out: list[float] = ((v + vecs[read[rid]]) / 2 if rid in read else v).tolist()
+            return out
+
         d.plan.source_records = records
-        d.plan.source_embeddings = [known.get(texts[r.id]) or fresh[r.id] for r in records]
+        d.plan.source_embeddings = [vector(r.id) for r in records]
 
 
 def about(extraction: Extraction, title: str) -> Extraction:

@@ -83,13 +83,19 @@ def conversation_text(conv: Conversation) -> str:
 
 
 def ingest(mem: Memory, conv: Conversation, batch_size: int, bar: Any, task: Any) -> float:
+    """Every turn is one item, read with the turn before it in its session."""
+    before = [
+        f"{p.speaker}: {p.text}" if i and p.session == t.session else None
+        for i, (p, t) in enumerate(zip([conv.turns[0], *conv.turns], conv.turns))
+    ]
     items: list[Any] = [
         {
             "messages": [{"role": "user", "name": t.speaker, "content": t.text}],
             "timestamp": t.timestamp,
             "metadata": {"dia_id": t.dia_id, "session": t.session},
+            "context": context,
         }
-        for t in conv.turns
+        for t, context in zip(conv.turns, before)
     ]
     start = time.perf_counter()
     for i in range(0, len(items), batch_size):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def _rows(res: dict[str, Any]) -> list[FactRecord]:
 
 
 class ChromaVectorStore:
-    """Scoped records with embeddings computed by graphmem (cosine space)."""
+    """Scoped records with embeddings computed by graphmem (cosine or inner-product space)."""
 
     def __init__(
         self,
@@ -105,11 +105,14 @@ class ChromaVectorStore:
         port: int = 8000,
         collection: str = "graphmem",
         family: str | None = None,
+        space: Literal["cosine", "ip"] = "cosine",
     ) -> None:
         """``family``: the embedder's (see ``Embedder.family``); a collection written with
-        another family's vectors is refused instead of searched with incomparable vectors."""
+        another family's vectors is refused instead of searched with incomparable vectors.
+        ``space`` of new collections: ``ip`` ranks by inner product, for vectors that are not
+        of unit length (a message embedded with its context; see ``Writer._sources``)."""
         self.path, self.host, self.port, self.base = path, host, port, collection
-        self.family = family
+        self.family, self.space = family, space
         self._client: Any = None
         self._cols: dict[str, Any] = {}
         self._missing: dict[str, float] = {}  # collections found absent, briefly cached
@@ -159,7 +162,7 @@ class ChromaVectorStore:
                     self._client.get_or_create_collection,
                     name,
                     metadata={
-                        "hnsw:space": "cosine",
+                        "hnsw:space": self.space,
                         "graphmem": self.base,
                         "graphmem_embedder": self.family or "",
                     },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from graphmem import InvalidInputError
@@ -121,3 +123,22 @@ def test_sources_count_by_walk_rank() -> None:
     walk = {"a": 0.5, "b": 0.05, "c": 0.05, "d": 0.01, "e": 0.001, "z": 0.0}
     got = _ranked(walk, 3.0, {"e": {}}, 3)
     assert got == {"a": 1.0, "b": 0.75, "c": 0.75, "e": 0.5}
+
+
+def test_fetch_returns_vectors_as_the_collection_compares_them(tmp_path: Path) -> None:
+    """A cosine collection compares unit vectors, an inner-product one the vectors written."""
+    import numpy as np
+
+    from graphmem.models import FactRecord
+    from graphmem.stores.chroma import ChromaVectorStore
+
+    scope = Scope(user_id="u")
+    half = np.array([[0.6, 0.0, 0.0]], dtype=np.float32)
+    for space, expect in (("cosine", 1.0), ("ip", 0.6)):
+        store = ChromaVectorStore(tmp_path / space, collection=f"t_{space}", space=space)
+        store.setup()
+        store.upsert([FactRecord(f"{space}-1", "text", scope)], half)
+        ((_, v),) = store.fetch([f"{space}-1"], scope)
+        ((_, sim),) = store.query(scope, np.array([1.0, 0.0, 0.0], dtype=np.float32), 1)
+        assert float(np.linalg.norm(v)) == pytest.approx(expect)
+        assert sim == pytest.approx(float(v[0]), abs=1e-5)

@@ -358,6 +358,9 @@ class ChromaVectorStore:
     def fetch(
         self, ids: Sequence[str], scope: Scope, where: dict[str, Any] | None = None
     ) -> list[tuple[FactRecord, Vector]]:
+        """Records with their vectors as the collection compares them: unit length in a cosine
+        collection (one created before ``space`` existed may hold a message's context mean),
+        as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         out: list[tuple[FactRecord, Vector]] = []
         for col, group in self._id_targets(ids, archive_too=False):
             res = self._call(
@@ -367,9 +370,11 @@ class ChromaVectorStore:
                 where=where,
                 include=["documents", "metadatas", "embeddings"],
             )
+            cosine = (col.metadata or {}).get("hnsw:space", "l2") == "cosine"
             for rec, emb in zip(_rows(res), res["embeddings"]):
                 if scope.contains(rec.scope):  # routed by id: the scope is checked here
-                    out.append((rec, np.asarray(emb, dtype=np.float32)))
+                    v = np.asarray(emb, dtype=np.float32)
+                    out.append((rec, v / (np.linalg.norm(v) or 1.0) if cosine else v))
         return out
 
     def scan(

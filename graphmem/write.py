@@ -325,6 +325,7 @@ class Writer:
         texts = {r.id: searchable(r.text, r.metadata) for r in records}
         read = {s.id: f"{s.context}\n{texts[s.id]}" for s in sources if s.context}
         todo = [texts[r.id] for r in records if texts[r.id] not in known] + list(read.values())
+        todo = list(dict.fromkeys(todo))  # "Thanks!" twice is embedded once
         fresh = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
         vecs = {**fresh, **known}
 

@@ -11,6 +11,7 @@ from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
 from .models import (
+    TITLE_KEY,
     FactRecord,
     GraphBatch,
     Scope,
@@ -20,6 +21,7 @@ from .models import (
     new_id,
     now,
     parse_ts,
+    searchable,
 )
 from .plan import Plan
 from .qa import answer
@@ -41,12 +43,6 @@ class _Item(NamedTuple):
     valid_from: datetime | None
     title: str | None
     context: str | None
-
-
-def _said(message: dict[str, str]) -> str:
-    """A message as the one after it is read with: ``name: content``."""
-    name = message.get("name")
-    return f"{name}: {message['content']}" if name else message["content"]
 
 
 class Memory:
@@ -257,19 +253,21 @@ class Memory:
         for it, extraction in zip(chunk, extractions):
             if it.title:
                 extraction = about(extraction, it.title)
-            contexts = [it.context, *(_said(m) for m in it.messages[:-1])]
+            titles = [it.title or m.get("name") for m in it.messages]
+            # a later message is read with the one before, as that one's source is embedded
+            said = [searchable(m["content"], {TITLE_KEY: t}) for m, t in zip(it.messages, titles)]
             sources = [
                 Source(
                     fact_id(scope),
                     scope,
                     m["content"],
                     m.get("role", "user"),
-                    it.title or m.get("name"),
+                    title,
                     it.valid_from or at,
                     it.metadata,
                     context,
                 )
-                for m, context in zip(it.messages, contexts)
+                for m, title, context in zip(it.messages, titles, [it.context, *said[:-1]])
             ]
             items.append(Item(extraction, sources, it.metadata, it.valid_from))
         with self._lock:

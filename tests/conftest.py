@@ -17,7 +17,7 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder() -> OnnxEmbedder:
-    """The real all-MiniLM-L6-v2 ONNX model (installed by `make model`)."""
+    """The real default embedding model in ONNX (installed by `make model`)."""
     return OnnxEmbedder(model_dir(), name=Config.load().embed_model)
 
 

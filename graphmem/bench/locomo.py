@@ -84,9 +84,9 @@ def conversation_text(conv: Conversation) -> str:
 
 def ingest(mem: Memory, conv: Conversation, batch_size: int, bar: Any, task: Any) -> float:
     """Every turn is one item, read with the turn before it in its session."""
-    before = [
-        f"{p.speaker}: {p.text}" if i and p.session == t.session else None
-        for i, (p, t) in enumerate(zip([conv.turns[0], *conv.turns], conv.turns))
+    before = [None] + [
+        f"{p.speaker}: {p.text}" if p.session == t.session else None
+        for p, t in zip(conv.turns, conv.turns[1:])
     ]
     items: list[Any] = [
         {

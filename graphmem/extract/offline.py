@@ -137,8 +137,8 @@ class SpacyExtractor:
         return Extraction(facts=facts, entities=list(entities.values()))
 
 
-#: lower-case name particles that stay at the start of a name ("de Gaulle", "van Gogh")
 ARTICLES = {"the", "a", "an"}
+#: lower-case name particles that stay at the start of a name ("de Gaulle", "van Gogh")
 PARTICLES = {"de", "del", "della", "di", "da", "du", "van", "von", "der", "la", "le", "al", "bin"}
 
 
@@ -158,7 +158,7 @@ def _name_of(ent: Any) -> str:
         )
     ):
         toks.pop(0)
-    text = ent.doc[toks[0].i : toks[-1].i + 1].text if toks else ""
+    text: str = ent.doc[toks[0].i : toks[-1].i + 1].text
     return text.strip(" .,'\"’")
 
 

@@ -12,7 +12,7 @@ class SearchConfig(BaseModel):
     + graph_weight · graph`` over the candidates of one query, where the cosine is on the
     embedder's common scale (``protocols.rescale``) and ``graph`` comes from personalized
     PageRank: for a fact its share of the best fact's, for a source ``k / (k + r)`` with ``r``
-    its rank among the sources that the walk reached (``k`` = ``graph_rank_k``). A fact whose
+    its rank by walk score among the candidate sources (``k`` = ``graph_rank_k``). A fact whose
     sources are all sources of better facts scores ``redundancy_penalty`` less (results cover
     more messages).
     Facts also inherit ``source_weight · score / best score`` of the best-ranked source they

@@ -13,6 +13,7 @@ from graphmem import (
     InvalidInputError,
     Memory,
     NotFoundError,
+    SearchConfig,
 )
 from graphmem.stores.networkx_store import NetworkXGraphStore
 
@@ -400,3 +401,33 @@ def test_a_message_is_read_with_the_one_before(memory: Memory, embedder: Any) ->
     assert hits["sources"][0]["content"] == said
     with pytest.raises(InvalidInputError, match="context must be a string"):
         memory.add_many([{"messages": "x y z", "context": 3}], user_id="u")
+
+
+def test_a_speakers_name_does_not_drown_the_question(memory: Memory) -> None:
+    """Every message and fact of a speaker carries their name ("Nate: …"), so a question that
+    names the speakers matches their content-free lines best. Names that title more than
+    ``hub_cap`` sources are cut from the BM25 query and blended out of the dense one."""
+    chatter = [
+        ("Nate", "Wow, Joanna!"),
+        ("Joanna", "Hey Nate!"),
+        ("Nate", "Yum, Joanna!"),
+        ("Joanna", "Cool, Nate!"),
+    ] * 11  # 22 messages each: more than hub_cap (20)
+    said = [
+        *chatter,
+        ("Nate", "I won my video game tournament last week."),
+        ("Joanna", "Turtles are so cute, I'd get two if I weren't allergic."),
+    ]
+    memory.add_many(
+        [{"messages": [{"role": "user", "name": n, "content": t}]} for n, t in said],
+        user_id="u",
+    )
+    question = "What animal do both Nate and Joanna like?"
+
+    def turtles(res: dict[str, Any]) -> tuple[bool, bool]:
+        facts = any("Turtles" in r["memory"] for r in res["results"])
+        return facts, "Turtles" in res["sources"][0]["content"]
+
+    assert turtles(memory.search(question, user_id="u", limit=4)) == (True, True)
+    plain = SearchConfig(speaker_blend=0.0)
+    assert turtles(memory.search(question, user_id="u", limit=4, config=plain)) == (False, False)

@@ -53,13 +53,26 @@ class SearchConfig(BaseModel):
     source_weight: float = Field(
         default=0.5, ge=0, description="share of its best source's score a fact inherits"
     )
+    speaker_blend: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="weight of the query without its speakers' names in the dense query",
+    )
 
 
 PRESETS: dict[str, SearchConfig] = {
-    "dense": SearchConfig(name="dense", bm25_weight=0.0, graph_weight=0.0, source_weight=0.0),
-    "bm25": SearchConfig(
-        name="bm25", dense_weight=0.0, graph_weight=0.0, bm25_weight=1.0, source_weight=0.0
+    "dense": SearchConfig(
+        name="dense", bm25_weight=0.0, graph_weight=0.0, source_weight=0.0, speaker_blend=0.0
     ),
-    "fusion": SearchConfig(name="fusion", graph_weight=0.0, source_weight=0.0),
+    "bm25": SearchConfig(
+        name="bm25",
+        dense_weight=0.0,
+        graph_weight=0.0,
+        bm25_weight=1.0,
+        source_weight=0.0,
+        speaker_blend=0.0,
+    ),
+    "fusion": SearchConfig(name="fusion", graph_weight=0.0, source_weight=0.0, speaker_blend=0.0),
     "hybrid": SearchConfig(),
 }

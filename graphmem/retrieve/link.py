@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 
 from ..models import Entity, Scope, norm_name
 from ..protocols import GraphStore
@@ -23,15 +24,25 @@ def ngrams(text: str, max_n: int = 5) -> list[str]:
     )
 
 
-def link(graph: GraphStore, scope: Scope, query: str) -> dict[str, float]:
-    """Entity id → seed weight. Longer (more specific) matches weigh more; the user node is
-    linked by first-person words and weighs least, since everything hangs off it."""
+@dataclass(frozen=True)
+class Linked:
+    """The query's entities: id → seed weight, and id → the normalised names it matched by."""
+
+    seeds: dict[str, float] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def link(graph: GraphStore, scope: Scope, query: str) -> Linked:
+    """The entities of the scope that the query names. Longer (more specific) matches weigh
+    more; the user node is linked by first-person words and weighs least, since everything
+    hangs off it."""
     grams = ngrams(query)
     words = set(_TOKEN.findall(query.lower()))
     if words & FIRST_PERSON:
         grams.append("i")  # the user node's alias
     found: list[Entity] = graph.find_entities(scope, grams)
     seeds: dict[str, float] = {}
+    names: dict[str, tuple[str, ...]] = {}
     for e in found:
         is_user = any(a == "USER" for a in e.aliases)
         if is_user and not (words & FIRST_PERSON or norm_name(e.name) in grams):
@@ -43,7 +54,17 @@ def link(graph: GraphStore, scope: Scope, query: str) -> dict[str, float]:
         )
         kind = 0.3 if is_user or e.type == "Concept" else 1.0  # named entities are specific
         seeds[e.id] = kind * (1.0 + math.log1p(length))
-    return seeds
+        names[e.id] = tuple(dict.fromkeys(n for n in map(norm_name, e.names) if n in grams))
+    return Linked(seeds, names)
+
+
+def without_names(query: str, names: list[str]) -> str:
+    """``query`` with every mention of the normalised ``names`` (and its possessive) cut out:
+    "What does Nate's sister like?" without "nate" is "What does sister like?"."""
+    for name in sorted(names, key=len, reverse=True):
+        words = r"\W+".join(map(re.escape, name.split()))
+        query = re.sub(rf"\b{words}(?:['’]s)?\b", " ", query, flags=re.IGNORECASE)
+    return re.sub(r"\s+([?.!,;:])", r"\1", re.sub(r"\s+", " ", query)).strip()
 
 
 GENERIC = {"HAS", "IS", "A", "IN", "AT", "OF", "TO", "FROM", "WITH", "ON", "FOR", "MENTIONED"}

@@ -15,7 +15,7 @@ from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from .config import SearchConfig
 from .lexical import LexicalIndex
-from .link import link, query_words, relation_words
+from .link import Linked, link, query_words, relation_words, without_names
 
 
 @dataclass
@@ -62,10 +62,12 @@ class Retriever:
         where: dict[str, Any] | None = None,
     ) -> Ranking:
         k = max(cfg.candidates, limit)
-        facts = self._lexical(self.vectors, query, scope, cfg, k)
-        sources = self._lexical(self.source_vectors, query, scope, cfg, k)
-        seeds = link(self.graph, scope, query) if cfg.graph_weight > 0 else {}
-        qv = self.embedder.embed([query], query=True)[0] if cfg.dense_weight > 0 else None
+        linked = link(self.graph, scope, query) if cfg.graph_weight > 0 else Linked()
+        seeds = linked.seeds
+        bare = self._without_speakers(query, linked, scope, cfg)
+        facts = self._lexical(self.vectors, bare, scope, cfg, k)
+        sources = self._lexical(self.source_vectors, bare, scope, cfg, k)
+        qv = self._query_vector(query, bare, cfg) if cfg.dense_weight > 0 else None
         if qv is not None:
             self._dense(self.vectors, facts, qv, scope, k, where)
             self._dense(self.source_vectors, sources, qv, scope, k, where)
@@ -107,6 +109,28 @@ class Retriever:
         return Ranking(top, src_hits[:limit], relations)
 
     # -- candidates --------------------------------------------------------------------------
+    def _without_speakers(self, query: str, linked: Linked, scope: Scope, cfg: SearchConfig) -> str:
+        """The query without the names of its speakers: names that title more than
+        ``hub_cap`` sources (a speaker titles each of their messages). Every message and fact
+        of a speaker carries the name ("Nate: …"), so it matches the content-free ones ("Nate:
+        Wow, Joanna!") best and drowns what the question asks (in BM25 too: the shortest
+        messages match the name best). The graph still links the speakers."""
+        names = sorted({n for ns in linked.names.values() for n in ns})
+        if cfg.speaker_blend <= 0 or not names:
+            return query
+        counts = self.graph.title_counts(scope, names)
+        speakers = [n for n in names if counts.get(n, 0) > cfg.hub_cap]
+        return (without_names(query, speakers) or query) if speakers else query
+
+    def _query_vector(self, query: str, bare: str, cfg: SearchConfig) -> Vector:
+        """The query's embedding; with speakers named, the blend (``speaker_blend`` to the
+        rest, unit length) of the query without their names and the query as written."""
+        if bare == query:
+            return np.asarray(self.embedder.embed([query], query=True)[0], dtype=np.float32)
+        full, masked = self.embedder.embed([query, bare], query=True)
+        v = (1 - cfg.speaker_blend) * full + cfg.speaker_blend * masked
+        return np.asarray(v / (np.linalg.norm(v) or 1.0), dtype=np.float32)
+
     def _lexical(
         self, store: VectorStore, query: str, scope: Scope, cfg: SearchConfig, k: int
     ) -> Cands:

@@ -258,6 +258,14 @@ class Neo4jGraphStore:
         )
         return {row["name"]: row["source_ids"] for row in rows}
 
+    def title_counts(self, scope: Scope, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        (row,) = self._query(
+            "title_counts", "store/title_counts", names=list(names), **scope.as_dict()
+        )
+        return {name: count for name, count in row["counts"]}
+
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:
             return {}

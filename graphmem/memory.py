@@ -42,7 +42,11 @@ class _Item(NamedTuple):
     metadata: dict[str, Any]
     valid_from: datetime | None
     title: str | None
-    context: str | None
+    context: tuple[str, ...]
+
+
+#: a message is read with up to this many messages before it (its item's context counts)
+READ_BEFORE = 2
 
 
 class Memory:
@@ -211,9 +215,10 @@ class Memory:
 
         Each item is a string, a message list, or ``{"messages", "metadata"?, "timestamp"?,
         "title"?, "context"?}``; its metadata is merged over ``metadata``; its title names its
-        source; its context (e.g. the turn before it) is what its first message is read with,
-        as each later message of a list is read with the one before: embedded along, not
-        stored, so that "It taught me self-acceptance" is found for the book it answers.
+        source; its context (the turn before it, or a list of the turns before it, oldest
+        first) is what its first message is read with, as each later message of a list is read
+        with the ones before: embedded along (up to ``READ_BEFORE`` of them), not stored, so
+        that "It taught me self-acceptance" is found for the book it answers.
         """
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(items, list) or not items:
@@ -234,11 +239,14 @@ class Memory:
             item = {"messages": item}
         msgs = self._messages(item["messages"])
         meta = {**base, **self._metadata(item.get("metadata"))}
-        title, context = item.get("title"), item.get("context")
-        for key, value in (("title", title), ("context", context)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInputError(f"{key} must be a string")
-        return _Item(msgs, meta, parse_ts(item.get("timestamp")), title, context or None)
+        title, context = item.get("title"), item.get("context") or ()
+        if title is not None and not isinstance(title, str):
+            raise InvalidInputError("title must be a string")
+        context = (context,) if isinstance(context, str) else context
+        if not isinstance(context, list | tuple) or not all(isinstance(c, str) for c in context):
+            raise InvalidInputError("context must be a string or a list of strings")
+        before = tuple(c for c in context if c)[-READ_BEFORE:]
+        return _Item(msgs, meta, parse_ts(item.get("timestamp")), title, before)
 
     def _add_batch(self, scope: Scope, chunk: list[Any], infer: bool) -> dict[str, Any]:
         p = self.parts
@@ -254,8 +262,12 @@ class Memory:
             if it.title:
                 extraction = about(extraction, it.title)
             titles = [it.title or m.get("name") for m in it.messages]
-            # a later message is read with the one before, as that one's source is embedded
+            # a later message is read with the ones before, as their sources are embedded
             said = [searchable(m["content"], {TITLE_KEY: t}) for m, t in zip(it.messages, titles)]
+            read = [*it.context, *said]
+            befores = [
+                tuple(read[max(0, i - READ_BEFORE) : i]) for i in range(len(it.context), len(read))
+            ]
             sources = [
                 Source(
                     fact_id(scope),
@@ -267,7 +279,7 @@ class Memory:
                     it.metadata,
                     context,
                 )
-                for m, title, context in zip(it.messages, titles, [it.context, *said[:-1]])
+                for m, title, context in zip(it.messages, titles, befores)
             ]
             items.append(Item(extraction, sources, it.metadata, it.valid_from))
         with self._lock:

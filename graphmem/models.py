@@ -171,8 +171,9 @@ class Source:
     title: str | None = None
     created_at: datetime = field(default_factory=now)
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: what the source is read with (the message before it): embedded with it, not stored
-    context: str | None = None
+    #: what the source is read with (the messages before it, oldest first): embedded with it,
+    #: not stored
+    context: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

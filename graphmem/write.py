@@ -312,26 +312,30 @@ class Writer:
 
     def _sources(self, d: _Draft, sources: tuple[Source, ...]) -> None:
         """Sources are searchable too (passages, messages); a message that became exactly
-        one fact reuses that fact's vector. A source with a context (the message before it)
-        is embedded alone and after its context, and keeps the mean of the two vectors: its
-        similarity to a query is the mean of both similarities (the store ranks by inner
-        product), so "It taught me self-acceptance" also answers for the book asked about
-        the turn before. Measured on LoCoMo; a normalised mean loses most of the gain."""
+        one fact reuses that fact's vector. A source with a context (the messages before it)
+        is embedded alone and after each tail of its context (the message before; the two
+        before), and keeps the mean of those vectors: its similarity to a query is the mean of
+        the similarities (the store ranks by inner product), so "It taught me
+        self-acceptance" also answers for the book asked about the turn before. Measured on
+        LoCoMo; a normalised mean loses most of the gain."""
         known = {f.text: np.asarray(v) for f, v in zip(d.plan.facts, d.plan.embeddings)}
         by_source: dict[str, list[str]] = {}
         for fid, sid in d.derived:
             by_source.setdefault(sid, []).append(fid)
         records = [source_record(s, by_source.get(s.id, [])) for s in sources]
         texts = {r.id: searchable(r.text, r.metadata) for r in records}
-        read = {s.id: f"{s.context}\n{texts[s.id]}" for s in sources if s.context}
-        todo = [texts[r.id] for r in records if texts[r.id] not in known] + list(read.values())
+        reads = {
+            s.id: [texts[s.id]]
+            + ["\n".join((*s.context[i:], texts[s.id])) for i in reversed(range(len(s.context)))]
+            for s in sources
+        }
+        todo = [t for ts in reads.values() for t in ts if t not in known]
         todo = list(dict.fromkeys(todo))  # "Thanks!" twice is embedded once
         fresh = dict(zip(todo, self.embedder.embed(todo))) if todo else {}
         vecs = {**fresh, **known}
 
         def vector(rid: str) -> list[float]:
-            v = vecs[texts[rid]]
-            out: list[float] = ((v + vecs[read[rid]]) / 2 if rid in read else v).tolist()
+            out: list[float] = np.mean([vecs[t] for t in reads[rid]], axis=0).tolist()
             return out
 
         d.plan.source_records = records

@@ -83,10 +83,10 @@ def conversation_text(conv: Conversation) -> str:
 
 
 def ingest(mem: Memory, conv: Conversation, batch_size: int, bar: Any, task: Any) -> float:
-    """Every turn is one item, read with the turn before it in its session."""
-    before = [None] + [
-        f"{p.speaker}: {p.text}" if p.session == t.session else None
-        for p, t in zip(conv.turns, conv.turns[1:])
+    """Every turn is one item, read with the (up to two) turns before it in its session."""
+    before = [
+        [f"{p.speaker}: {p.text}" for p in conv.turns[max(0, i - 2) : i] if p.session == t.session]
+        for i, t in enumerate(conv.turns)
     ]
     items: list[Any] = [
         {

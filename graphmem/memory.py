@@ -414,7 +414,13 @@ class Memory:
         where = to_where(filters) if filters else None
         p = self.parts
         retriever = Retriever(
-            p.embedder, p.vectors, p.source_vectors, p.graph, self._lexical, self._generation
+            p.embedder,
+            p.vectors,
+            p.source_vectors,
+            p.graph,
+            self._lexical,
+            self._generation,
+            p.entity_vectors,
         )
         ranking = retriever.search(query, scope, _limit(limit), cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]

@@ -78,3 +78,21 @@ def test_bm25_index_sees_new_writes(corpus: Memory) -> None:
     corpus.add("The Zeppelin Museum is in Friedrichshafen.", user_id="wiki")
     res = corpus.search("zeppelin", user_id="wiki", config="bm25")
     assert res["results"][0]["memory"] == "The Zeppelin Museum is in Friedrichshafen."
+
+
+def test_query_phrases_link_by_name_embedding(corpus: Memory) -> None:
+    """A phrase that names an entity only loosely ("the Halvard society's journal" names no
+    entity exactly, nor does "Halvard Soc") links by name embedding when asked to."""
+    from graphmem.models import Scope
+    from graphmem.retrieve.link import link, link_similar, phrases
+
+    assert phrases("Who founded the Halvard Soc?", set()) == ["Halvard Soc"]
+    assert phrases("Where does Alice Smith work?", {"alice", "smith"}) == []
+    p, scope, query = corpus.parts, Scope("wiki"), "Who founded the Halvard Soc?"
+    exact = link(p.graph, scope, query)
+    similar = link_similar(exact, query, scope, p.graph, p.entity_vectors, p.embedder, 0.5)
+    names = {e.id: e.name for e in p.graph.entities(scope)}
+    assert "Halvard Society" not in {names[i] for i in exact.seeds}
+    assert "Halvard Society" in {names[i] for i in similar.seeds}
+    res = corpus.search(query, user_id="wiki", config=SearchConfig(similar_names=0.5))
+    assert titles(res)[0] == "Halvard Society"

@@ -53,6 +53,12 @@ class SearchConfig(BaseModel):
     source_weight: float = Field(
         default=0.5, ge=0, description="share of its best source's score a fact inherits"
     )
+    similar_names: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="also link query phrases to entity names this similar (common scale)",
+    )
     speaker_blend: float = Field(
         default=0.7,
         ge=0,

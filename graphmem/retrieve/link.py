@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..models import Entity, Scope, norm_name
-from ..protocols import GraphStore
+from ..protocols import Embedder, GraphStore, VectorStore, rescale
 
 _TOKEN = re.compile(r"\w+")
 FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
@@ -55,6 +55,58 @@ def link(graph: GraphStore, scope: Scope, query: str) -> Linked:
         kind = 0.3 if is_user or e.type == "Concept" else 1.0  # named entities are specific
         seeds[e.id] = kind * (1.0 + math.log1p(length))
         names[e.id] = tuple(dict.fromkeys(n for n in map(norm_name, e.names) if n in grams))
+    return Linked(seeds, names)
+
+
+#: words that never start or end a phrase worth looking up by name embedding
+_STOP_WORDS = """
+    a an the of in on at to for from by with about as into over after before during and or
+    but is are was were be been being do does did has have had what which who whom whose
+    when where why how this that these those it its he she they them his her their i me my
+    we our you your there here than then so not no can could would should will may might
+    must one both each many much more most some any other such same
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+_WORD = re.compile(r"[\w'’&+-]+(?:\.(?=\w))?")
+
+
+def phrases(query: str, covered: set[str]) -> list[str]:
+    """Phrases of the query that may name an entity but matched no name exactly: runs of words
+    between stop words and words of the names matched, of two words or more, or capitalised."""
+    runs: list[list[str]] = [[]]
+    for w in _WORD.findall(query):
+        if w.lower() in _STOP or norm_name(w) in covered:
+            runs.append([])
+        else:
+            runs[-1].append(w)
+    return [" ".join(r) for r in runs if len(r) > 1 or (r and r[0][:1].isupper())]
+
+
+def link_similar(
+    linked: Linked,
+    query: str,
+    scope: Scope,
+    graph: GraphStore,
+    entity_names: VectorStore,
+    embedder: Embedder,
+    threshold: float,
+) -> Linked:
+    """``linked`` plus the entities whose name embeds closest to a phrase of the query that
+    matched no name exactly ("Tikhaya Sosna" → "Tikhaya Sosna River"), at ``threshold`` or
+    more on the common scale. Such a seed weighs half an exact match of the same name."""
+    covered = {w for ns in linked.names.values() for n in ns for w in n.split()}
+    todo = phrases(query, covered)
+    if not todo:
+        return linked
+    hits = entity_names.query_batch(scope, embedder.embed(todo, query=True), 1)
+    close = {h[0][0].text for h in hits if h and rescale(h[0][1], embedder.floor) >= threshold}
+    if not close:
+        return linked
+    seeds, names = dict(linked.seeds), dict(linked.names)
+    for e in graph.find_entities(scope, sorted(norm_name(n) for n in close)):
+        if e.id not in seeds:
+            seeds[e.id] = 0.5 * (1.0 + math.log1p(len(norm_name(e.name).split())))
+            names[e.id] = ()
     return Linked(seeds, names)
 
 

@@ -15,7 +15,7 @@ from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from .config import SearchConfig
 from .lexical import LexicalIndex
-from .link import Linked, link, query_words, relation_words, without_names
+from .link import Linked, link, link_similar, query_words, relation_words, without_names
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Retriever:
     graph: GraphStore
     lexical: LexicalIndex
     generation: int = 0
+    entity_names: VectorStore | None = None  # entity name vectors, for ``similar_names``
 
     def search(
         self,
@@ -63,6 +64,16 @@ class Retriever:
     ) -> Ranking:
         k = max(cfg.candidates, limit)
         linked = link(self.graph, scope, query) if cfg.graph_weight > 0 else Linked()
+        if cfg.graph_weight > 0 and cfg.similar_names is not None and self.entity_names:
+            linked = link_similar(
+                linked,
+                query,
+                scope,
+                self.graph,
+                self.entity_names,
+                self.embedder,
+                cfg.similar_names,
+            )
         seeds = linked.seeds
         bare = self._without_speakers(query, linked, scope, cfg)
         facts = self._lexical(self.vectors, bare, scope, cfg, k)

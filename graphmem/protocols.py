@@ -172,9 +172,9 @@ class GraphStore(Protocol):
         """Normalised name → ids of the sources in ``scope`` titled so (passages about it), for
         the names that title at most ``limit`` sources."""
 
-    def title_counts(self, scope: Scope, names: Sequence[str]) -> dict[str, int]:
-        """Normalised name → how many sources in ``scope`` it titles (names titling none are
-        left out): a name that titles many is a speaker of the conversation."""
+    def title_counts(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, int]:
+        """Normalised name → how many sources in ``scope`` it titles, counted up to ``limit``
+        (names titling none are left out): a name that titles many is a speaker."""
 
     def delete_facts(self, fact_ids: Sequence[str]) -> None:
         """Remove exactly the relations, mentions and source links derived from the facts."""

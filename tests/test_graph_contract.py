@@ -206,6 +206,7 @@ def test_sources_about_an_entity_by_title(store: GraphStore, tmp_path: Path) -> 
     store.close()
     store.setup()  # read back after a restart
     assert store.sources_about(ALICE, ["nigeria"], 4) == {"nigeria": ["p1", "q0", "q1", "q2"]}
-    assert store.title_counts(ALICE, names) == {"nigeria": 4, "niger river": 1}
-    assert store.title_counts(BOB, names) == {"nigeria": 1}
-    assert store.title_counts(ALICE, []) == {}
+    assert store.title_counts(ALICE, names, 10) == {"nigeria": 4, "niger river": 1}
+    assert store.title_counts(ALICE, names, 3) == {"nigeria": 3, "niger river": 1}
+    assert store.title_counts(BOB, names, 10) == {"nigeria": 1}
+    assert store.title_counts(ALICE, [], 10) == {}

@@ -129,7 +129,7 @@ class Retriever:
         names = sorted({n for ns in linked.names.values() for n in ns})
         if cfg.speaker_blend <= 0 or not names:
             return query
-        counts = self.graph.title_counts(scope, names)
+        counts = self.graph.title_counts(scope, names, cfg.hub_cap + 1)
         speakers = [n for n in names if counts.get(n, 0) > cfg.hub_cap]
         return (without_names(query, speakers) or query) if speakers else query
 

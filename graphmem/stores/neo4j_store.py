@@ -258,11 +258,15 @@ class Neo4jGraphStore:
         )
         return {row["name"]: row["source_ids"] for row in rows}
 
-    def title_counts(self, scope: Scope, names: Sequence[str]) -> dict[str, int]:
+    def title_counts(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, int]:
         if not names:
             return {}
         (row,) = self._query(
-            "title_counts", "store/title_counts", names=list(names), **scope.as_dict()
+            "title_counts",
+            "store/title_counts",
+            names=list(dict.fromkeys(names)),
+            limit=limit,
+            **scope.as_dict(),
         )
         return {name: count for name, count in row["counts"]}
 

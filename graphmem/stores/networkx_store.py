@@ -469,11 +469,11 @@ class NetworkXGraphStore:
                     out[n].extend(sg.titled.get(n, ()))
             return {n: sorted(ids) for n, ids in out.items() if 0 < len(ids) <= limit}
 
-    def title_counts(self, scope: Scope, names: Sequence[str]) -> dict[str, int]:
+    def title_counts(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, int]:
         with self._lock:
             groups = self._matching(scope)
             counts = {n: sum(len(sg.titled.get(n, ())) for sg in groups) for n in names}
-            return {n: c for n, c in counts.items() if c}
+            return {n: min(c, limit) for n, c in counts.items() if c}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:

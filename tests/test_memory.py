@@ -439,3 +439,24 @@ def test_a_speakers_name_does_not_drown_the_question(memory: Memory) -> None:
     assert turtles(memory.search(question, user_id="u", limit=4)) == (True, True)
     plain = SearchConfig(speaker_blend=0.0)
     assert turtles(memory.search(question, user_id="u", limit=4, config=plain)) == (False, False)
+
+
+def test_a_question_about_a_period_ranks_what_was_said_then_first(memory: Memory) -> None:
+    """A fact's ``valid_from`` is when it was said; a question naming a date ranks the facts
+    said then first (``time`` in its parts), and finds them even beyond the dense top k."""
+    said = [
+        ("2023-03-04", "I went hiking with Carol."),
+        ("2023-06-10", "I went hiking with Bob."),
+        ("2023-09-02", "I went hiking with Dave."),
+    ]
+    for when, text in said:
+        memory.add(text, user_id="u", timestamp=when)
+    question = "Who did I go hiking with in June 2023?"
+    res = memory.search(question, user_id="u", limit=3)
+    top = res["results"][0]
+    assert "Bob" in top["memory"] and top["score_parts"]["time"] == 1.0
+    assert all(r["score_parts"]["time"] == 0.0 for r in res["results"][1:])
+    narrow = memory.search(question, user_id="u", limit=1, config=SearchConfig(candidates=1))
+    assert "Bob" in narrow["results"][0]["memory"]
+    plain = memory.search("Who did I go hiking with?", user_id="u", limit=3)
+    assert "time" not in plain["results"][0]["score_parts"]

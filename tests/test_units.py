@@ -142,3 +142,37 @@ def test_fetch_returns_vectors_as_the_collection_compares_them(tmp_path: Path) -
         ((_, sim),) = store.query(scope, np.array([1.0, 0.0, 0.0], dtype=np.float32), 1)
         assert float(np.linalg.norm(v)) == pytest.approx(expect)
         assert sim == pytest.approx(float(v[0]), abs=1e-5)
+
+
+def test_the_period_a_query_names() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from graphmem.retrieve.when import Period, query_period
+
+    def day(y: int, m: int, d: int) -> datetime:
+        return datetime(y, m, d, tzinfo=UTC)
+
+    may3 = Period(day(2023, 5, 3), day(2023, 5, 4))
+    assert query_period("Who did Maria have dinner with on May 3, 2023?") == may3
+    assert query_period("What did Gina find on 3rd May, 2023?") == may3
+    assert query_period("What class did Maria start in December 2023?") == Period(
+        day(2023, 12, 1), day(2024, 1, 1)
+    )
+    assert query_period("When did Melanie go camping in June?") == Period(month=6)
+    assert query_period("How often did she swim in 2023?") == Period(
+        day(2023, 1, 1), day(2024, 1, 1)
+    )
+    for none in ("This may be hard", "What did the Judiciary Act of 1869 do?", "February 30, 2023"):
+        assert query_period(none) is None, none
+    slack = timedelta(days=3)
+    assert may3.contains(day(2023, 5, 6), slack) and not may3.contains(day(2023, 5, 7), slack)
+    assert Period(month=6).contains(day(2021, 6, 30), slack)
+    assert Period(month=6).contains(day(2021, 7, 2), slack)  # "last week" said in early July
+    assert not Period(month=6).contains(day(2021, 7, 9), slack) and not may3.contains(None, slack)
+    assert may3.where(slack) == {
+        "$and": [
+            {"valid_from": {"$gte": day(2023, 4, 30).timestamp()}},
+            {"valid_from": {"$lt": day(2023, 5, 7).timestamp()}},
+        ]
+    }
+    assert Period(month=6).where(slack) is None

@@ -59,6 +59,12 @@ class SearchConfig(BaseModel):
         le=1,
         description="also link query phrases to entity names this similar (common scale)",
     )
+    time_weight: float = Field(
+        default=0.5, ge=0, description="added to a fact valid from within the period asked about"
+    )
+    time_slack_days: float = Field(
+        default=3.0, ge=0, description="days the period asked about extends on either side"
+    )
     speaker_blend: float = Field(
         default=0.7,
         ge=0,
@@ -69,7 +75,12 @@ class SearchConfig(BaseModel):
 
 PRESETS: dict[str, SearchConfig] = {
     "dense": SearchConfig(
-        name="dense", bm25_weight=0.0, graph_weight=0.0, source_weight=0.0, speaker_blend=0.0
+        name="dense",
+        bm25_weight=0.0,
+        graph_weight=0.0,
+        source_weight=0.0,
+        speaker_blend=0.0,
+        time_weight=0.0,
     ),
     "bm25": SearchConfig(
         name="bm25",
@@ -78,7 +89,10 @@ PRESETS: dict[str, SearchConfig] = {
         bm25_weight=1.0,
         source_weight=0.0,
         speaker_blend=0.0,
+        time_weight=0.0,
     ),
-    "fusion": SearchConfig(name="fusion", graph_weight=0.0, source_weight=0.0, speaker_blend=0.0),
+    "fusion": SearchConfig(
+        name="fusion", graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0
+    ),
     "hybrid": SearchConfig(),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from . import graph as G
 from .config import SearchConfig
 from .lexical import LexicalIndex
 from .link import Linked, link, link_similar, query_words, relation_words, without_names
+from .when import Period, query_period
 
 
 @dataclass
@@ -79,9 +81,13 @@ class Retriever:
         facts = self._lexical(self.vectors, bare, scope, cfg, k)
         sources = self._lexical(self.source_vectors, bare, scope, cfg, k)
         qv = self._query_vector(query, bare, cfg) if cfg.dense_weight > 0 else None
+        period = query_period(query) if cfg.time_weight > 0 else None
         if qv is not None:
             self._dense(self.vectors, facts, qv, scope, k, where)
             self._dense(self.source_vectors, sources, qv, scope, k, where)
+            window = period.where(_slack(cfg)) if period else None
+            if window:  # the best facts of the period asked about are candidates too
+                self._dense(self.vectors, facts, qv, scope, k, _both(where, window))
         walk = (
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
@@ -103,6 +109,7 @@ class Retriever:
             limit,
             cfg.redundancy_penalty,
             inherit,
+            period,
         )
         top = _novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
@@ -176,6 +183,7 @@ class Retriever:
         limit: int,
         penalty: float = 0.0,
         inherit: dict[str, float] | None = None,
+        period: Period | None = None,
     ) -> list[Hit]:
         """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
         that candidates found by BM25 or the graph lack, and rank. A candidate that even with
@@ -183,12 +191,15 @@ class Retriever:
         cannot reach the top ``limit`` (as picked by ``_picks`` with ``penalty``) is not
         fetched: the ranking is the same, the reads fewer. What the scope, the filters or
         validity exclude is dropped inside the store. ``inherit``: fact id → the share of the
-        best source's score that it inherits from the sources it was derived from."""
+        best source's score that it inherits from the sources it was derived from. ``period``:
+        the period the query asks about (a record valid from within it scores ``time``)."""
         for i in sorted(graph, key=graph.__getitem__, reverse=True)[:k]:
             cands.setdefault(i, {})
         if inherit is not None:
             for i, c in cands.items():
                 c["source"] = inherit.get(i, 0.0)
+        if period is not None:
+            _mark_period(cands, period, _slack(cfg))
         top_bm25 = _top_bm25(cands)
         missing = [i for i, c in cands.items() if "rec" not in c]
         if qv is not None and missing:
@@ -196,14 +207,15 @@ class Retriever:
             def score(i: str, c: dict[str, Any]) -> float:
                 return _combine(_parts(c, graph.get(i, 0.0), top_bm25), cfg)
 
-            dense = [c["dense"] for c in cands.values() if "rec" in c]
-            # fewer dense hits than asked for: the store holds no other match at all
-            best = min(dense) if len(dense) >= k else -math.inf
+            dense = sorted((c["dense"] for c in cands.values() if "rec" in c), reverse=True)
+            # the k-th best cosine bounds the others'; with fewer hits, there are no others
+            best = dense[k - 1] if len(dense) >= k else -math.inf
+            when = {"time": 1.0} if period else {}  # at best, a missing one is in the period
             known = [(score(i, c), c["rec"].source_ids) for i, c in cands.items() if "rec" in c]
             picks = _picks(known, penalty, limit)
             # a candidate scoring below every pick's (adjusted) score is never picked
             bar = min(a for _, a in picks) if len(picks) >= limit else -math.inf
-            missing = [i for i in missing if score(i, {**cands[i], "dense": best}) >= bar]
+            missing = [i for i in missing if score(i, {**cands[i], "dense": best, **when}) >= bar]
             for i in [i for i, c in cands.items() if "rec" not in c and i not in missing]:
                 del cands[i]
         got = {rec.id: (rec, vec) for rec, vec in store.fetch(missing, scope, where)}
@@ -215,6 +227,8 @@ class Retriever:
             cands[i]["rec"] = rec
             if qv is not None:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
+        if period is not None:
+            _mark_period(cands, period, _slack(cfg))
         return _score(cands, graph, top_bm25, cfg)
 
     # -- graph -----------------------------------------------------------------------------
@@ -336,6 +350,21 @@ def _ranked(graph: dict[str, float], k: float, cands: Cands, n: int) -> dict[str
     return out
 
 
+def _slack(cfg: SearchConfig) -> timedelta:
+    return timedelta(days=cfg.time_slack_days)
+
+
+def _both(where: dict[str, Any] | None, clause: dict[str, Any]) -> dict[str, Any]:
+    return {"$and": [where, clause]} if where else clause
+
+
+def _mark_period(cands: Cands, period: Period, slack: timedelta) -> None:
+    """``time`` = 1 for the candidates valid from within the period asked about, else 0."""
+    for c in cands.values():
+        if "rec" in c:
+            c["time"] = float(period.contains(c["rec"].valid_from, slack))
+
+
 def _top_bm25(cands: Cands) -> float:
     """The top BM25 score among the candidates (the signal is scaled to 1)."""
     return max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
@@ -347,8 +376,9 @@ def _parts(c: dict[str, Any], graph: float, top_bm25: float) -> dict[str, float]
         "bm25": c.get("bm25", 0.0) / top_bm25,
         "graph": graph,
     }
-    if "source" in c:
-        parts["source"] = c["source"]
+    for extra in ("source", "time"):
+        if extra in c:
+            parts[extra] = c[extra]
     return parts
 
 
@@ -358,6 +388,7 @@ def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
         + cfg.bm25_weight * parts["bm25"]
         + cfg.graph_weight * parts["graph"]
         + cfg.source_weight * parts.get("source", 0.0)
+        + cfg.time_weight * parts.get("time", 0.0)
     )
 
 

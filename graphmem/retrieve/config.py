@@ -18,7 +18,10 @@ class SearchConfig(BaseModel):
     Facts also inherit ``source_weight · score / best score`` of the best-ranked source they
     were distilled from (the passage or message as a whole, over its fact–source links). A
     source titled by an entity (a passage by its title, a message by its speaker) gets at least
-    ``about_weight`` times that entity's PageRank score as its own.
+    ``about_weight`` times that entity's PageRank score as its own. A fact valid from within
+    the period the query names ("in June 2023") scores ``time_weight`` more. The names of the
+    query's speakers (names that title more than ``hub_cap`` sources) are left out of the BM25
+    query and blended out of the dense one (``speaker_blend``).
     """
 
     model_config = ConfigDict(frozen=True)

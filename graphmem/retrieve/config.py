@@ -76,26 +76,12 @@ class SearchConfig(BaseModel):
     )
 
 
+#: the baselines read no graph: no walk, no inheritance, no speakers, no period
+_PLAIN = SearchConfig(graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0)
+
 PRESETS: dict[str, SearchConfig] = {
-    "dense": SearchConfig(
-        name="dense",
-        bm25_weight=0.0,
-        graph_weight=0.0,
-        source_weight=0.0,
-        speaker_blend=0.0,
-        time_weight=0.0,
-    ),
-    "bm25": SearchConfig(
-        name="bm25",
-        dense_weight=0.0,
-        graph_weight=0.0,
-        bm25_weight=1.0,
-        source_weight=0.0,
-        speaker_blend=0.0,
-        time_weight=0.0,
-    ),
-    "fusion": SearchConfig(
-        name="fusion", graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0
-    ),
+    "dense": _PLAIN.model_copy(update={"name": "dense", "bm25_weight": 0.0}),
+    "bm25": _PLAIN.model_copy(update={"name": "bm25", "dense_weight": 0.0, "bm25_weight": 1.0}),
+    "fusion": _PLAIN.model_copy(update={"name": "fusion"}),
     "hybrid": SearchConfig(),
 }

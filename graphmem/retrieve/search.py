@@ -65,17 +65,7 @@ class Retriever:
         where: dict[str, Any] | None = None,
     ) -> Ranking:
         k = max(cfg.candidates, limit)
-        linked = link(self.graph, scope, query) if cfg.graph_weight > 0 else Linked()
-        if cfg.graph_weight > 0 and cfg.similar_names is not None and self.entity_names:
-            linked = link_similar(
-                linked,
-                query,
-                scope,
-                self.graph,
-                self.entity_names,
-                self.embedder,
-                cfg.similar_names,
-            )
+        linked = self._link(query, scope, cfg)
         seeds = linked.seeds
         bare = self._without_speakers(query, linked, scope, cfg)
         facts = self._lexical(self.vectors, bare, scope, cfg, k)
@@ -127,6 +117,16 @@ class Retriever:
         return Ranking(top, src_hits[:limit], relations)
 
     # -- candidates --------------------------------------------------------------------------
+    def _link(self, query: str, scope: Scope, cfg: SearchConfig) -> Linked:
+        """The query's entities: by name, and with ``similar_names`` by name embedding."""
+        if cfg.graph_weight <= 0:
+            return Linked()
+        linked = link(self.graph, scope, query)
+        if cfg.similar_names is None or self.entity_names is None:
+            return linked
+        names, threshold = self.entity_names, cfg.similar_names
+        return link_similar(linked, query, scope, self.graph, names, self.embedder, threshold)
+
     def _without_speakers(self, query: str, linked: Linked, scope: Scope, cfg: SearchConfig) -> str:
         """The query without the names of its speakers: names that title more than
         ``hub_cap`` sources (a speaker titles each of their messages). Every message and fact

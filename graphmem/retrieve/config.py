@@ -63,7 +63,7 @@ class SearchConfig(BaseModel):
         description="also link query phrases to entity names this similar (common scale)",
     )
     time_weight: float = Field(
-        default=0.5, ge=0, description="added to a fact valid from within the period asked about"
+        default=1.0, ge=0, description="added to a fact valid from within the period asked about"
     )
     time_slack_days: float = Field(
         default=3.0, ge=0, description="days the period asked about extends on either side"

@@ -14,15 +14,14 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from ..errors import BackendError
 from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph, norm_name
+from .scope_graph import ScopeGraph
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
@@ -48,51 +47,13 @@ def _f(ts: datetime | None) -> float | None:
     return ts.timestamp() if ts else None
 
 
-@dataclass
-class _ScopeGraph:
-    """Everything of one exact scope, in memory."""
-
-    graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
-    by_norm: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    fact_entities: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    entity_facts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    fact_relations: dict[str, dict[str, Relation]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
-    titled: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-
-    def add_entity(self, e: Entity) -> None:
-        old = self.graph.nodes[e.id]["entity"] if e.id in self.graph else None
-        if old is not None:
-            for n in old.names:
-                self.by_norm[norm_name(n)].discard(e.id)
-        self.graph.add_node(e.id, entity=e)
-        for n in e.names:
-            self.by_norm[norm_name(n)].add(e.id)
-
-    def add_relation(self, r: Relation) -> None:
-        self.graph.add_edge(r.source_id, r.target_id, key=r.id, rel=r)
-        self.fact_relations[r.fact_id][r.id] = r
-
-    def add_mention(self, fact_id: str, entity_id: str) -> None:
-        self.fact_entities[fact_id].add(entity_id)
-        self.entity_facts[entity_id].add(fact_id)
-
-    def drop_fact(self, fact_id: str) -> None:
-        for r in self.fact_relations.pop(fact_id, {}).values():
-            if self.graph.has_edge(r.source_id, r.target_id, key=r.id):
-                self.graph.remove_edge(r.source_id, r.target_id, key=r.id)
-        for eid in self.fact_entities.pop(fact_id, set()):
-            self.entity_facts[eid].discard(fact_id)
-
-
 class NetworkXGraphStore:
     """The default :class:`~graphmem.protocols.GraphStore`: no server, one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
-        self._scopes: dict[str, _ScopeGraph] = {}
+        self._scopes: dict[str, ScopeGraph] = {}
         self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -131,13 +92,13 @@ class NetworkXGraphStore:
         ):
             self._sg(scope).titled[norm_name(title)].add(sid)
 
-    def _sg(self, scope_key: str) -> _ScopeGraph:
+    def _sg(self, scope_key: str) -> ScopeGraph:
         sg = self._scopes.get(scope_key)
         if sg is None:
-            sg = self._scopes[scope_key] = _ScopeGraph()
+            sg = self._scopes[scope_key] = ScopeGraph()
         return sg
 
-    def _matching(self, scope: Scope) -> Iterable[_ScopeGraph]:
+    def _matching(self, scope: Scope) -> Iterable[ScopeGraph]:
         self._conn()
         return [sg for key, sg in self._scopes.items() if scope.contains(Scope.from_key(key))]
 
@@ -461,19 +422,20 @@ class NetworkXGraphStore:
                 )
         return out
 
-    def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
-        with self._lock:
-            out: dict[str, list[str]] = defaultdict(list)
-            for sg in self._matching(scope):
-                for n in names:
-                    out[n].extend(sg.titled.get(n, ()))
-            return {n: sorted(ids) for n, ids in out.items() if 0 < len(ids) <= limit}
-
-    def title_counts(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, int]:
+    def _titled(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
+        """Name → ids of the sources in ``scope`` it titles (names titling none left out)."""
         with self._lock:
             groups = self._matching(scope)
-            counts = {n: sum(len(sg.titled.get(n, ())) for sg in groups) for n in names}
-            return {n: min(c, limit) for n, c in counts.items() if c}
+            found = {n: [i for sg in groups for i in sg.titled.get(n, ())] for n in names}
+        return {n: ids for n, ids in found.items() if ids}
+
+    def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
+        return {
+            n: sorted(ids) for n, ids in self._titled(scope, names).items() if len(ids) <= limit
+        }
+
+    def title_counts(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, int]:
+        return {n: min(len(ids), limit) for n, ids in self._titled(scope, names).items()}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
         if not fact_ids:
@@ -499,6 +461,4 @@ def _oldest(r: Relation) -> tuple[datetime, str]:
 
 
 def _replace_invalid(r: Relation, at: datetime) -> Relation:
-    from dataclasses import replace
-
     return replace(r, invalid_at=at)

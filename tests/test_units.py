@@ -100,7 +100,7 @@ def test_common_similarity_scale() -> None:
 
 def test_redundant_facts_yield_to_new_sources() -> None:
     from graphmem.models import FactRecord
-    from graphmem.retrieve.search import Hit, _novel_first
+    from graphmem.retrieve.scoring import Hit, novel_first
 
     def hit(i: str, score: float, *sources: str) -> Hit:
         return Hit(FactRecord(i, i, Scope(user_id="u"), source_ids=sources), score)
@@ -108,11 +108,11 @@ def test_redundant_facts_yield_to_new_sources() -> None:
     def hits() -> list[Hit]:
         return [hit("a", 1.0, "s1"), hit("b", 0.9, "s1"), hit("c", 0.8, "s2"), hit("d", 0.5)]
 
-    picked = _novel_first(hits(), 0.3, 3)
+    picked = novel_first(hits(), 0.3, 3)
     assert [h.record.id for h in picked] == ["a", "c", "b"]
     assert picked[2].parts == {"redundant": 1.0} and picked[2].score == pytest.approx(0.6)
-    assert [h.record.id for h in _novel_first(hits(), 0.0, 3)] == ["a", "b", "c"]
-    assert [h.record.id for h in _novel_first(hits(), 0.3, 4)] == ["a", "c", "b", "d"]
+    assert [h.record.id for h in novel_first(hits(), 0.0, 3)] == ["a", "b", "c"]
+    assert [h.record.id for h in novel_first(hits(), 0.3, 4)] == ["a", "c", "b", "d"]
 
 
 def test_sources_count_by_walk_rank() -> None:

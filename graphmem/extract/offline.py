@@ -207,11 +207,17 @@ class _Sentence:
         if tok.lower_ in {"who", "which", "that"} and tok.head.dep_ == "relcl":
             return self.resolve(tok.head.head)
         if tok.pos_ == "NOUN":
-            mods = [c for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
-            head = tok.lemma_.lower() if tok.tag_ == "NNS" else tok.lower_
-            words = [*(m.lower_ for m in mods), head]
-            return self._entity(" ".join(words), "Concept")
+            return self._concept(tok)
         return None
+
+    def _concept(self, tok: Any) -> str | None:
+        """A plain noun as a concept entity; one the speaker owns is theirs alone ("my old
+        area" → "John's old area"), so that a later "my old area, West County" is the same."""
+        mods = [c for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
+        head = tok.lemma_.lower() if tok.tag_ == "NNS" else tok.lower_
+        words = " ".join([*(m.lower_ for m in mods), head])
+        mine = any(c.dep_ == "poss" and c.lower_ in FIRST_PERSON for c in tok.children)
+        return self._entity(f"{self.speaker}'s {words}" if mine else words, "Concept")
 
     def _owner(self, tok: Any) -> str | None:
         for child in tok.children:
@@ -224,13 +230,15 @@ class _Sentence:
         for tok in self.span:
             if tok.pos_ == "NOUN" and (owner := self._owner(tok)):  # "my sister Anna"
                 for app in (c for c in tok.children if c.dep_ == "appos" and c.i in self.mentions):
+                    target = self.mentions[app.i]
                     out.append(
                         ExtractedRelation(
-                            source=owner,
-                            relation=canonical("HAS_" + tok.lemma_),
-                            target=self.mentions[app.i],
+                            source=owner, relation=canonical("HAS_" + tok.lemma_), target=target
                         )
                     )
+                    concept = self._concept(tok)  # "my home country, Sweden": the same thing
+                    if concept and concept != target:
+                        out.append(ExtractedRelation(source=concept, relation="IS", target=target))
             subjects = [c for c in tok.children if c.dep_ in {"nsubj", "nsubjpass"}]
             subjects += [c for s in subjects for c in s.children if c.dep_ == "conj"]
             for subj in subjects:

@@ -19,9 +19,12 @@ class SearchConfig(BaseModel):
     were distilled from (the passage or message as a whole, over its fact–source links). A
     source titled by an entity (a passage by its title, a message by its speaker) gets at least
     ``about_weight`` times that entity's PageRank score as its own. A fact valid from within
-    the period the query names ("in June 2023") scores ``time_weight`` more. The names of the
-    query's speakers (names that title more than ``hub_cap`` sources) are left out of the BM25
-    query and blended out of the dense one (``speaker_blend``).
+    the period the query names ("in June 2023") scores ``time_weight`` more. The ``hop_queries``
+    entities the walk reaches best that the query does not name each steer one more dense query
+    over the sources (the query vector plus the entity's name vector); a source scores the
+    better of its cosine and its cosine to such a query less ``hop_penalty`` (``hop`` part).
+    The names of the query's speakers (names that title more than ``hub_cap`` sources) are
+    left out of the BM25 query and blended out of the dense one (``speaker_blend``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -68,6 +71,12 @@ class SearchConfig(BaseModel):
     time_slack_days: float = Field(
         default=3.0, ge=0, description="days the period asked about extends on either side"
     )
+    hop_queries: int = Field(
+        default=5, ge=0, le=20, description="bridge entities that steer a second-hop query"
+    )
+    hop_penalty: float = Field(
+        default=0.2, ge=0, description="taken off a source's cosine to a second-hop query"
+    )
     speaker_blend: float = Field(
         default=0.7,
         ge=0,
@@ -77,7 +86,9 @@ class SearchConfig(BaseModel):
 
 
 #: the baselines read no graph: no walk, no inheritance, no speakers, no period
-_PLAIN = SearchConfig(graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0)
+_PLAIN = SearchConfig(
+    graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0, hop_queries=0
+)
 
 PRESETS: dict[str, SearchConfig] = {
     "dense": _PLAIN.model_copy(update={"name": "dense", "bm25_weight": 0.0}),

@@ -5,27 +5,22 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
-from ..models import FACTS_KEY, TITLE_KEY, FactRecord, Scope, Subgraph, norm_name
+from ..models import FACTS_KEY, TITLE_KEY, Scope, Subgraph, norm_name
 from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
+from . import scoring as S
 from .config import SearchConfig
+from .hops import bridges, hop_hits
 from .lexical import LexicalIndex
 from .link import Linked, link, link_similar, query_words, relation_words, without_names
+from .scoring import Cands, Hit
 from .when import Period, query_period
-
-
-@dataclass
-class Hit:
-    record: FactRecord
-    score: float = 0.0
-    parts: dict[str, float] = field(default_factory=dict)
-    paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -41,9 +36,6 @@ class _Walk:
     sub: Subgraph
     seeds: dict[str, float]
     scores: dict[str, float]
-
-
-Cands = dict[str, dict[str, Any]]  # id → {"rec": FactRecord | None, "dense": .., "bm25": ..}
 
 
 @dataclass
@@ -81,12 +73,14 @@ class Retriever:
         walk = (
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
+        if walk is not None and qv is not None:
+            self._hops(walk, qv, scope, cfg, sources, k)
         fact_graph = _scaled(_nodes(walk, "f:"))
         src_graph = _ranked(_nodes(walk, "s:"), cfg.graph_rank_k, sources, k)
         src_hits = self._rank(
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
         )
-        inherit = _inheritance(src_hits) if cfg.source_weight > 0 else None
+        inherit = S.inheritance(src_hits) if cfg.source_weight > 0 else None
         fact_hits = self._rank(
             self.vectors,
             facts,
@@ -101,7 +95,7 @@ class Retriever:
             inherit,
             period,
         )
-        top = _novel_first(fact_hits, cfg.redundancy_penalty, limit)
+        top = S.novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
             order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
             explained = G.paths(
@@ -148,6 +142,21 @@ class Retriever:
         full, masked = self.embedder.embed([query, bare], query=True)
         v = (1 - cfg.speaker_blend) * full + cfg.speaker_blend * masked
         return np.asarray(v / (np.linalg.norm(v) or 1.0), dtype=np.float32)
+
+    def _hops(
+        self, walk: _Walk, qv: Vector, scope: Scope, cfg: SearchConfig, sources: Cands, k: int
+    ) -> None:
+        """Second-hop queries over the sources, one per bridge entity (see ``hops``)."""
+        if cfg.hop_queries <= 0 or self.entity_names is None:
+            return
+        found = bridges(walk.scores, walk.sub.entities, walk.seeds, cfg.hop_queries)
+        if not found:
+            return
+        hits = hop_hits(
+            qv, found, scope, self.entity_names, self.source_vectors, k, self.embedder.floor
+        )
+        for sid, sim in hits.items():
+            sources.setdefault(sid, {})["hop"] = sim - cfg.hop_penalty
 
     def _lexical(
         self, store: VectorStore, query: str, scope: Scope, cfg: SearchConfig, k: int
@@ -200,19 +209,19 @@ class Retriever:
                 c["source"] = inherit.get(i, 0.0)
         if period is not None:
             _mark_period(cands, period, _slack(cfg))
-        top_bm25 = _top_bm25(cands)
+        top_bm25 = S.top_bm25(cands)
         missing = [i for i, c in cands.items() if "rec" not in c]
         if qv is not None and missing:
 
             def score(i: str, c: dict[str, Any]) -> float:
-                return _combine(_parts(c, graph.get(i, 0.0), top_bm25), cfg)
+                return S.combine(S.parts(c, graph.get(i, 0.0), top_bm25), cfg)
 
             dense = sorted((c["dense"] for c in cands.values() if "rec" in c), reverse=True)
             # the k-th best cosine bounds the others'; with fewer hits, there are no others
             best = dense[k - 1] if len(dense) >= k else -math.inf
             when = {"time": 1.0} if period else {}  # at best, a missing one is in the period
             known = [(score(i, c), c["rec"].source_ids) for i, c in cands.items() if "rec" in c]
-            picks = _picks(known, penalty, limit)
+            picks = S.picks(known, penalty, limit)
             # a candidate scoring below every pick's (adjusted) score is never picked
             bar = min(a for _, a in picks) if len(picks) >= limit else -math.inf
             missing = [i for i in missing if score(i, {**cands[i], "dense": best, **when}) >= bar]
@@ -229,7 +238,7 @@ class Retriever:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
         if period is not None:
             _mark_period(cands, period, _slack(cfg))
-        return _score(cands, graph, top_bm25, cfg)
+        return S.score(cands, graph, top_bm25, cfg)
 
     # -- graph -----------------------------------------------------------------------------
     def _walk(
@@ -363,91 +372,6 @@ def _mark_period(cands: Cands, period: Period, slack: timedelta) -> None:
     for c in cands.values():
         if "rec" in c:
             c["time"] = float(period.contains(c["rec"].valid_from, slack))
-
-
-def _top_bm25(cands: Cands) -> float:
-    """The top BM25 score among the candidates (the signal is scaled to 1)."""
-    return max((c.get("bm25", 0.0) for c in cands.values()), default=0.0) or 1.0
-
-
-def _parts(c: dict[str, Any], graph: float, top_bm25: float) -> dict[str, float]:
-    parts = {
-        "dense": c.get("dense", 0.0),
-        "bm25": c.get("bm25", 0.0) / top_bm25,
-        "graph": graph,
-    }
-    for extra in ("source", "time"):
-        if extra in c:
-            parts[extra] = c[extra]
-    return parts
-
-
-def _combine(parts: dict[str, float], cfg: SearchConfig) -> float:
-    return (
-        cfg.dense_weight * parts["dense"]
-        + cfg.bm25_weight * parts["bm25"]
-        + cfg.graph_weight * parts["graph"]
-        + cfg.source_weight * parts.get("source", 0.0)
-        + cfg.time_weight * parts.get("time", 0.0)
-    )
-
-
-def _inheritance(sources: list[Hit]) -> dict[str, float]:
-    """Fact id → the best share of the top source's score among the ranked sources it was
-    distilled from (a source lists its facts), so no fact needs fetching to know it."""
-    top = sources[0].score if sources else 0.0
-    out: dict[str, float] = {}
-    if top <= 0:
-        return out
-    for h in sources:
-        share = max(h.score, 0.0) / top
-        for fid in json.loads(h.record.metadata.get(FACTS_KEY, "[]")):
-            out[fid] = max(out.get(fid, 0.0), share)
-    return out
-
-
-def _score(cands: Cands, graph: dict[str, float], top_bm25: float, cfg: SearchConfig) -> list[Hit]:
-    hits = []
-    for i, c in cands.items():
-        parts = _parts(c, graph.get(i, 0.0), top_bm25)
-        hits.append(Hit(c["rec"], _combine(parts, cfg), {k: round(v, 6) for k, v in parts.items()}))
-    hits.sort(key=lambda h: h.score, reverse=True)
-    return hits
-
-
-def _picks(
-    items: list[tuple[float, tuple[str, ...]]], penalty: float, limit: int
-) -> list[tuple[int, float]]:
-    """(index, adjusted score) of the ``limit`` items picked greedily from (score, source
-    ids): an item whose sources are all sources of items picked before it adds little that is
-    new, so it counts ``penalty`` less. Items without sources are never redundant."""
-    # best first, so that max() gives ties to the better-ranked item
-    pool = sorted(range(len(items)), key=lambda i: items[i][0], reverse=True)
-    picked, covered = list[tuple[int, float]](), set[str]()
-    while pool and len(picked) < limit:
-
-        def adjusted(i: int) -> float:
-            score, src = items[i]
-            return score - (penalty if src and covered.issuperset(src) else 0.0)
-
-        best = pool[0] if penalty <= 0 else max(pool, key=adjusted)
-        picked.append((best, adjusted(best)))
-        pool.remove(best)
-        covered.update(items[best][1])
-    return picked
-
-
-def _novel_first(hits: list[Hit], penalty: float, limit: int) -> list[Hit]:
-    """The top ``limit`` hits in ``_picks`` order; a redundant one scores ``penalty`` less
-    and its ``parts`` say ``redundant``."""
-    out = []
-    for i, adjusted in _picks([(h.score, h.record.source_ids) for h in hits], penalty, limit):
-        h = hits[i]
-        if adjusted < h.score:
-            h.parts["redundant"] = 1.0
-            h.score = adjusted
-        out.append(h)
-    return out
 
 
 def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, Any]]:

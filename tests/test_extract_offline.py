@@ -60,3 +60,26 @@ def test_mentions_link_to_the_name_itself(spacy_extractor: Any) -> None:
     names = {e.name for e in ex.entities}
     assert {"Henrik Ibsen", "Iowa", "Charles de Gaulle", "Beatles"} <= names
     assert not {"Henrik Ibsen's", "north-west Iowa", "the Beatles"} & names
+
+
+def test_what_a_speaker_calls_mine_is_theirs(spacy_extractor: Any) -> None:
+    """ "My old area" is John's, not Maria's; an appositive names it ("my old area, West
+    County"), so a later mention of the place joins the earlier one."""
+    ex = spacy_extractor.extract_many(
+        [
+            [{"role": "user", "name": "John", "content": "My old area was hit by a flood."}],
+            [{"role": "user", "name": "Maria", "content": "My old area had a storm."}],
+            [
+                {
+                    "role": "user",
+                    "name": "John",
+                    "content": "I want to help my old area, West County, too.",
+                }
+            ],
+        ]
+    )
+    mentioned = [set(f.entities) for e in ex for f in e.facts]
+    assert "John's old area" in mentioned[0] and "Maria's old area" in mentioned[1]
+    assert {"John's old area", "West County"} <= mentioned[2]
+    rels = {(r.source, r.relation, r.target) for f in ex[2].facts for r in f.relations}
+    assert ("John's old area", "IS", "West County") in rels

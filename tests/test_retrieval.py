@@ -96,3 +96,29 @@ def test_query_phrases_link_by_name_embedding(corpus: Memory) -> None:
     assert "Halvard Society" in {names[i] for i in similar.seeds}
     res = corpus.search(query, user_id="wiki", config=SearchConfig(similar_names=0.5))
     assert titles(res)[0] == "Halvard Society"
+
+
+HOPS = {
+    "Battle of Mine Creek": "The Battle of Mine Creek was fought in Kansas in October 1864, "
+    "late in the American Civil War.",
+    "2018 Kansas gubernatorial election": "Laura Kelly won the Democratic primary and then "
+    "the 2018 Kansas gubernatorial election.",
+    "2018 Ohio gubernatorial election": "Richard Cordray was the Democratic nominee in the "
+    "2018 Ohio gubernatorial election.",
+    "Battle of Westport": "The Battle of Westport was fought in Missouri in 1864.",
+    "Governor": "A governor is the elected head of the executive branch of a state.",
+}
+
+
+def test_a_bridge_entity_steers_a_second_hop_query(memory: Memory) -> None:
+    """The passage that answers the second hop names the bridge ("Kansas"), not the battle
+    the question names: the question read with the bridge finds it (``hop`` part)."""
+    memory.add_many([{"messages": t, "title": k} for k, t in HOPS.items()], user_id="wiki")
+    q = "Who was the Democratic candidate for governor in the state of the Battle of Mine Creek?"
+    res = memory.search(q, user_id="wiki", limit=5)
+    parts = {s["title"]: s["score_parts"] for s in res["sources"]}
+    kansas, ohio = "2018 Kansas gubernatorial election", "2018 Ohio gubernatorial election"
+    assert titles(res)[:2] == ["Battle of Mine Creek", kansas]
+    assert parts[kansas]["hop"] > 0.05 and parts[ohio].get("hop", 0.0) < parts[kansas]["hop"]
+    off = memory.search(q, user_id="wiki", limit=5, config=SearchConfig(hop_queries=0))
+    assert all("hop" not in s["score_parts"] for s in off["sources"])

@@ -211,12 +211,15 @@ class _Sentence:
         return None
 
     def _concept(self, tok: Any) -> str | None:
-        """A plain noun as a concept entity; one the speaker owns is theirs alone ("my old
-        area" → "John's old area"), so that a later "my old area, West County" is the same."""
+        """A plain noun as a concept entity. In a conversation between named speakers, one a
+        speaker owns is theirs alone ("my old area" → "John's old area", not Maria's), so that
+        John's later "my old area, West County" joins it (one user's "my" needs no owner)."""
         mods = [c for c in tok.children if c.dep_ in {"compound", "amod"} and c.i < tok.i]
         head = tok.lemma_.lower() if tok.tag_ == "NNS" else tok.lower_
         words = " ".join([*(m.lower_ for m in mods), head])
-        mine = any(c.dep_ == "poss" and c.lower_ in FIRST_PERSON for c in tok.children)
+        mine = self.speaker != USER_ENTITY and any(
+            c.dep_ == "poss" and c.lower_ in FIRST_PERSON for c in tok.children
+        )
         return self._entity(f"{self.speaker}'s {words}" if mine else words, "Concept")
 
     def _owner(self, tok: Any) -> str | None:

@@ -88,6 +88,9 @@ class VectorStore(Protocol):
     ) -> list[list[tuple[FactRecord, float]]]:
         """``query`` for many embeddings at once (current records only)."""
 
+    def nearest(self, scope: Scope, embeddings: Vector, k: int) -> list[list[tuple[str, float]]]:
+        """``query_batch`` that reads no record: ids and similarities only."""
+
     def get(
         self,
         ids: Sequence[str],

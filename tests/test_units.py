@@ -144,6 +144,30 @@ def test_fetch_returns_vectors_as_the_collection_compares_them(tmp_path: Path) -
         assert sim == pytest.approx(float(v[0]), abs=1e-5)
 
 
+def test_nearest_reads_ids_only_within_the_scope(tmp_path: Path) -> None:
+    """``nearest`` ranks as ``query_batch`` does, from the scope's records only; records with
+    bare ids (entity names) are found by id in their scope's partition."""
+    import numpy as np
+
+    from graphmem.models import FactRecord
+    from graphmem.stores.chroma import ChromaVectorStore
+
+    store = ChromaVectorStore(tmp_path, collection="t_near")
+    store.setup()
+    alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
+    vecs = np.eye(3, dtype=np.float32)
+    store.upsert([FactRecord(f"a{i}", f"a{i}", alice) for i in range(3)], vecs)
+    store.upsert([FactRecord("b0", "b0", bob)], vecs[:1])
+    q = np.array([[1.0, 0.2, 0.0], [0.1, 0.0, 1.0]], dtype=np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    near = store.nearest(alice, q, 2)
+    full = store.query_batch(alice, q, 2)
+    assert [[i for i, _ in hits] for hits in near] == [["a0", "a1"], ["a2", "a0"]]
+    for hits, recs in zip(near, full):
+        assert [(i, pytest.approx(s)) for i, s in hits] == [(r.id, s) for r, s in recs]
+    assert [r.id for r, _ in store.fetch(["a1", "b0"], alice)] == ["a1"]
+
+
 def test_the_period_a_query_names() -> None:
     from datetime import UTC, datetime, timedelta
 

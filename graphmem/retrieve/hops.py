@@ -46,7 +46,7 @@ def hop_hits(
     queries = np.stack([qv + vec for vec in got])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     out: dict[str, float] = {}
-    for hits in sources.query_batch(scope, queries, k):
-        for rec, sim in hits:
-            out[rec.id] = max(out.get(rec.id, -math.inf), rescale(sim, floor))
+    for hits in sources.nearest(scope, queries, k):
+        for sid, sim in hits:
+            out[sid] = max(out.get(sid, -math.inf), rescale(sim, floor))
     return out

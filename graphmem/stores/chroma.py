@@ -220,10 +220,16 @@ class ChromaVectorStore:
             out.setdefault(i.split(".", 1)[0] if "." in i else None, []).append(i)
         return out
 
-    def _id_targets(self, ids: Sequence[str], archive_too: bool) -> list[tuple[Any, list[str]]]:
+    def _id_targets(
+        self, ids: Sequence[str], archive_too: bool, scope: Scope | None = None
+    ) -> list[tuple[Any, list[str]]]:
+        """Collections that may hold ``ids``: by the partition an id names, else by the
+        scope's own partition (a user's records are all in theirs), else every partition."""
         out = []
+        own = partition(scope) if scope is not None and scope.user_id is not None else None
         for part, group in self._by_part(ids).items():
-            parts = [part] if part is not None else self._partitions()
+            key = part or own
+            parts = [key] if key is not None else self._partitions()
             for p in parts:
                 for archive in (False, True) if archive_too else (False,):
                     col = self._col(p, archive)
@@ -312,10 +318,26 @@ class ChromaVectorStore:
             return []
         return self._query(scope, np.asarray(embeddings, dtype=np.float32), k, None, False)
 
+    def nearest(self, scope: Scope, embeddings: Vector, k: int) -> list[list[tuple[str, float]]]:
+        if len(embeddings) == 0:
+            return []
+        q = np.asarray(embeddings, dtype=np.float32)
+        return self._query(scope, q, k, None, False, lambda i, d, m: i)
+
     def _query(
-        self, scope: Scope, q: Vector, k: int, where: dict[str, Any] | None, include_invalid: bool
-    ) -> list[list[tuple[FactRecord, float]]]:
-        hits: list[list[tuple[FactRecord, float]]] = [[] for _ in range(len(q))]
+        self,
+        scope: Scope,
+        q: Vector,
+        k: int,
+        where: dict[str, Any] | None,
+        include_invalid: bool,
+        row: Callable[[str, Any, Any], Any] = from_row,
+    ) -> list[list[tuple[Any, float]]]:
+        """The ``k`` best per query over the scope's collections, as ``row(id, document,
+        metadata)``; with the default the records, otherwise ids only (nothing else is read:
+        a third of the time)."""
+        hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
+        full = row is from_row
         for col, implied in self._targets(scope, include_invalid):
             flt = scope_where(scope, where, owner=implied)
             res = self._call(
@@ -324,13 +346,14 @@ class ChromaVectorStore:
                 query_embeddings=q,
                 n_results=k,
                 where=flt,
-                include=["documents", "metadatas", "distances"],
+                include=["documents", "metadatas", "distances"] if full else ["distances"],
             )
             for n in range(len(q)):
-                rows = zip(
-                    res["ids"][n], res["documents"][n], res["metadatas"][n], res["distances"][n]
-                )
-                hits[n] += [(from_row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
+                ids, dists = res["ids"][n], res["distances"][n]
+                docs = res["documents"][n] if full else [None] * len(ids)
+                metas = res["metadatas"][n] if full else [None] * len(ids)
+                rows = zip(ids, docs, metas, dists)
+                hits[n] += [(row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
         for h in hits:
             h.sort(key=lambda x: x[1], reverse=True)
             del h[k:]
@@ -346,7 +369,7 @@ class ChromaVectorStore:
         if not ids:
             return []
         found: dict[str, FactRecord] = {}
-        for col, group in self._id_targets(ids, archive_too=include_invalid):
+        for col, group in self._id_targets(ids, archive_too=include_invalid, scope=scope):
             res = self._call(
                 "get", col.get, ids=group, where=where, include=["documents", "metadatas"]
             )
@@ -362,7 +385,7 @@ class ChromaVectorStore:
         collection (one created before ``space`` existed may hold a message's context mean),
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         out: list[tuple[FactRecord, Vector]] = []
-        for col, group in self._id_targets(ids, archive_too=False):
+        for col, group in self._id_targets(ids, archive_too=False, scope=scope):
             res = self._call(
                 "get",
                 col.get,

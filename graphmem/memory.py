@@ -25,10 +25,10 @@ from .models import (
 )
 from .plan import Plan
 from .qa import answer
+from .results import explained, source_result
 from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
-from .results import source_result
 from .retrieve import Retriever, SearchConfig
 from .retrieve.lexical import LexicalIndex
 from .stores.filters import to_where
@@ -429,15 +429,13 @@ class Memory:
         results = [
             {
                 **h.record.to_result(),
-                "score": round(h.score, 6),
-                "score_parts": h.parts,
-                "paths": h.paths,
+                **explained(h.score, h.parts, h.paths),
                 "sources": [_source(sources[i]) for i in h.record.source_ids if i in sources],
             }
             for h in keep
         ]
         passages = [
-            {**source_result(h.record), "score": round(h.score, 6), "score_parts": h.parts}
+            {**source_result(h.record), **explained(h.score, h.parts, h.paths)}
             for h in ranking.sources
             if threshold is None or h.score >= threshold
         ]

@@ -40,6 +40,12 @@ def source_result(rec: FactRecord) -> dict[str, Any]:
     }
 
 
+def explained(score: float, parts: dict[str, float], paths: list[str]) -> dict[str, Any]:
+    """How a result explains itself: its score, the parts it is the sum of, and the relation
+    paths that connect it to the query's entities."""
+    return {"score": round(score, 6), "score_parts": parts, "paths": paths}
+
+
 def source(s: Source) -> dict[str, Any]:
     return {
         "id": s.id,

@@ -120,5 +120,8 @@ def test_a_bridge_entity_steers_a_second_hop_query(memory: Memory) -> None:
     kansas, ohio = "2018 Kansas gubernatorial election", "2018 Ohio gubernatorial election"
     assert titles(res)[:2] == ["Battle of Mine Creek", kansas]
     assert parts[kansas]["hop"] > 0.05 and parts[ohio].get("hop", 0.0) < parts[kansas]["hop"]
+    lifted = next(s for s in res["sources"] if s["title"] == kansas)
+    # explained by the walk's path to the query's bridge: the battle -[FIGHT_IN]-> Kansas …
+    assert any(p.startswith("Battle of Mine Creek") and "Kansas" in p for p in lifted["paths"])
     off = memory.search(q, user_id="wiki", limit=5, config=SearchConfig(hop_queries=0))
     assert all("hop" not in s["score_parts"] for s in off["sources"])

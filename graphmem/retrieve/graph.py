@@ -109,24 +109,22 @@ def ppr(
 def paths(
     qg: QueryGraph,
     seeds: list[str],
-    fact_ids: list[str],
+    targets: dict[str, set[str]],
     entities: dict[str, Entity],
     max_paths: int = 2,
     cutoff: int = 3,
 ) -> dict[str, list[str]]:
-    """Readable relation paths (shortest first) from a query entity to an entity each fact
-    mentions; a fact that mentions a query entity directly needs no path."""
+    """Readable relation paths (shortest first) from a query entity to one of the entities
+    ``targets`` gives per result (those a fact mentions, the bridge of a second-hop query); a
+    result whose target is a query entity itself needs no path."""
     eg = qg.eg
     trees = {s: nx.single_source_shortest_path(eg, s, cutoff=cutoff) for s in seeds if s in eg}
     out: dict[str, list[str]] = {}
-    for fid in fact_ids:
-        targets = qg.links.get(fid, set())
-        found = [
-            tree[t] for tree in trees.values() for t in targets if t in tree and len(tree[t]) > 1
-        ]
+    for rid, ends in targets.items():
+        found = [tree[t] for tree in trees.values() for t in ends if t in tree and len(tree[t]) > 1]
         found.sort(key=len)
         rendered = [_render(eg, hop, entities) for hop in found]
-        out[fid] = list(dict.fromkeys(rendered))[:max_paths]
+        out[rid] = list(dict.fromkeys(rendered))[:max_paths]
     return out
 
 

@@ -37,16 +37,18 @@ def hop_hits(
     sources: VectorStore,
     k: int,
     floor: float,
-) -> dict[str, float]:
-    """Source id → its best cosine (on the common scale) to a hop query, over the ``k`` best
-    sources of each bridge's query, all sent as one batch."""
-    got = [np.asarray(vec, dtype=np.float32) for _, vec in names.fetch(bridge_ids, scope)]
+) -> dict[str, tuple[float, str]]:
+    """Source id → (its best cosine on the common scale to a hop query, that query's bridge),
+    over the ``k`` best sources of each bridge's query, all sent as one batch."""
+    got = names.fetch(bridge_ids, scope)
     if not got:
         return {}
-    queries = np.stack([qv + vec for vec in got])
+    queries = np.stack([qv + np.asarray(vec, dtype=np.float32) for _, vec in got])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    out: dict[str, float] = {}
-    for hits in sources.nearest(scope, queries, k):
+    out: dict[str, tuple[float, str]] = {}
+    for (bridge, _), hits in zip(got, sources.nearest(scope, queries, k)):
         for sid, sim in hits:
-            out[sid] = max(out.get(sid, -math.inf), rescale(sim, floor))
+            score = rescale(sim, floor)
+            if score > out.get(sid, (-math.inf, ""))[0]:
+                out[sid] = (score, bridge.id)
     return out

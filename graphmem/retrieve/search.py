@@ -97,16 +97,7 @@ class Retriever:
         )
         top = S.novel_first(fact_hits, cfg.redundancy_penalty, limit)
         if walk is not None:
-            order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
-            explained = G.paths(
-                walk.qg,
-                order,
-                [h.record.id for h in top],
-                walk.sub.entities,
-                cutoff=cfg.hops + 2,
-            )
-            for h in top:
-                h.paths = explained[h.record.id]
+            _explain(walk, top, src_hits[:limit], sources, cfg)
         relations = _relations(walk, {h.record.id for h in top}, limit) if walk else []
         return Ranking(top, src_hits[:limit], relations)
 
@@ -155,8 +146,8 @@ class Retriever:
         hits = hop_hits(
             qv, found, scope, self.entity_names, self.source_vectors, k, self.embedder.floor
         )
-        for sid, sim in hits.items():
-            sources.setdefault(sid, {})["hop"] = sim - cfg.hop_penalty
+        for sid, (sim, bridge) in hits.items():
+            sources.setdefault(sid, {}).update(hop=sim - cfg.hop_penalty, via=bridge)
 
     def _lexical(
         self, store: VectorStore, query: str, scope: Scope, cfg: SearchConfig, k: int
@@ -372,6 +363,24 @@ def _mark_period(cands: Cands, period: Period, slack: timedelta) -> None:
     for c in cands.values():
         if "rec" in c:
             c["time"] = float(period.contains(c["rec"].valid_from, slack))
+
+
+def _explain(
+    walk: _Walk, facts: list[Hit], sources: list[Hit], cands: Cands, cfg: SearchConfig
+) -> None:
+    """Each fact's relation paths from the query entities to the entities it mentions; each
+    source that a second-hop query lifted, the path to that query's bridge (or its name)."""
+    targets = {h.record.id: walk.qg.links.get(h.record.id, set()) for h in facts}
+    lifted = {h.record.id: cands[h.record.id]["via"] for h in sources if h.parts.get("hop", 0) > 0}
+    targets.update({sid: {bridge} for sid, bridge in lifted.items()})
+    order = sorted(walk.seeds, key=walk.seeds.__getitem__, reverse=True)
+    found = G.paths(walk.qg, order, targets, walk.sub.entities, cutoff=cfg.hops + 2)
+    for h in facts:
+        h.paths = found[h.record.id]
+    for h in sources:
+        if h.record.id in lifted:
+            bridge = walk.sub.entities[lifted[h.record.id]].name
+            h.paths = found[h.record.id] or [bridge]
 
 
 def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, Any]]:

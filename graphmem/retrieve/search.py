@@ -46,7 +46,7 @@ class Retriever:
     graph: GraphStore
     lexical: LexicalIndex
     generation: int = 0
-    entity_names: VectorStore | None = None  # entity name vectors, for ``similar_names``
+    entity_names: VectorStore | None = None  # name vectors: ``similar_names``, hop queries
 
     def search(
         self,
@@ -188,7 +188,7 @@ class Retriever:
         """Add the ``k`` best graph nodes to the candidates, fetch the records (and cosines)
         that candidates found by BM25 or the graph lack, and rank. A candidate that even with
         the best cosine it can have (that of the k-th dense hit, since it is not among them)
-        cannot reach the top ``limit`` (as picked by ``_picks`` with ``penalty``) is not
+        cannot reach the top ``limit`` (as picked by ``scoring.picks`` with ``penalty``) is not
         fetched: the ranking is the same, the reads fewer. What the scope, the filters or
         validity exclude is dropped inside the store. ``inherit``: fact id → the share of the
         best source's score that it inherits from the sources it was derived from. ``period``:

@@ -322,7 +322,7 @@ class ChromaVectorStore:
         if len(embeddings) == 0:
             return []
         q = np.asarray(embeddings, dtype=np.float32)
-        return self._query(scope, q, k, None, False, lambda i, d, m: i)
+        return self._query(scope, q, k, None, False, records=False)
 
     def _query(
         self,
@@ -331,13 +331,11 @@ class ChromaVectorStore:
         k: int,
         where: dict[str, Any] | None,
         include_invalid: bool,
-        row: Callable[[str, Any, Any], Any] = from_row,
+        records: bool = True,
     ) -> list[list[tuple[Any, float]]]:
-        """The ``k`` best per query over the scope's collections, as ``row(id, document,
-        metadata)``; with the default the records, otherwise ids only (nothing else is read:
-        a third of the time)."""
+        """The ``k`` best per query over the scope's collections: records, or with
+        ``records=False`` ids only (no document or metadata is read: a third of the time)."""
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
-        full = row is from_row
         for col, implied in self._targets(scope, include_invalid):
             flt = scope_where(scope, where, owner=implied)
             res = self._call(
@@ -346,14 +344,15 @@ class ChromaVectorStore:
                 query_embeddings=q,
                 n_results=k,
                 where=flt,
-                include=["documents", "metadatas", "distances"] if full else ["distances"],
+                include=["documents", "metadatas", "distances"] if records else ["distances"],
             )
             for n in range(len(q)):
-                ids, dists = res["ids"][n], res["distances"][n]
-                docs = res["documents"][n] if full else [None] * len(ids)
-                metas = res["metadatas"][n] if full else [None] * len(ids)
-                rows = zip(ids, docs, metas, dists)
-                hits[n] += [(row(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]
+                ids, sims = res["ids"][n], [1.0 - float(d) for d in res["distances"][n]]
+                if records:
+                    recs = map(from_row, ids, res["documents"][n], res["metadatas"][n])
+                    hits[n] += list(zip(recs, sims))
+                else:
+                    hits[n] += list(zip(ids, sims))
         for h in hits:
             h.sort(key=lambda x: x[1], reverse=True)
             del h[k:]

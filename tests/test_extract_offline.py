@@ -83,3 +83,18 @@ def test_what_a_speaker_calls_mine_is_theirs(spacy_extractor: Any) -> None:
     assert {"John's old area", "West County"} <= mentioned[2]
     rels = {(r.source, r.relation, r.target) for f in ex[2].facts for r in f.relations}
     assert ("John's old area", "IS", "West County") in rels
+
+
+def test_joining_is_membership_and_weekdays_are_not_names(spacy_extractor: Any) -> None:
+    """Joining a second group does not replace the first (WORKS_AT would invalidate it), and
+    "last Tues" is a time, not a person that the group would resolve to."""
+    text = (
+        "Last weekend I joined a mentorship program. I just joined a new activist group last Tues."
+    )
+    ex = spacy_extractor.extract([{"role": "user", "content": text}])
+    t = {(r.source, r.relation, r.target) for f in ex.facts for r in f.relations}
+    assert {
+        ("USER", "MEMBER_OF", "mentorship program"),
+        ("USER", "MEMBER_OF", "new activist group"),
+    } <= t
+    assert not {"Tues", "Last weekend"} & {e.name for e in ex.entities}

@@ -17,6 +17,11 @@ from ..models import USER_ENTITY, relation_type
 from ..prompts import ExtractedEntity, ExtractedFact, ExtractedRelation, Extraction
 
 SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"}
+#: weekdays, which the small pipeline may tag as people ("last Tues") or proper nouns
+WEEKDAYS = {
+    *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    *("mon", "tue", "tues", "wed", "weds", "thu", "thur", "thurs", "fri", "sat"),
+}
 FIRST_PERSON = {"i", "me", "my", "mine", "myself"}
 #: "we" is the speaker and others; for a personal memory the speaker is who it is about
 FIRST_PLURAL = {"we", "us", "our", "ours", "ourselves"}
@@ -43,7 +48,7 @@ CANONICAL = {
     "LIVE": "LIVES_IN",
     "WORK_AT": "WORKS_AT",
     "WORK_FOR": "WORKS_AT",
-    "JOIN": "WORKS_AT",
+    "JOIN": "MEMBER_OF",  # a club, a forum, a program: many at once, none replaces another
     "WORK_IN": "WORKS_IN",
     "LOVE": "LIKES",
     "LIKE": "LIKES",
@@ -171,12 +176,14 @@ class _Sentence:
         self.span, self.speaker, self.entities, self.keep = span, speaker, entities, keep
         self.mentions: dict[int, str] = {}
         for ent in span.ents:
+            if ent.label_ in SKIP_LABELS or ent.text.lower().strip(".") in WEEKDAYS:
+                continue
             name = self._entity(_name_of(ent), TYPES.get(ent.label_, "Thing"))
-            if ent.label_ not in SKIP_LABELS and name:
+            if name:
                 for tok in ent:
                     self.mentions[tok.i] = name
         for tok in span:
-            if tok.i in self.mentions:
+            if tok.i in self.mentions or tok.lower_.strip(".") in WEEKDAYS:
                 continue
             if tok.lower_ in FIRST_PERSON | FIRST_PLURAL and tok.pos_ == "PRON":
                 self.mentions[tok.i] = self._entity(speaker, "Person") or speaker

@@ -123,7 +123,7 @@ def history(memory_id: str, data_dir: DataDir = None, as_json: AsJson = False) -
     """Show every event of one memory."""
     with _memory(data_dir) as m:
         out = _run(lambda: m.history(memory_id))
-    _print(out, as_json, ("created_at", "event", "old_memory", "new_memory"))
+    _print(out, as_json, ("created_at", "event", "old_memory", "new_memory", "superseded_by"))
 
 
 @app.command()

@@ -98,9 +98,10 @@ def decide_llm(
 
 def contradicted(
     config: Config, graph: GraphStore, scope: Scope, new: list[Relation]
-) -> list[Relation]:
-    """Current relations that a new one contradicts: a single-valued relation from the same
-    source to another target, or the opposite relation (LIKES/DISLIKES) to the same target."""
+) -> list[tuple[Relation, Relation]]:
+    """(current relation, new relation that contradicts it): a single-valued relation from
+    the same source to another target, or the opposite relation (LIKES/DISLIKES) to the same
+    target."""
     single = set(config.single_valued_relations)
     relevant = [
         r
@@ -119,5 +120,5 @@ def contradicted(
             replaced = old.relation == r.relation and old.target_id != r.target_id
             flipped = OPPOSITES.get(r.relation) == old.relation and old.target_id == r.target_id
             if (replaced and r.relation not in OPPOSITES) or flipped:
-                out.append(old)
+                out.append((old, r))
     return out

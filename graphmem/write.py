@@ -62,9 +62,17 @@ class _Draft:
     mentions: list[tuple[str, str]] = field(default_factory=list)
     derived: list[tuple[str, str]] = field(default_factory=list)
     invalidated: dict[str, FactRecord] = field(default_factory=dict)
+    superseded: dict[str, str] = field(default_factory=dict)  # invalidated id → new fact id
     taken: dict[str, str] = field(default_factory=dict)  # normalised text → fact id
 
-    def event(self, memory_id: str, event: str, old: str | None, new: str | None) -> None:
+    def event(
+        self,
+        memory_id: str,
+        event: str,
+        old: str | None,
+        new: str | None,
+        superseded_by: str | None = None,
+    ) -> None:
         self.plan.history.append(
             {
                 "id": new_id(),
@@ -73,6 +81,7 @@ class _Draft:
                 "old_memory": old,
                 "new_memory": new,
                 "created_at": iso(self.at),
+                "superseded_by": superseded_by,
             }
         )
 
@@ -210,6 +219,7 @@ class Writer:
             d.event(rec.id, "ADD", None, text)
             if event == "DELETE" and old is not None:
                 d.invalidated[old.id] = old
+                d.superseded[old.id] = rec.id
         d.taken[key] = rec.id
         d.plan.facts.append(rec)
         d.plan.embeddings.append(vec)
@@ -271,15 +281,20 @@ class Writer:
     def _invalidate(self, d: _Draft, res: Resolution) -> None:
         stale = contradicted(self.config, self.graph, d.scope, d.relations)
         mine = set(d.taken.values())
-        for rec in self.vectors.get(list({r.fact_id for r in stale}), include_invalid=False):
+        by = {old.fact_id: new.fact_id for old, new in stale}
+        for rec in self.vectors.get(list(by), include_invalid=False):
             if rec.id not in mine:
                 d.invalidated[rec.id] = rec
+                d.superseded.setdefault(rec.id, by[rec.id])
         for old in d.invalidated.values():
             d.plan.invalidate_facts.append(old.id)
             latest = _claim(d, old)  # with the sources a duplicate attached
             d.plan.fact_updates.append(replace(latest, invalid_at=d.at, updated_at=d.at))
-            d.results.append({"id": old.id, "memory": old.text, "event": "DELETE"})
-            d.event(old.id, "DELETE", old.text, None)
+            new = d.superseded.get(old.id)
+            d.results.append(
+                {"id": old.id, "memory": old.text, "event": "DELETE", "superseded_by": new}
+            )
+            d.event(old.id, "DELETE", old.text, None, superseded_by=new)
         gone = self.graph.relations(d.scope, fact_ids=list(d.invalidated))
         if gone:
             ids = {r.source_id for r in gone} | {r.target_id for r in gone}

@@ -121,8 +121,10 @@ def test_good_reply_one_call_then_reconcile(
     assert first["results"][0]["event"] == "ADD"
     second = m.add("Actually I live in Porto now", user_id="alice")
     assert len(server.requests) == 3  # extraction + one reconciliation call
-    events = sorted(r["event"] for r in second["results"])
-    assert events == ["ADD", "DELETE"]
+    events = {r["event"]: r for r in second["results"]}
+    assert sorted(events) == ["ADD", "DELETE"]
+    assert events["DELETE"]["superseded_by"] == events["ADD"]["id"]
+    assert m.history(events["DELETE"]["id"])[-1]["superseded_by"] == events["ADD"]["id"]
     assert [r["memory"] for r in m.get_all(user_id="alice")["results"]] == ["USER lives in Porto."]
     req = server.requests[0]
     assert req["response_format"]["type"] == "json_schema"

@@ -76,13 +76,18 @@ def test_contradiction_invalidates_and_history_keeps_both(memory: Memory) -> Non
     events = {r["event"]: r for r in second["results"]}
     assert events["ADD"]["memory"] == "I moved to Berlin."
     assert events["DELETE"]["id"] == old_id
+    assert events["DELETE"]["superseded_by"] == events["ADD"]["id"]
     assert second["relations"]["invalidated"] == [
         {"source": "alice", "relationship": "LIVES_IN", "target": "Hamburg"}
     ]
     assert memories(memory.search("Where do I live?", user_id="alice")) == ["I moved to Berlin."]
     old = memory.get(old_id)
     assert old["invalid_at"] is not None and old["valid_from"].startswith("2024-01-01")
-    assert [h["event"] for h in memory.history(old_id)] == ["ADD", "DELETE"]
+    history = memory.history(old_id)
+    assert [(h["event"], h["superseded_by"]) for h in history] == [
+        ("ADD", None),
+        ("DELETE", events["ADD"]["id"]),
+    ]
     assert memories(memory.get_all(user_id="alice", include_invalid=True)) == [
         "I live in Hamburg.",
         "I moved to Berlin.",

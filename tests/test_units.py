@@ -200,3 +200,26 @@ def test_the_period_a_query_names() -> None:
         ]
     }
     assert Period(month=6).where(slack) is None
+
+
+def test_a_history_written_before_superseded_by_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    from graphmem.stores.history import HistoryStore
+
+    path = tmp_path / "history.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL, event TEXT NOT NULL, "
+        "old_memory TEXT, new_memory TEXT, created_at TEXT NOT NULL, actor TEXT, role TEXT, "
+        "is_deleted INTEGER NOT NULL DEFAULT 0, seq INTEGER)"
+    )
+    old.execute("INSERT INTO history VALUES ('e1','m1','ADD',NULL,'x','2024-01-01',NULL,NULL,0,0)")
+    old.commit()
+    old.close()
+    store = HistoryStore(path)
+    event = {"id": "e2", "memory_id": "m1", "event": "DELETE", "old_memory": "x"}
+    store.record([{**event, "created_at": "2024-02-01", "superseded_by": "m2"}])
+    got = [(h["event"], h["superseded_by"]) for h in store.history("m1")]
+    store.close()
+    assert got == [("ADD", None), ("DELETE", "m2")]

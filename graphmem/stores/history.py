@@ -19,7 +19,8 @@ from ..errors import BackendError
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
   event TEXT NOT NULL, old_memory TEXT, new_memory TEXT, created_at TEXT NOT NULL,
-  actor TEXT, role TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, seq INTEGER);
+  actor TEXT, role TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, seq INTEGER,
+  superseded_by TEXT);
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id);
 CREATE TABLE IF NOT EXISTS journal(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
   created_at TEXT NOT NULL);
@@ -39,6 +40,9 @@ class HistoryStore:
                 db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                cols = {row[1] for row in db.execute("PRAGMA table_info(history)")}
+                if "superseded_by" not in cols:  # a history written before it existed
+                    db.execute("ALTER TABLE history ADD COLUMN superseded_by TEXT")
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open history {self.path}: {e}") from e
             self._db = db
@@ -76,7 +80,9 @@ class HistoryStore:
     def record(self, events: list[dict[str, Any]]) -> None:
         """Insert events (idempotent by event id)."""
         self._run(
-            "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO history(id, memory_id, event, old_memory, new_memory, "
+            "created_at, actor, role, is_deleted, seq, superseded_by) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e["id"],
@@ -89,6 +95,7 @@ class HistoryStore:
                     e.get("role"),
                     int(e["event"] == "DELETE"),
                     e.get("seq", 0),
+                    e.get("superseded_by"),
                 )
                 for e in events
             ],

@@ -125,7 +125,8 @@ class Memory:
             p.entity_vectors.delete_scope(scope)
             p.source_vectors.delete_scope(scope)
             p.graph.delete_scope(scope)
-        p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at))
+        ended = {f: at for f, t in plan.ended.items() if (at := parse_ts(t))}
+        p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at), ended)
         if plan.history:
             p.history.record(plan.history)
 

@@ -157,6 +157,7 @@ class Plan:
     source_embeddings: list[list[float]] = field(default_factory=list)
     graph: GraphBatch = field(default_factory=GraphBatch)
     invalidate_facts: list[str] = field(default_factory=list)
+    ended: dict[str, str] = field(default_factory=dict)  # fact id → when it stopped holding
     delete_facts: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ class Plan:
             "source_embeddings": _pack(self.source_embeddings),
             "graph": batch_to_dict(self.graph),
             "invalidate_facts": self.invalidate_facts,
+            "ended": self.ended,
             "delete_facts": self.delete_facts,
             "history": self.history,
             "delete_scope": self.delete_scope,
@@ -192,6 +194,7 @@ class Plan:
             source_embeddings=_unpack(d["source_embeddings"]),
             graph=batch_from_dict(d["graph"]),
             invalidate_facts=d["invalidate_facts"],
+            ended=d.get("ended", {}),
             delete_facts=d["delete_facts"],
             history=d["history"],
             delete_scope=d.get("delete_scope"),

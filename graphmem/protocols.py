@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -133,9 +133,11 @@ class GraphStore(Protocol):
         batch: GraphBatch,
         invalidate_facts: Sequence[str] = (),
         at: datetime | None = None,
+        ended: Mapping[str, datetime] | None = None,
     ) -> None:
-        """One transaction: mark current relations of ``invalidate_facts`` invalid at ``at``
-        (except those re-written in ``batch``), then upsert ``batch``. Idempotent."""
+        """One transaction: mark current relations of ``invalidate_facts`` invalid at ``at``,
+        or at the fact's time in ``ended`` (when it stopped holding; except relations
+        re-written in ``batch``), then upsert ``batch``. Idempotent."""
 
     def entities(self, scope: Scope) -> list[Entity]: ...
 

@@ -86,6 +86,29 @@ class _Draft:
         )
 
 
+def _supersede(d: _Draft, old: FactRecord, written: dict[str, FactRecord]) -> None:
+    """``old`` stops holding when the memory that contradicts it began to."""
+    by = d.superseded.get(old.id)
+    end = _ended(old, written.get(by or ""), d.at)
+    d.plan.invalidate_facts.append(old.id)
+    d.plan.ended[old.id] = iso(end) or ""
+    latest = _claim(d, old)  # with the sources a duplicate attached
+    d.plan.fact_updates.append(replace(latest, invalid_at=end, updated_at=d.at))
+    d.results.append({"id": old.id, "memory": old.text, "event": "DELETE", "superseded_by": by})
+    d.event(old.id, "DELETE", old.text, None, superseded_by=by)
+
+
+def _before(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and b is not None and a < b
+
+
+def _ended(old: FactRecord, new: FactRecord | None, at: datetime) -> datetime:
+    """When ``old`` stopped holding: when the memory that contradicts it began to (the event
+    time of its message), else now; never before ``old`` itself began."""
+    end = new.valid_from if new is not None and new.valid_from is not None else at
+    return max(end, old.valid_from) if old.valid_from is not None else end
+
+
 def source_record(s: Source, fact_ids: list[str]) -> FactRecord:
     md = {**s.metadata, TITLE_KEY: s.title, "_role": s.role, FACTS_KEY: json.dumps(fact_ids)}
     return FactRecord(
@@ -286,16 +309,18 @@ class Writer:
             if rec.id not in mine:
                 d.invalidated[rec.id] = rec
                 d.superseded.setdefault(rec.id, by[rec.id])
+        written = {f.id: f for f in d.plan.facts}
+        outdated: dict[str, FactRecord] = {}  # new fact id → the later memory superseding it
+        for old in list(d.invalidated.values()):
+            new = written.get(d.superseded.get(old.id) or "")
+            if new is not None and _before(new.valid_from, old.valid_from):
+                del d.invalidated[old.id]  # the news is older than what it contradicts
+                outdated.setdefault(new.id, old)
+        self._outdated(d, outdated)
         for old in d.invalidated.values():
-            d.plan.invalidate_facts.append(old.id)
-            latest = _claim(d, old)  # with the sources a duplicate attached
-            d.plan.fact_updates.append(replace(latest, invalid_at=d.at, updated_at=d.at))
-            new = d.superseded.get(old.id)
-            d.results.append(
-                {"id": old.id, "memory": old.text, "event": "DELETE", "superseded_by": new}
-            )
-            d.event(old.id, "DELETE", old.text, None, superseded_by=new)
+            _supersede(d, old, written)
         gone = self.graph.relations(d.scope, fact_ids=list(d.invalidated))
+        gone += [r for r in d.relations if r.fact_id in outdated]
         if gone:
             ids = {r.source_id for r in gone} | {r.target_id for r in gone}
             names = {e.id: e.name for e in self.graph.entities(d.scope) if e.id in ids}
@@ -308,6 +333,23 @@ class Writer:
                 }
                 for r in gone
             ]
+
+    @staticmethod
+    def _outdated(d: _Draft, outdated: dict[str, FactRecord]) -> None:
+        """New facts that began before the current memory contradicting them (a message added
+        out of order): each is history on arrival, invalid from when that memory began, and
+        that memory stays current."""
+        ends = {new: old.valid_from for new, old in outdated.items() if old.valid_from}
+        for i, f in enumerate(d.plan.facts):
+            if f.id in ends:
+                d.plan.facts[i] = replace(f, invalid_at=ends[f.id])
+        d.relations = [
+            replace(r, invalid_at=ends[r.fact_id]) if r.fact_id in ends else r for r in d.relations
+        ]
+        for r in d.results:
+            if r["event"] == "ADD" and r["id"] in ends:
+                r["superseded_by"] = later = outdated[r["id"]].id
+                d.event(r["id"], "DELETE", r["memory"], None, superseded_by=later)
 
     def _finish(self, d: _Draft, res: Resolution, sources: tuple[Source, ...]) -> None:
         d.plan.graph = GraphBatch(

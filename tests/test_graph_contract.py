@@ -144,6 +144,16 @@ def test_invalidation_keeps_history(store: GraphStore) -> None:
     assert all(r.invalid_at is None for r in store.neighbourhood(ALICE, [e["Bob"].id]).relations)
 
 
+def test_each_fact_can_end_at_its_own_time(store: GraphStore) -> None:
+    """``ended``: when each invalidated fact stopped holding (its successor's event time);
+    a fact not named there ends at ``at``."""
+    seed(store)
+    at, ended = datetime(2025, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)
+    store.write(GraphBatch(), invalidate_facts=["f1", "f2"], at=at, ended={"f1": ended})
+    gone = store.relations(ALICE, fact_ids=["f1", "f2"], include_invalid=True)
+    assert {r.fact_id: r.invalid_at for r in gone} == {"f1": ended, "f2": at}
+
+
 def test_delete_facts_removes_exactly_derived_edges(store: GraphStore) -> None:
     e = seed(store)
     store.delete_facts(["f1"])

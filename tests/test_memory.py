@@ -81,8 +81,8 @@ def test_contradiction_invalidates_and_history_keeps_both(memory: Memory) -> Non
         {"source": "alice", "relationship": "LIVES_IN", "target": "Hamburg"}
     ]
     assert memories(memory.search("Where do I live?", user_id="alice")) == ["I moved to Berlin."]
-    old = memory.get(old_id)
-    assert old["invalid_at"] is not None and old["valid_from"].startswith("2024-01-01")
+    old = memory.get(old_id)  # it held until the message that contradicts it was said
+    assert old["invalid_at"].startswith("2024-06-01") and old["valid_from"].startswith("2024-01-01")
     history = memory.history(old_id)
     assert [(h["event"], h["superseded_by"]) for h in history] == [
         ("ADD", None),
@@ -465,3 +465,35 @@ def test_a_question_about_a_period_ranks_what_was_said_then_first(memory: Memory
     assert "Bob" in narrow["results"][0]["memory"]
     plain = memory.search("Who did I go hiking with?", user_id="u", limit=3)
     assert "time" not in plain["results"][0]["score_parts"]
+
+
+def test_a_question_about_a_period_finds_what_held_then_though_superseded(memory: Memory) -> None:
+    """A superseded memory stays out of search, unless the question names a period in which
+    it held: then it is a candidate, scored ``time``, and shows when it stopped holding."""
+    memory.add("I live in Hamburg.", user_id="u", timestamp="2024-01-01")
+    memory.add("I moved to Berlin.", user_id="u", timestamp="2024-06-01")
+    then = memory.search("Where did I live in March 2024?", user_id="u", limit=2)["results"]
+    assert then[0]["memory"] == "I live in Hamburg." and then[0]["score_parts"]["time"] == 1.0
+    assert then[0]["invalid_at"].startswith("2024-06-01")
+    later = memory.search("Where did I live in August 2024?", user_id="u", limit=2)["results"]
+    assert [r["memory"] for r in later] == ["I moved to Berlin."]  # Hamburg ended in June
+    now = memory.search("Where do I live?", user_id="u", limit=2)["results"]
+    assert [r["memory"] for r in now] == ["I moved to Berlin."]
+
+
+def test_an_older_message_added_later_is_history_on_arrival(memory: Memory) -> None:
+    """Messages may arrive out of order: an older one that contradicts a current memory does
+    not replace it; it is stored superseded, valid until the current one began."""
+    new = memory.add("I moved to Berlin.", user_id="u", timestamp="2024-06-01")["results"][0]
+    out = memory.add("I live in Hamburg.", user_id="u", timestamp="2024-01-01")
+    (old,) = out["results"]
+    assert old["event"] == "ADD" and old["superseded_by"] == new["id"]
+    assert out["relations"]["invalidated"] == [
+        {"source": "u", "relationship": "LIVES_IN", "target": "Hamburg"}
+    ]
+    assert memories(memory.get_all(user_id="u")) == ["I moved to Berlin."]
+    stored = memory.get(old["id"])
+    assert stored["invalid_at"].startswith("2024-06-01")
+    assert [h["event"] for h in memory.history(old["id"])] == ["ADD", "DELETE"]
+    then = memory.search("Where did I live in March 2024?", user_id="u", limit=1)["results"]
+    assert then[0]["memory"] == "I live in Hamburg."

@@ -229,6 +229,10 @@ def test_fact_nodes_carry_text_and_validity(store: Neo4jGraphStore) -> None:
     assert store.fact_nodes(["f1"])["f1"]["invalid_at"] == later
     store.delete_facts(["f1"])
     assert store.fact_nodes(["f1", "f3"]).keys() == {"f3"}
+    # a fact that arrives superseded (an older message added later): its relations carry the end
+    ended = rel(e["Alice"], "LIVES_IN", e["Berlin"], "f9", valid_from=T0, invalid_at=later)
+    store.write(GraphBatch(relations=(ended,), facts=(("f9", "I live in Berlin."),)))
+    assert store.fact_nodes(["f9"])["f9"]["invalid_at"] == later
 
 
 def test_type_change_moves_the_label(store: Neo4jGraphStore) -> None:

@@ -1,4 +1,5 @@
-// What changed: relations and facts invalidated at or after $since (ISO date/datetime, no zone = UTC), newest first. $user_id, $since; optional $limit (100), $agent_id, $run_id.
+// What changed: relations and facts that stopped holding at or after $since (ISO date/datetime, no zone = UTC), newest first. $user_id, $since; optional $limit (100), $agent_id, $run_id.
+// invalid_at is when the memory that contradicts them was said (its message's timestamp).
 // Stored datetimes may carry any UTC offset, and Cypher orders equal instants with different
 // offsets by offset, so instants are compared as integer nanoseconds since the epoch.
 WITH datetime($since) AS s

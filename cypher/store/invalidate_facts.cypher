@@ -1,8 +1,9 @@
-// Mark the current relations of the given facts invalid at $at, except ids in $keep.
-UNWIND $fact_ids AS fid
-MATCH (f:Fact {id: fid})
+// Mark the current relations of the facts in $rows ({fid, at}) invalid at that fact's time,
+// except ids in $keep.
+UNWIND $rows AS row
+MATCH (f:Fact {id: row.fid})
 UNWIND coalesce(f.relation_sources, []) AS sid
 MATCH (:Entity {id: sid})-[r]->(:Entity)
-WHERE r.fact_id = fid AND r.invalid_at IS NULL AND NOT r.id IN $keep
-SET r.invalid_at = $at
+WHERE r.fact_id = row.fid AND r.invalid_at IS NULL AND NOT r.id IN $keep
+SET r.invalid_at = row.at
 RETURN count(r) AS n

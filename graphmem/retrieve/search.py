@@ -70,6 +70,9 @@ class Retriever:
             window = period.where(_slack(cfg)) if period else None
             if window:  # the best facts of the period asked about are candidates too
                 self._dense(self.vectors, facts, qv, scope, k, _both(where, window))
+            held = period.held_where(_slack(cfg)) if period else None
+            if held:  # and so are those that held then, though superseded since
+                self._dense(self.vectors, facts, qv, scope, limit, _both(where, held), True)
         walk = (
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )
@@ -165,9 +168,10 @@ class Retriever:
         scope: Scope,
         k: int,
         where: dict[str, Any] | None,
+        include_invalid: bool = False,
     ) -> None:
         floor = self.embedder.floor
-        for rec, sim in store.query(scope, qv, k, where):
+        for rec, sim in store.query(scope, qv, k, where, include_invalid):
             cands.setdefault(rec.id, {}).update(rec=rec, dense=rescale(sim, floor))
 
     def _rank(
@@ -359,10 +363,13 @@ def _both(where: dict[str, Any] | None, clause: dict[str, Any]) -> dict[str, Any
 
 
 def _mark_period(cands: Cands, period: Period, slack: timedelta) -> None:
-    """``time`` = 1 for the candidates valid from within the period asked about, else 0."""
+    """``time`` = 1 for the candidates valid from within the period asked about, or that held
+    during it and were superseded since, else 0."""
     for c in cands.values():
         if "rec" in c:
-            c["time"] = float(period.contains(c["rec"].valid_from, slack))
+            rec = c["rec"]
+            within = period.contains(rec.valid_from, slack)
+            c["time"] = float(within or period.held(rec.valid_from, rec.invalid_at, slack))
 
 
 def _explain(

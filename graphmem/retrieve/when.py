@@ -36,6 +36,16 @@ class Period:
         assert self.start is not None and self.end is not None
         return self.start - slack <= at < self.end + slack
 
+    def held(
+        self, valid_from: datetime | None, invalid_at: datetime | None, slack: timedelta
+    ) -> bool:
+        """A superseded record ``[valid_from, invalid_at)`` held during the period. Not asked of
+        a current record (each held during every later period) nor for a month of any year."""
+        if invalid_at is None or self.start is None or self.end is None:
+            return False
+        began = valid_from is None or valid_from < self.end + slack
+        return began and invalid_at >= self.start - slack
+
     def where(self, slack: timedelta) -> dict[str, Any] | None:
         """A Chroma ``where`` clause for facts valid from within the period (None for a month
         of any year)."""
@@ -43,6 +53,13 @@ class Period:
             return None
         start, end = (self.start - slack).timestamp(), (self.end + slack).timestamp()
         return {"$and": [{"valid_from": {"$gte": start}}, {"valid_from": {"$lt": end}}]}
+
+    def held_where(self, slack: timedelta) -> dict[str, Any] | None:
+        """A ``where`` clause for the superseded records that held during the period."""
+        if self.start is None or self.end is None:
+            return None
+        start, end = (self.start - slack).timestamp(), (self.end + slack).timestamp()
+        return {"$and": [{"valid_from": {"$lt": end}}, {"invalid_at": {"$gte": start}}]}
 
 
 def _date(year: str, month: str, day: str) -> datetime | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,20 +57,21 @@ class Step:
 
 @dataclass(frozen=True)
 class Invalidation:
-    """Relations and :Fact nodes of ``fact_ids`` become invalid at ``at``, except what the
-    batch re-writes (relation ids ``keep``, fact ids ``keep_facts``)."""
+    """Relations and :Fact nodes of the facts in ``rows`` (``{fid, at}``) become invalid at
+    that fact's time, except what the batch re-writes (relation ids ``keep``, fact ids
+    ``keep_facts``)."""
 
-    fact_ids: list[str]
+    rows: list[dict[str, Any]]
     keep: list[str]
     keep_facts: list[str]
-    at: datetime
 
     def run(self, tx: ManagedTransaction) -> None:
-        if not self.fact_ids:
+        if not self.rows:
             return
-        params = {"fact_ids": self.fact_ids, "at": self.at}
-        run_rows(tx, cypher.load("store/invalidate_facts"), keep=self.keep, **params)
-        run_rows(tx, cypher.load("store/invalidate_fact_nodes"), keep=self.keep_facts, **params)
+        run_rows(tx, cypher.load("store/invalidate_facts"), rows=self.rows, keep=self.keep)
+        run_rows(
+            tx, cypher.load("store/invalidate_fact_nodes"), rows=self.rows, keep=self.keep_facts
+        )
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,21 @@ class BatchPlan:
     steps: list[Step]
 
     @classmethod
-    def of(cls, batch: GraphBatch, invalidate_facts: Sequence[str], at: datetime) -> BatchPlan:
+    def of(
+        cls,
+        batch: GraphBatch,
+        invalidate_facts: Sequence[str],
+        at: datetime,
+        ended: Mapping[str, datetime],
+    ) -> BatchPlan:
         entities = list({e.id: e for e in batch.entities}.values())
         for e in entities:
             checked(e.type, LABEL)
         keep_facts = {f for f, _ in batch.facts} | {r.fact_id for r in batch.relations}
         invalidation = Invalidation(
-            list(dict.fromkeys(invalidate_facts)),
+            [{"fid": f, "at": ended.get(f, at)} for f in dict.fromkeys(invalidate_facts)],
             [r.id for r in batch.relations],
             sorted(keep_facts),
-            at,
         )
         return cls(invalidation, entities, [*_relation_steps(batch), *_link_steps(batch)])
 
@@ -167,15 +173,21 @@ def _source_mentions(mentions: list[tuple[str, str]], derived: list[tuple[str, s
 
 # -- values -> properties ------------------------------------------------------------------
 def _fact_rows(batch: GraphBatch) -> list[Row]:
-    """Text of each fact, and the earliest ``valid_from`` of its relations in the batch."""
+    """Text of each fact, the earliest ``valid_from`` of its relations in the batch, and their
+    ``invalid_at`` when the fact arrives superseded (all of them carry one)."""
     starts: dict[str, datetime] = {}
+    ends: dict[str, datetime | None] = {}
     for r in batch.relations:
         if r.valid_from is not None and (
             r.fact_id not in starts or r.valid_from < starts[r.fact_id]
         ):
             starts[r.fact_id] = r.valid_from
+        ends[r.fact_id] = r.invalid_at if ends.get(r.fact_id, r.invalid_at) else None
     texts = dict(batch.facts)  # the last text given for an id wins
-    return [{"id": f, "text": t, "valid_from": _iso(starts.get(f))} for f, t in texts.items()]
+    return [
+        {"id": f, "text": t, "valid_from": _iso(starts.get(f)), "invalid_at": _iso(ends.get(f))}
+        for f, t in texts.items()
+    ]
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -163,11 +163,15 @@ class Neo4jGraphStore:
 
     # -- writes ----------------------------------------------------------------------------
     def write(
-        self, batch: GraphBatch, invalidate_facts: Sequence[str] = (), at: datetime | None = None
+        self,
+        batch: GraphBatch,
+        invalidate_facts: Sequence[str] = (),
+        at: datetime | None = None,
+        ended: Mapping[str, datetime] | None = None,
     ) -> None:
         """One transaction: invalidate, then upsert the batch (everything or nothing)."""
         # building the plan validates labels and types: no I/O before this
-        plan = BatchPlan.of(batch, invalidate_facts, at or datetime.now(UTC))
+        plan = BatchPlan.of(batch, invalidate_facts, at or datetime.now(UTC), ended or {})
         self._write("write", plan.run)
 
     def delete_facts(self, fact_ids: Sequence[str]) -> None:

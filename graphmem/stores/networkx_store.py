@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,14 +144,19 @@ class NetworkXGraphStore:
 
     # -- writes ----------------------------------------------------------------------------
     def write(
-        self, batch: GraphBatch, invalidate_facts: Sequence[str] = (), at: datetime | None = None
+        self,
+        batch: GraphBatch,
+        invalidate_facts: Sequence[str] = (),
+        at: datetime | None = None,
+        ended: Mapping[str, datetime] | None = None,
     ) -> None:
         at = at or datetime.now(UTC)
+        ended = ended or {}
         with self._lock:
             keep = {r.id for r in batch.relations}
             scope_of = self._scopes_of(batch)
             stale = [
-                r
+                _replace_invalid(r, ended.get(f, at))
                 for f in invalidate_facts
                 for sg in self._scopes.values()
                 for r in sg.fact_relations.get(f, {}).values()
@@ -161,7 +166,7 @@ class NetworkXGraphStore:
                 [
                     (
                         "UPDATE relations SET invalid_at=? WHERE id=?",
-                        [(at.timestamp(), r.id) for r in stale],
+                        [(_f(r.invalid_at), r.id) for r in stale],
                     ),
                     (
                         "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
@@ -221,7 +226,7 @@ class NetworkXGraphStore:
                 ]
             )
             for r in stale:
-                self._sg(r.scope.key).add_relation(_replace_invalid(r, at))
+                self._sg(r.scope.key).add_relation(r)
             for e in batch.entities:
                 self._sg(e.scope.key).add_entity(e)
             for r in batch.relations:

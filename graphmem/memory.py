@@ -5,23 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
+from . import inputs
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
 from .models import (
-    TITLE_KEY,
     FactRecord,
     GraphBatch,
     Scope,
-    Source,
-    fact_id,
     iso,
     new_id,
     now,
     parse_ts,
-    searchable,
 )
 from .plan import Plan
 from .qa import answer
@@ -35,18 +32,6 @@ from .stores.filters import to_where
 from .write import Item, Writer, about
 
 log = logging.getLogger("graphmem")
-
-
-class _Item(NamedTuple):
-    messages: list[dict[str, str]]
-    metadata: dict[str, Any]
-    valid_from: datetime | None
-    title: str | None
-    context: tuple[str, ...]
-
-
-#: a message is read with up to this many messages before it (its item's context counts)
-READ_BEFORE = 2
 
 
 class Memory:
@@ -134,49 +119,6 @@ class Memory:
         p = self.parts
         return Writer(self.config, p.embedder, p.vectors, p.entity_vectors, p.graph, p.llm)
 
-    # -- inputs ----------------------------------------------------------------------------
-    def _messages(self, messages: Any) -> list[dict[str, str]]:
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        if isinstance(messages, dict):
-            messages = [messages]
-        if not isinstance(messages, list) or not messages:
-            raise InvalidInputError(
-                "messages must be a non-empty string or list of {role, content}"
-            )
-        out = []
-        for m in messages:
-            if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-                raise InvalidInputError(f"each message needs a string 'content': {m!r:.80}")
-            content = m["content"].strip()
-            if content:
-                out.append(
-                    {k: str(v) for k, v in {**m, "content": content}.items() if v is not None}
-                )
-        if not out:
-            raise InvalidInputError("messages contain no text")
-        total = sum(len(m["content"]) for m in out)
-        if total > self.config.max_text_chars:
-            raise InvalidInputError(
-                f"input is {total} characters; the limit is {self.config.max_text_chars} "
-                "(split documents into passages, or raise GRAPHMEM_MAX_TEXT_CHARS)"
-            )
-        return out
-
-    @staticmethod
-    def _text(text: Any) -> str:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInputError("text must be a non-empty string")
-        return text.strip()
-
-    @staticmethod
-    def _metadata(metadata: Any) -> dict[str, Any]:
-        if metadata is None:
-            return {}
-        if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
-            raise InvalidInputError("metadata must be a dict with string keys")
-        return dict(metadata)
-
     # -- write -----------------------------------------------------------------------------
     def add(
         self,
@@ -218,14 +160,14 @@ class Memory:
         "title"?, "context"?}``; its metadata is merged over ``metadata``; its title names its
         source; its context (the turn before it, or a list of the turns before it, oldest
         first) is what its first message is read with, as each later message of a list is read
-        with the ones before: embedded along (up to ``READ_BEFORE`` of them), not stored, so
+        with the ones before: embedded along (up to ``inputs.READ_BEFORE`` of them), not stored, so
         that "It taught me self-acceptance" is found for the book it answers.
         """
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(items, list) or not items:
             raise InvalidInputError("items must be a non-empty list")
-        base = self._metadata(metadata)
-        parsed = [self._item(it, base) for it in items]
+        base = inputs.metadata(metadata)
+        parsed = [inputs.item(it, base, self.config.max_text_chars) for it in items]
         out: dict[str, Any] = {"results": [], "relations": {"added": [], "invalidated": []}}
         for start in range(0, len(parsed), _limit(batch_size)):
             chunk = parsed[start : start + batch_size]
@@ -235,21 +177,7 @@ class Memory:
                 out["relations"][key] += res["relations"][key]
         return out
 
-    def _item(self, item: Any, base: dict[str, Any]) -> _Item:
-        if not isinstance(item, dict) or "messages" not in item:
-            item = {"messages": item}
-        msgs = self._messages(item["messages"])
-        meta = {**base, **self._metadata(item.get("metadata"))}
-        title, context = item.get("title"), item.get("context") or ()
-        if title is not None and not isinstance(title, str):
-            raise InvalidInputError("title must be a string")
-        context = (context,) if isinstance(context, str) else context
-        if not isinstance(context, list | tuple) or not all(isinstance(c, str) for c in context):
-            raise InvalidInputError("context must be a string or a list of strings")
-        before = tuple(c for c in context if c)[-READ_BEFORE:]
-        return _Item(msgs, meta, parse_ts(item.get("timestamp")), title, before)
-
-    def _add_batch(self, scope: Scope, chunk: list[Any], infer: bool) -> dict[str, Any]:
+    def _add_batch(self, scope: Scope, chunk: list[inputs.Input], infer: bool) -> dict[str, Any]:
         p = self.parts
         at = now()
         batches = [it.messages for it in chunk]
@@ -258,31 +186,15 @@ class Memory:
             if infer
             else p.offline.extract_many(batches, as_is=True)
         )
-        items = []
-        for it, extraction in zip(chunk, extractions):
-            if it.title:
-                extraction = about(extraction, it.title)
-            titles = [it.title or m.get("name") for m in it.messages]
-            # a later message is read with the ones before, as their sources are embedded
-            said = [searchable(m["content"], {TITLE_KEY: t}) for m, t in zip(it.messages, titles)]
-            read = [*it.context, *said]
-            befores = [
-                tuple(read[max(0, i - READ_BEFORE) : i]) for i in range(len(it.context), len(read))
-            ]
-            sources = [
-                Source(
-                    fact_id(scope),
-                    scope,
-                    m["content"],
-                    m.get("role", "user"),
-                    title,
-                    it.valid_from or at,
-                    it.metadata,
-                    context,
-                )
-                for m, title, context in zip(it.messages, titles, befores)
-            ]
-            items.append(Item(extraction, sources, it.metadata, it.valid_from))
+        items = [
+            Item(
+                about(e, it.title) if it.title else e,
+                inputs.sources(it, scope, at),
+                it.metadata,
+                it.valid_from,
+            )
+            for it, e in zip(chunk, extractions)
+        ]
         with self._lock:
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan)
@@ -290,7 +202,7 @@ class Memory:
 
     def update(self, memory_id: str, text: str) -> dict[str, Any]:
         """Replace a memory's text; its old relations are invalidated, new ones derived."""
-        text = self._text(text)
+        text = inputs.text(text)
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
         with self._lock:
@@ -408,7 +320,7 @@ class Memory:
     ) -> dict[str, Any]:
         """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score."""
         scope = Scope(user_id, agent_id, run_id)
-        query = self._text(query)
+        query = inputs.text(query)
         if len(query) > self.config.max_text_chars:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)

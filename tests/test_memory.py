@@ -497,3 +497,13 @@ def test_an_older_message_added_later_is_history_on_arrival(memory: Memory) -> N
     assert [h["event"] for h in memory.history(old["id"])] == ["ADD", "DELETE"]
     then = memory.search("Where did I live in March 2024?", user_id="u", limit=1)["results"]
     assert then[0]["memory"] == "I live in Hamburg."
+
+
+def test_a_question_about_the_past_finds_superseded_memories(memory: Memory) -> None:
+    memory.add("I love sushi.", user_id="u", timestamp="2024-03-01")
+    memory.add("I don't like sushi anymore.", user_id="u", timestamp="2024-06-20")
+    before = memory.search("What food did I use to like?", user_id="u", limit=3)["results"]
+    old = next(r for r in before if r["memory"] == "I love sushi.")
+    assert old["invalid_at"].startswith("2024-06-20")
+    now = memory.search("What food do I like?", user_id="u", limit=3)["results"]
+    assert [r["memory"] for r in now] == ["I don't like sushi anymore."]

@@ -20,7 +20,7 @@ from .hops import bridges, hop_hits
 from .lexical import LexicalIndex
 from .link import Linked, link, link_similar, query_words, relation_words, without_names
 from .scoring import Cands, Hit
-from .when import Period, query_period
+from .when import SUPERSEDED, Period, about_the_past, query_period
 
 
 @dataclass
@@ -71,6 +71,8 @@ class Retriever:
             if window:  # the best facts of the period asked about are candidates too
                 self._dense(self.vectors, facts, qv, scope, k, _both(where, window))
             held = period.held_where(_slack(cfg)) if period else None
+            if held is None and cfg.time_weight > 0 and about_the_past(query):
+                held = SUPERSEDED  # "used to", "before": every superseded memory may answer
             if held:  # and so are those that held then, though superseded since
                 self._dense(self.vectors, facts, qv, scope, limit, _both(where, held), True)
         walk = (

@@ -18,6 +18,18 @@ _DAY_MONTH_YEAR = re.compile(rf"\b{_DAY}\s+{_MONTH},?\s+{_YEAR}\b")
 _MONTH_YEAR = re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b")
 _IN_MONTH = re.compile(rf"\b(?:in|during|early|late|mid)\s+{_MONTH}\b")
 _IN_YEAR = re.compile(rf"\b(?:in|during|since|throughout)\s+{_YEAR}\b")
+_PAST = re.compile(
+    r"\b(?:used to|previous(?:ly)?|former(?:ly)?|before|earlier|originally|at first|"
+    r"any ?more|no longer)\b|\bdid\b[^?.]*\buse to\b"
+)
+#: a ``where`` clause for superseded records
+SUPERSEDED: dict[str, Any] = {"valid": False}
+
+
+def about_the_past(query: str) -> bool:
+    """The query asks what held before ("Where did I live before?", "What did I use to
+    like?"), so superseded memories are answers too."""
+    return _PAST.search(query.lower()) is not None
 
 
 @dataclass(frozen=True)

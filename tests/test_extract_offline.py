@@ -87,7 +87,11 @@ def test_what_a_speaker_calls_mine_is_theirs(spacy_extractor: Any) -> None:
 
 def test_joining_is_membership_and_weekdays_are_not_names(spacy_extractor: Any) -> None:
     """Joining a second group does not replace the first (WORKS_AT would invalidate it), and
-    "last Tues" is a time, not a person that the group would resolve to."""
+    "last Tues" is a time, not a person that the group would resolve to. Living one's dream
+    is not an address (LIVES_IN would be replaced by "living my true self")."""
+    lived = triples(spacy_extractor, "I am living my dream. Anna lives at 5 Main Street.")
+    assert ("Anna", "LIVES_IN", "Main Street") in lived
+    assert not any(r == "LIVES_IN" and s == "USER" for s, r, _ in lived)
     text = (
         "Last weekend I joined a mentorship program. I just joined a new activist group last Tues."
     )

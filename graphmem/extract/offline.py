@@ -43,9 +43,9 @@ TYPES = {
 }
 CANONICAL = {
     "LIVE_IN": "LIVES_IN",
+    "LIVE_AT": "LIVES_IN",
     "MOVE_TO": "LIVES_IN",
     "RELOCATE_TO": "LIVES_IN",
-    "LIVE": "LIVES_IN",
     "WORK_AT": "WORKS_AT",
     "WORK_FOR": "WORKS_AT",
     "JOIN": "MEMBER_OF",  # a club, a forum, a program: many at once, none replaces another

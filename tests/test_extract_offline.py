@@ -102,3 +102,13 @@ def test_joining_is_membership_and_weekdays_are_not_names(spacy_extractor: Any) 
         ("USER", "MEMBER_OF", "new activist group"),
     } <= t
     assert not {"Tues", "Last weekend"} & {e.name for e in ex.entities}
+
+
+def test_greetings_are_not_names(spacy_extractor: Any) -> None:
+    """The small pipeline tags "Congrats Joanna" and "Bye Caroline" as people: the greeting is
+    cut, so the mention links to Joanna herself. "Great Britain" keeps its whole name."""
+    text = "Congrats Joanna! Bye Caroline, see you. Yep, Nate lives in Great Britain."
+    ex = spacy_extractor.extract([{"role": "user", "name": "Max", "content": text}])
+    names = {e.name for e in ex.entities}
+    assert {"Joanna", "Caroline", "Great Britain"} <= names
+    assert not {"Congrats Joanna", "Bye Caroline", "Congrats", "Bye"} & names

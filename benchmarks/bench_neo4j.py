@@ -154,14 +154,16 @@ def write_run(store: Neo4jGraphStore, scope: Scope, mode: str, args: argparse.Na
 def bench_writes(store: Neo4jGraphStore, args: argparse.Namespace, tag: str) -> dict[str, Any]:
     """Batched ``--repeat`` times (median), then per row once: the same rows, a fresh scope
     each time, after an untimed warm-up that writes a small set both ways (plans every
-    statement) and one full batched run (a fresh server's JIT otherwise makes the first
-    batched runs 2–3× slower: 2.5, 0.95, 0.91, … s). Batched runs take ~1 s, so they are
-    repeated; per row takes ~20 s."""
+    statement) and three full batched runs (a fresh server's JIT otherwise makes the first
+    batched runs 2–3× slower: 2.5, 0.95, 0.91, … s; after one warm-up run they still fell
+    1.09, 1.06, 0.93, 0.75, 0.70 s, and settle near 0.55 s). Batched runs take ~1 s, so they
+    are repeated; per row takes ~20 s."""
     warm = WriteSet.make(Scope(user_id=f"bench-w-{tag}-warmup"), 40, 2 * len(RELATIONS) * 4)
     for batches in (warm.batched(args.batch), warm.per_row()):
         timed_writes(store, list(batches), "writes warm-up")
         store.delete_scope(warm.entities[0].scope)
-    write_run(store, Scope(user_id=f"bench-w-{tag}-warm-batched"), "batched", args)
+    for i in range(3):
+        write_run(store, Scope(user_id=f"bench-w-{tag}-warm-batched-{i}"), "batched", args)
     rows = args.entities + args.relations
     transactions = math.ceil(args.entities / args.batch) + math.ceil(args.relations / args.batch)
     batched = [
@@ -405,7 +407,7 @@ def markdown(r: dict[str, Any]) -> str:
         "`GraphBatch` (UNWIND, one transaction per batch; median of "
         f"{len(w['batched']['runs'])} runs: {w['batched']['runs']} s), per row = one `write` "
         "(one transaction) per entity / relation. Same rows, a fresh scope for every run, "
-        "after an untimed warm-up that plans every statement and writes one full batched run.",
+        "after an untimed warm-up that plans every statement and writes three full batched runs.",
         "",
         "| mode | rows | transactions | seconds | rows/s |",
         "|---|---:|---:|---:|---:|",

@@ -74,7 +74,8 @@ class Retriever:
             if held is None and cfg.time_weight > 0 and about_the_past(query):
                 held = SUPERSEDED  # "used to", "before": every superseded memory may answer
             if held:  # and so are those that held then, though superseded since
-                self._dense(self.vectors, facts, qv, scope, limit, _both(where, held), True)
+                held = _both(where, held)
+                self._dense(self.vectors, facts, qv, scope, limit, held, include_invalid=True)
         walk = (
             self._walk(query, seeds, scope, cfg, facts, sources) if cfg.graph_weight > 0 else None
         )

@@ -58,20 +58,23 @@ class Period:
         began = valid_from is None or valid_from < self.end + slack
         return began and invalid_at >= self.start - slack
 
-    def where(self, slack: timedelta) -> dict[str, Any] | None:
-        """A Chroma ``where`` clause for facts valid from within the period (None for a month
-        of any year)."""
+    def _bounds(self, slack: timedelta) -> tuple[float, float] | None:
+        """The period widened by ``slack``, as timestamps (None for a month of any year)."""
         if self.start is None or self.end is None:
             return None
-        start, end = (self.start - slack).timestamp(), (self.end + slack).timestamp()
-        return {"$and": [{"valid_from": {"$gte": start}}, {"valid_from": {"$lt": end}}]}
+        return (self.start - slack).timestamp(), (self.end + slack).timestamp()
+
+    def where(self, slack: timedelta) -> dict[str, Any] | None:
+        """A Chroma ``where`` clause for facts valid from within the period."""
+        if (b := self._bounds(slack)) is None:
+            return None
+        return {"$and": [{"valid_from": {"$gte": b[0]}}, {"valid_from": {"$lt": b[1]}}]}
 
     def held_where(self, slack: timedelta) -> dict[str, Any] | None:
         """A ``where`` clause for the superseded records that held during the period."""
-        if self.start is None or self.end is None:
+        if (b := self._bounds(slack)) is None:
             return None
-        start, end = (self.start - slack).timestamp(), (self.end + slack).timestamp()
-        return {"$and": [{"valid_from": {"$lt": end}}, {"invalid_at": {"$gte": start}}]}
+        return {"$and": [{"valid_from": {"$lt": b[1]}}, {"invalid_at": {"$gte": b[0]}}]}
 
 
 def _date(year: str, month: str, day: str) -> datetime | None:

@@ -174,15 +174,15 @@ def _source_mentions(mentions: list[tuple[str, str]], derived: list[tuple[str, s
 # -- values -> properties ------------------------------------------------------------------
 def _fact_rows(batch: GraphBatch) -> list[Row]:
     """Text of each fact, the earliest ``valid_from`` of its relations in the batch, and their
-    ``invalid_at`` when the fact arrives superseded (all of them carry one)."""
+    ``invalid_at`` when the fact arrives superseded (an older message added later: its
+    relations are written invalid)."""
     starts: dict[str, datetime] = {}
-    ends: dict[str, datetime | None] = {}
+    ends = {r.fact_id: r.invalid_at for r in batch.relations if r.invalid_at is not None}
     for r in batch.relations:
         if r.valid_from is not None and (
             r.fact_id not in starts or r.valid_from < starts[r.fact_id]
         ):
             starts[r.fact_id] = r.valid_from
-        ends[r.fact_id] = r.invalid_at if ends.get(r.fact_id, r.invalid_at) else None
     texts = dict(batch.facts)  # the last text given for an id wins
     return [
         {"id": f, "text": t, "valid_from": _iso(starts.get(f)), "invalid_at": _iso(ends.get(f))}

@@ -82,6 +82,9 @@ def search(
     run: Run = None,
     limit: int = 10,
     preset: Annotated[str, typer.Option("--config", help="search preset")] = "hybrid",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="search what held at this ISO time")
+    ] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -89,7 +92,13 @@ def search(
     with _memory(data_dir) as m:
         out = _run(
             lambda: m.search(
-                query, user_id=user, agent_id=agent, run_id=run, limit=limit, config=preset
+                query,
+                user_id=user,
+                agent_id=agent,
+                run_id=run,
+                limit=limit,
+                config=preset,
+                as_of=as_of,
             )
         )
     _print(out, as_json, ("score", "memory", "paths"))

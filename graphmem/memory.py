@@ -317,14 +317,19 @@ class Memory:
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         config: str | SearchConfig = "hybrid",
+        as_of: str | float | datetime | None = None,
     ) -> dict[str, Any]:
-        """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score."""
+        """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score.
+        ``as_of`` (ISO string, epoch seconds or datetime): search what held at that time —
+        memories and relations begun by then (at their event time, else when written) and
+        not yet superseded then, whether superseded since or not."""
         scope = Scope(user_id, agent_id, run_id)
         query = inputs.text(query)
         if len(query) > self.config.max_text_chars:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)
         where = to_where(filters) if filters else None
+        at = parse_ts(as_of) if as_of is not None else None
         p = self.parts
         retriever = Retriever(
             p.embedder,
@@ -334,6 +339,7 @@ class Memory:
             self._lexical,
             self._generation,
             p.entity_vectors,
+            at,
         )
         ranking = retriever.search(query, scope, _limit(limit), cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
@@ -363,15 +369,22 @@ class Memory:
         run_id: str | None = None,
         limit: int = 10,
         config: str | SearchConfig = "hybrid",
+        as_of: str | float | datetime | None = None,
     ) -> dict[str, Any]:
         """Answer from memory: hybrid retrieval, then exactly one LLM call that answers with
-        citations (memory ids) and the relation paths used."""
+        citations (memory ids) and the relation paths used. ``as_of``: as in ``search``."""
         if self.parts.llm is None:
             raise ConfigError(
                 "ask() needs an LLM: set GRAPHMEM_LLM_BASE_URL or GRAPHMEM_LLM_API_KEY"
             )
         found = self.search(
-            question, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, config=config
+            question,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            limit=limit,
+            config=config,
+            as_of=as_of,
         )
         return answer(self.parts.llm, question, found["results"], found["relations"])
 

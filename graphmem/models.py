@@ -37,6 +37,8 @@ def parse_ts(value: str | float | datetime | None) -> datetime | None:
     """Accept ISO strings, epoch seconds or datetimes; naive values are taken as UTC."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise InvalidInputError(f"not a timestamp: {value!r}")
     if isinstance(value, datetime):
         ts = value
     elif isinstance(value, int | float):
@@ -146,6 +148,14 @@ class Entity:
         return (self.name, *self.aliases)
 
 
+def held_at(
+    at: datetime, valid_from: datetime | None, created_at: datetime, invalid_at: datetime | None
+) -> bool:
+    """Whether a fact or relation held at ``at``: it began (at its event time, else when it was
+    written) no later than ``at`` and had not stopped holding by then."""
+    return (valid_from or created_at) <= at and (invalid_at is None or invalid_at > at)
+
+
 @dataclass(frozen=True, slots=True)
 class Relation:
     id: str
@@ -158,6 +168,9 @@ class Relation:
     invalid_at: datetime | None = None
     created_at: datetime = field(default_factory=now)
     weight: float = 1.0
+
+    def held_at(self, at: datetime) -> bool:
+        return held_at(at, self.valid_from, self.created_at, self.invalid_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +218,9 @@ class FactRecord:
     @property
     def hash(self) -> str:
         return hashlib.md5(self.text.encode()).hexdigest()
+
+    def held_at(self, at: datetime) -> bool:
+        return held_at(at, self.valid_from, self.created_at, self.invalid_at)
 
     def to_result(self) -> dict[str, Any]:
         out: dict[str, Any] = {

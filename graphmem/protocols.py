@@ -101,9 +101,14 @@ class VectorStore(Protocol):
         """Records by id; with ``scope`` the scope (and ``where``) is part of the query."""
 
     def fetch(
-        self, ids: Sequence[str], scope: Scope, where: dict[str, Any] | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope,
+        where: dict[str, Any] | None = None,
+        include_invalid: bool = False,
     ) -> list[tuple[FactRecord, Vector]]:
-        """Current records by id with their embeddings, inside ``scope`` (and ``where``)."""
+        """Current records (and superseded ones with ``include_invalid``) by id with their
+        embeddings, inside ``scope`` (and ``where``)."""
 
     def scan(
         self,
@@ -160,11 +165,13 @@ class GraphStore(Protocol):
         hops: int = 2,
         limit: int = 500,
         mention_cap: int | None = None,
+        at: datetime | None = None,
     ) -> Subgraph:
         """Current relations within ``hops`` of the seeds (at most ``limit`` edges), the
         facts that mention the entities reached and, in ``degree``, how many facts mention
         each. A hub (mentioned by more than ``mention_cap`` facts) lists no mentions: the
-        work per query stays bounded however much hangs off the user node."""
+        work per query stays bounded however much hangs off the user node. With ``at``, the
+        relations that held at that time instead of the current ones (``Relation.held_at``)."""
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(fact_id, entity_id) for the entities the facts mention."""

@@ -21,6 +21,11 @@ def test_add_search_get_all_history_delete(tmp_path: Path) -> None:
     ids = [r["id"] for r in json.loads(out.stdout)["results"]]
     out = runner.invoke(app, ["search", "Who does Carol know?", "--user", "alice", "--json", *d])
     assert json.loads(out.stdout)["results"][0]["memory"] == "Carol knows Dave."
+    before = ["search", "Who does Carol know?", "--user", "alice", "--json", *d, "--as-of"]
+    out = runner.invoke(app, [*before, "2000-01-01"])  # nothing was known then
+    assert out.exit_code == 0 and json.loads(out.stdout)["results"] == []
+    out = runner.invoke(app, [*before, "yesterday"])
+    assert out.exit_code == 2 and "not an ISO-8601 timestamp" in out.stdout
     out = runner.invoke(app, ["get-all", "--user", "alice", "--json", *d])
     assert len(json.loads(out.stdout)["results"]) == 2
     assert runner.invoke(app, ["delete", ids[0], *d]).exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,6 +143,26 @@ def test_invalidation_keeps_history(store: GraphStore) -> None:
     old = [r for r in everything if r.target_id == e["Acme"].id]
     assert old and old[0].invalid_at == at
     assert all(r.invalid_at is None for r in store.neighbourhood(ALICE, [e["Bob"].id]).relations)
+
+
+def test_neighbourhood_at_a_time_walks_what_held_then(store: GraphStore) -> None:
+    """``at``: the relations begun by then (at their event time, else when written) and not
+    ended by then, superseded since or not."""
+    e = seed(store)  # written 2024-01-01, no event time
+    moved = datetime(2025, 1, 1, tzinfo=UTC)
+    new = replace(rel(ALICE, e["Bob"], "WORKS_AT", e["Berlin"], "f4"), valid_from=moved)
+    store.write(GraphBatch(relations=(new,)), invalidate_facts=["f1"], at=moved)
+
+    def walked(at: datetime | None) -> set[tuple[str, str]]:
+        sub = store.neighbourhood(ALICE, [e["Bob"].id], hops=1, at=at)
+        return {(r.relation, sub.entities[r.target_id].name) for r in sub.relations}
+
+    then = walked(datetime(2024, 6, 1, tzinfo=UTC))
+    assert then == {("WORKS_AT", "Acme"), ("HAS_MANAGER", "Bob")}
+    later = {("WORKS_AT", "Berlin"), ("HAS_MANAGER", "Bob")}
+    assert walked(datetime(2025, 6, 1, tzinfo=UTC)) == later == walked(None)
+    assert walked(moved) == later  # ended at ``moved``, begun at ``moved``
+    assert walked(datetime(2023, 6, 1, tzinfo=UTC)) == set()
 
 
 def test_each_fact_can_end_at_its_own_time(store: GraphStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -497,6 +498,36 @@ def test_an_older_message_added_later_is_history_on_arrival(memory: Memory) -> N
     assert [h["event"] for h in memory.history(old["id"])] == ["ADD", "DELETE"]
     then = memory.search("Where did I live in March 2024?", user_id="u", limit=1)["results"]
     assert then[0]["memory"] == "I live in Hamburg."
+
+
+def test_search_as_of_a_time_sees_what_held_then(memory: Memory) -> None:
+    """``as_of``: a point-in-time view. Memories and relations that held then (begun by
+    then, at their event time or else when written, and not superseded by then) are found,
+    whether superseded since or not; later ones are not."""
+    memory.add("I live in Hamburg.", user_id="u", timestamp="2024-01-01")
+    memory.add("I moved to Berlin.", user_id="u", timestamp="2024-06-01")
+    memory.add("I work at Acme.", user_id="u", timestamp="2024-09-01")
+    memory.add("I like green tea.", user_id="u")  # no event time: begun when written
+
+    def seen(as_of: Any, config: str = "hybrid") -> list[str]:
+        found = memory.search("Where do I live?", user_id="u", as_of=as_of, config=config)
+        return sorted(r["memory"] for r in found["results"])
+
+    assert seen("2024-03-01") == ["I live in Hamburg."]
+    assert seen("2024-03-01", "bm25") == ["I live in Hamburg."]  # BM25 reads the archive too
+    assert seen("2024-07-01") == ["I moved to Berlin."]
+    assert seen(datetime(2024, 10, 1, tzinfo=UTC)) == ["I moved to Berlin.", "I work at Acme."]
+    assert "I like green tea." in seen(datetime.now(UTC) + timedelta(seconds=1))
+    assert seen("2023-01-01") == []
+    then = memory.search("Where do I live?", user_id="u", as_of="2024-03-01")
+    (hamburg,) = then["results"]
+    assert hamburg["invalid_at"].startswith("2024-06-01")  # it shows that it ended since
+    lives = [r for r in then["relations"] if r["relationship"] == "LIVES_IN"]
+    assert [(r["target"], r["invalid_at"][:10]) for r in lives] == [("Hamburg", "2024-06-01")]
+    with pytest.raises(InvalidInputError):
+        memory.search("Where do I live?", user_id="u", as_of="last spring")
+    with pytest.raises(InvalidInputError):
+        memory.search("Where do I live?", user_id="u", as_of=True)
 
 
 def test_a_question_about_the_past_finds_superseded_memories(memory: Memory) -> None:

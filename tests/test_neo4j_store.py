@@ -317,6 +317,7 @@ def random_ops(rng: random.Random) -> list[tuple[GraphBatch, list[str], datetime
                     b,
                     fact,
                     weight=rng.choice([0.5, 1.0, 2.0]),
+                    valid_from=rng.choice([None, T0 + timedelta(days=rng.randint(0, 6))]),
                 )
             )
             mentions += [(fact, a.id), (fact, b.id)]
@@ -365,6 +366,9 @@ def snapshot(s: Neo4jGraphStore | NetworkXGraphStore, seeds: list[str]) -> dict[
                 capped = [r.id for r in s.neighbourhood(q, seeds, hops=hops, limit=limit).relations]
                 assert len(capped) <= limit
                 out[q.key][f"hop{hops}-limit{limit}"] = capped
+        for day in (-1, 0.5, 2.5, 4.5, 9):  # what held then (invalidations fall on days 1-5)
+            sub = s.neighbourhood(q, seeds, hops=2, at=T0 + timedelta(days=day))
+            out[q.key][f"at{day}"] = sorted(r.id for r in sub.relations)
     return out
 
 
@@ -421,6 +425,16 @@ def test_memory_end_to_end(tmp_path: Path, embedder: Any, spacy_extractor: Any) 
         assert hits[0]["sources"] and hits[0]["sources"][0]["content"].startswith("I live in Paris")
         bob = m.search("music", user_id="bob")["results"]
         assert all(h["user_id"] == "bob" for h in bob)
+
+        m.add("I live in Hamburg.", user_id="carol", timestamp="2024-01-01")
+        m.add("I moved to Berlin.", user_id="carol", timestamp="2024-06-01")
+        then = m.search("Where do I live?", user_id="carol", as_of="2024-03-01")
+        assert [h["memory"] for h in then["results"]] == ["I live in Hamburg."]
+        assert [(r["target"], r["invalid_at"][:10]) for r in then["relations"]] == [
+            ("Hamburg", "2024-06-01")
+        ]
+        now = m.search("Where do I live?", user_id="carol")["results"]
+        assert [h["memory"] for h in now] == ["I moved to Berlin."]
 
         paris = next(h for h in hits if "Paris" in h["memory"])
         m.delete(paris["id"])

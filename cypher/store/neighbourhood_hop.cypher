@@ -1,7 +1,9 @@
-// One breadth-first round: current relations of the frontier entities not taken yet, at most
-// $limit, staying inside each entity's own exact scope (like one graph per scope). The budget
-// goes to the frontier's first entities first (the caller orders them by strength), then to
-// the oldest relations: the embedded store does exactly the same.
+// One breadth-first round: current relations of the frontier entities not taken yet (with
+// $at, those that held at that time: begun by then, at their event time or else when
+// written, and not ended yet), at most $limit, staying inside each entity's own exact scope
+// (like one graph per scope). The budget goes to the frontier's first entities first (the
+// caller orders them by strength), then to the oldest relations: the embedded store does
+// exactly the same.
 // Entity by entity, in frontier order, so reading stops once $limit relations are found (no
 // eager operator before LIMIT): a relation belongs to the first frontier entity it touches,
 // so one whose other end comes earlier in $frontier was already listed there. ONE row, the
@@ -10,7 +12,9 @@
 UNWIND range(0, size($frontier) - 1) AS i
 CALL (i) {
   MATCH (n:Entity {id: $frontier[i]})-[r]-(m:Entity)
-  WHERE r.invalid_at IS NULL
+  WHERE CASE WHEN $at IS NULL THEN r.invalid_at IS NULL
+      ELSE coalesce(r.valid_from, r.created_at) <= $at
+        AND (r.invalid_at IS NULL OR r.invalid_at > $at) END
     AND NOT r.id IN $taken
     AND r.scope_key = n.scope_key AND m.scope_key = n.scope_key
     AND ($user_id IS NULL OR r.user_id = $user_id)

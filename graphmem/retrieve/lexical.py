@@ -1,4 +1,5 @@
-"""BM25 (bm25s) over a scope's current records, built lazily, refreshed after writes."""
+"""BM25 (bm25s) over a scope's current records (or all, superseded ones too), built lazily,
+refreshed after writes."""
 
 from __future__ import annotations
 
@@ -34,13 +35,19 @@ class LexicalIndex:
     """One BM25 index per (store, scope); ``generation`` is bumped by every write."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], _Entry] = {}
+        self._entries: dict[tuple[int, str, bool], _Entry] = {}
         self._lock = threading.Lock()
 
     def search(
-        self, store: VectorStore, scope: Scope, query: str, k: int, generation: int
+        self,
+        store: VectorStore,
+        scope: Scope,
+        query: str,
+        k: int,
+        generation: int,
+        include_invalid: bool = False,
     ) -> list[tuple[str, float]]:
-        entry = self._entry(store, scope, generation)
+        entry = self._entry(store, scope, generation, include_invalid)
         if entry is None:
             return []
         words = tokenize([query])[0]
@@ -50,8 +57,10 @@ class LexicalIndex:
         top = np.argsort(-scores)[:k]
         return [(entry.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def _entry(self, store: VectorStore, scope: Scope, generation: int) -> _Entry | None:
-        key = (id(store), scope.key)
+    def _entry(
+        self, store: VectorStore, scope: Scope, generation: int, include_invalid: bool
+    ) -> _Entry | None:
+        key = (id(store), scope.key, include_invalid)
         with self._lock:
             entry = self._entries.get(key)
             fresh = entry is not None and (
@@ -60,7 +69,7 @@ class LexicalIndex:
             )
             if fresh:
                 return entry
-            recs = store.scan(scope, limit=10**9)
+            recs = store.scan(scope, limit=10**9, include_invalid=include_invalid)
             if not recs:
                 self._entries.pop(key, None)
                 return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from .hops import bridges, hop_hits
 from .lexical import LexicalIndex
 from .link import Linked, link, link_similar, query_words, relation_words, without_names
 from .scoring import Cands, Hit
-from .when import SUPERSEDED, Period, about_the_past, query_period
+from .when import SUPERSEDED, Period, about_the_past, as_of_where, query_period
 
 
 @dataclass
@@ -47,6 +47,8 @@ class Retriever:
     lexical: LexicalIndex
     generation: int = 0
     entity_names: VectorStore | None = None  # name vectors: ``similar_names``, hop queries
+    #: a point-in-time view: only what held then (``held_at``), superseded since or not
+    as_of: datetime | None = None
 
     def search(
         self,
@@ -57,6 +59,8 @@ class Retriever:
         where: dict[str, Any] | None = None,
     ) -> Ranking:
         k = max(cfg.candidates, limit)
+        if self.as_of is not None:
+            where = _both(where, as_of_where(self.as_of))
         linked = self._link(query, scope, cfg)
         seeds = linked.seeds
         bare = self._without_speakers(query, linked, scope, cfg)
@@ -65,13 +69,13 @@ class Retriever:
         qv = self._query_vector(query, bare, cfg) if cfg.dense_weight > 0 else None
         period = query_period(query) if cfg.time_weight > 0 else None
         if qv is not None:
-            self._dense(self.vectors, facts, qv, scope, k, where)
+            self._dense(self.vectors, facts, qv, scope, k, where, self._archive)
             self._dense(self.source_vectors, sources, qv, scope, k, where)
             window = period.where(_slack(cfg)) if period else None
             if window:  # the best facts of the period asked about are candidates too
-                self._dense(self.vectors, facts, qv, scope, k, _both(where, window))
-            held = period.held_where(_slack(cfg)) if period else None
-            if held is None and cfg.time_weight > 0 and about_the_past(query):
+                self._dense(self.vectors, facts, qv, scope, k, _both(where, window), self._archive)
+            held = period.held_where(_slack(cfg)) if period and not self._archive else None
+            if held is None and cfg.time_weight > 0 and not self._archive and about_the_past(query):
                 held = SUPERSEDED  # "used to", "before": every superseded memory may answer
             if held:  # and so are those that held then, though superseded since
                 held = _both(where, held)
@@ -108,6 +112,11 @@ class Retriever:
         return Ranking(top, src_hits[:limit], relations)
 
     # -- candidates --------------------------------------------------------------------------
+    @property
+    def _archive(self) -> bool:
+        """A point-in-time view reads superseded records too."""
+        return self.as_of is not None
+
     def _link(self, query: str, scope: Scope, cfg: SearchConfig) -> Linked:
         """The query's entities: by name, and with ``similar_names`` by name embedding."""
         if cfg.graph_weight <= 0:
@@ -160,7 +169,7 @@ class Retriever:
     ) -> Cands:
         if cfg.bm25_weight <= 0:
             return {}
-        found = self.lexical.search(store, scope, query, k, self.generation)
+        found = self.lexical.search(store, scope, query, k, self.generation, self._archive)
         return {rid: {"bm25": score} for rid, score in found}
 
     def _dense(
@@ -225,7 +234,8 @@ class Retriever:
             missing = [i for i in missing if score(i, {**cands[i], "dense": best, **when}) >= bar]
             for i in [i for i, c in cands.items() if "rec" not in c and i not in missing]:
                 del cands[i]
-        got = {rec.id: (rec, vec) for rec, vec in store.fetch(missing, scope, where)}
+        fetched = store.fetch(missing, scope, where, self._archive)
+        got = {rec.id: (rec, vec) for rec, vec in fetched}
         for i in missing:
             if i not in got:
                 del cands[i]
@@ -234,6 +244,9 @@ class Retriever:
             cands[i]["rec"] = rec
             if qv is not None:
                 cands[i]["dense"] = rescale(float(np.dot(vec, qv)), self.embedder.floor)
+        if self.as_of is not None:  # the store's clause lets a few through (see as_of_where)
+            for i in [i for i, c in cands.items() if not c["rec"].held_at(self.as_of)]:
+                del cands[i]
         if period is not None:
             _mark_period(cands, period, _slack(cfg))
         return S.score(cands, graph, top_bm25, cfg)
@@ -261,7 +274,9 @@ class Retriever:
             return None
         # the edge budget goes to the strongest start entities first (and runs are repeatable)
         start = sorted(weight, key=lambda e: (-weight[e], e))
-        sub = self.graph.neighbourhood(scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap)
+        sub = self.graph.neighbourhood(
+            scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap, at=self.as_of
+        )
         qg = G.build(sub, kept, cfg.hub_cap, cfg.max_mentions)
         G.add_sources(qg, self.graph.fact_sources(qg.facts()))
         # a query entity counts by its specificity: one fact names it, or a thousand
@@ -409,7 +424,7 @@ def _relations(walk: _Walk, fact_ids: set[str], limit: int) -> list[dict[str, An
             "relationship": r.relation,
             "target": names.get(r.target_id, r.target_id),
             "valid_from": r.valid_from.isoformat() if r.valid_from else None,
-            "invalid_at": None,
+            "invalid_at": r.invalid_at.isoformat() if r.invalid_at else None,
             "fact_id": r.fact_id,
             "score": round(weight(r), 6),
         }

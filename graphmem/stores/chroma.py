@@ -378,13 +378,17 @@ class ChromaVectorStore:
         return [r for r in recs if scope is None or scope.contains(r.scope)]
 
     def fetch(
-        self, ids: Sequence[str], scope: Scope, where: dict[str, Any] | None = None
+        self,
+        ids: Sequence[str],
+        scope: Scope,
+        where: dict[str, Any] | None = None,
+        include_invalid: bool = False,
     ) -> list[tuple[FactRecord, Vector]]:
         """Records with their vectors as the collection compares them: unit length in a cosine
         collection (one created before ``space`` existed may hold a message's context mean),
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         out: list[tuple[FactRecord, Vector]] = []
-        for col, group in self._id_targets(ids, archive_too=False, scope=scope):
+        for col, group in self._id_targets(ids, archive_too=include_invalid, scope=scope):
             res = self._call(
                 "get",
                 col.get,

@@ -231,10 +231,11 @@ class Neo4jGraphStore:
         hops: int = 2,
         limit: int = 500,
         mention_cap: int | None = None,
+        at: datetime | None = None,
     ) -> Subgraph:
         """Breadth-first, one bounded query per hop, all in one read transaction."""
         ids = list(dict.fromkeys(entity_ids))
-        walk = _Walk(scope.as_dict(), ids, hops, limit, mention_cap)
+        walk = _Walk(scope.as_dict(), ids, hops, limit, mention_cap, at)
         return self._read("neighbourhood", walk.run)
 
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -312,6 +313,7 @@ class _Walk:
     hops: int
     limit: int
     mention_cap: int | None
+    at: datetime | None = None
 
     entities: dict[str, Entity] = field(default_factory=dict)
     mentions: list[tuple[str, str]] = field(default_factory=list)
@@ -326,7 +328,7 @@ class _Walk:
         for _ in range(self.hops):
             if not frontier or len(relations) >= self.limit:
                 break
-            todo = {"frontier": frontier, "taken": list(relations), **self.scope}
+            todo = {"frontier": frontier, "taken": list(relations), "at": self.at, **self.scope}
             (row,) = _run(tx, hop, limit=self.limit - len(relations), **todo)
             nxt: list[str] = []
             for found in row["relations"]:

@@ -353,7 +353,11 @@ class NetworkXGraphStore:
         hops: int = 2,
         limit: int = 500,
         mention_cap: int | None = None,
+        at: datetime | None = None,
     ) -> Subgraph:
+        def held(r: Relation) -> bool:
+            return r.invalid_at is None if at is None else r.held_at(at)
+
         with self._lock:
             # an entity belongs to one exact scope: walk each in its own graph, all at once
             graphs = list(self._matching(scope))
@@ -369,7 +373,7 @@ class NetworkXGraphStore:
                     edges = itertools.chain(
                         g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
                     )
-                    fresh = [r for *_, r in edges if r.invalid_at is None and r.id not in rels]
+                    fresh = [r for *_, r in edges if held(r) and r.id not in rels]
                     for r in heapq.nsmallest(limit - len(rels), fresh, key=_oldest):
                         rels[r.id] = r
                         for end in (r.source_id, r.target_id):

@@ -25,11 +25,12 @@ SESSIONS: list[tuple[str, str, str]] = [
     ("alice", "2024-06-20", "I moved to Berlin last week. I don't like sushi anymore."),
     ("bob", "2024-06-21", "Alice visited Globex in Zurich."),
 ]
-QUESTIONS = [
-    ("alice", "In which city is the company my manager works for based?"),
-    ("alice", "Who on my team knows the client?"),
-    ("alice", "Where do I live?"),
-    ("bob", "Where do I live?"),
+QUESTIONS: list[tuple[str, str, str | None]] = [  # (user, question, as of)
+    ("alice", "In which city is the company my manager works for based?", None),
+    ("alice", "Who on my team knows the client?", None),
+    ("alice", "Where do I live?", None),
+    ("alice", "Where do I live?", "2024-04-01"),
+    ("bob", "Where do I live?", None),
 ]
 
 
@@ -66,9 +67,10 @@ def _play(console: Console, m: Memory) -> None:
                 r["memory"], (r["valid_from"] or "")[:10], (r["invalid_at"] or "")[:10], style=style
             )
         console.print(table)
-    for user, q in QUESTIONS:
-        res = m.search(q, user_id=user, limit=3)
-        table = Table("score", "dense", "graph", "memory", "path", title=f"{user} asks: {q}")
+    for user, q, as_of in QUESTIONS:
+        res = m.search(q, user_id=user, limit=3, as_of=as_of)
+        title = f"{user} asks: {q}" + (f" (as of {as_of})" if as_of else "")
+        table = Table("score", "dense", "graph", "memory", "path", title=title)
         for r in res["results"]:
             parts = r["score_parts"]
             table.add_row(

@@ -55,6 +55,18 @@ def text(value: Any) -> str:
     return value.strip()
 
 
+def as_of(value: Any) -> datetime | None:
+    """A point in time to read memory as of (ISO string, epoch seconds, datetime), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float | datetime) or isinstance(value, bool):
+        raise InvalidInputError("as_of must be an ISO-8601 time, epoch seconds or a datetime")
+    at = parse_ts(value)
+    if at is None:
+        raise InvalidInputError("as_of must not be empty")
+    return at
+
+
 def metadata(value: Any) -> dict[str, Any]:
     if value is None:
         return {}

@@ -28,6 +28,7 @@ from .results import search_config as _search_config
 from .results import source as _source
 from .retrieve import Retriever, SearchConfig
 from .retrieve.lexical import LexicalIndex
+from .retrieve.when import as_of_where
 from .stores.filters import to_where
 from .write import Item, Writer, about
 
@@ -300,11 +301,20 @@ class Memory:
         filters: dict[str, Any] | None = None,
         limit: int = 100,
         include_invalid: bool = False,
+        as_of: str | float | datetime | None = None,
     ) -> dict[str, Any]:
+        """The scope's current memories, oldest first (``include_invalid``: superseded ones
+        too; ``as_of``: those that held at that time, as in ``search``)."""
         scope = Scope(user_id, agent_id, run_id)
         where = to_where(filters) if filters else None
-        recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
-        return {"results": [r.to_result() for r in recs]}
+        at = inputs.as_of(as_of)
+        if at is None:
+            recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
+            return {"results": [r.to_result() for r in recs]}
+        view = as_of_where(at)
+        where = {"$and": [where, view]} if where else view
+        recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid=True)
+        return {"results": [r.to_result() for r in recs if r.held_at(at)]}
 
     def search(
         self,
@@ -329,7 +339,7 @@ class Memory:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)
         where = to_where(filters) if filters else None
-        at = parse_ts(as_of) if as_of is not None else None
+        at = inputs.as_of(as_of)
         p = self.parts
         retriever = Retriever(
             p.embedder,

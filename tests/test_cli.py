@@ -47,3 +47,5 @@ def test_demo_runs(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "INVALIDATED" in out.stdout and "demo finished" in out.stdout
     assert "-[HAS_MANAGER]->" in out.stdout
+    as_of = out.stdout[out.stdout.index("(as of 2024-04-01)") :]
+    assert "Hamburg" in as_of.split("bob asks")[0]  # where alice lived then

@@ -528,6 +528,11 @@ def test_search_as_of_a_time_sees_what_held_then(memory: Memory) -> None:
         memory.search("Where do I live?", user_id="u", as_of="last spring")
     with pytest.raises(InvalidInputError):
         memory.search("Where do I live?", user_id="u", as_of=True)
+    assert memories(memory.get_all(user_id="u", as_of="2024-03-01")) == ["I live in Hamburg."]
+    in_october = memories(memory.get_all(user_id="u", as_of="2024-10-01"))
+    assert in_october == ["I moved to Berlin.", "I work at Acme."]
+    with pytest.raises(InvalidInputError):
+        memory.get_all(user_id="u", as_of="")
 
 
 def test_a_question_about_the_past_finds_superseded_memories(memory: Memory) -> None:

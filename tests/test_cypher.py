@@ -29,7 +29,15 @@ pytestmark = pytest.mark.neo4j
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 MOVED = datetime(2024, 6, 1, tzinfo=UTC)  # when "Alice lives in Hamburg" is invalidated
-NAMES = ("changed_since", "facts_about", "neighbourhood", "paths", "provenance", "top_entities")
+NAMES = (
+    "as_of",
+    "changed_since",
+    "facts_about",
+    "neighbourhood",
+    "paths",
+    "provenance",
+    "top_entities",
+)
 
 
 def store() -> Neo4jGraphStore:
@@ -225,6 +233,25 @@ def test_changed_since(runner: CliRunner, graph: Graph) -> None:
     exact = rows(runner, "changed_since", "-u", graph.user, "-p", "since=2024-06-01T02:00:00+02:00")
     assert len(exact) == 2  # the same instant, written in another zone
     assert rows(runner, "changed_since", "-u", graph.user, "-p", "since=2024-06-01T00:00:01Z") == []
+
+
+def test_as_of(runner: CliRunner, graph: Graph) -> None:
+    def held(at: str) -> list[str]:
+        return [r["relation"] for r in rows(runner, "as_of", "-u", graph.user, "-p", f"at={at}")]
+
+    before_move = [
+        "Acme -[BASED_IN]-> Berlin",
+        "Alice -[HAS_MANAGER]-> Bob",
+        "Alice -[KNOWS]-> Carol",
+        "Alice -[LIVES_IN]-> Hamburg",
+        "Bob -[WORKS_AT]-> Acme",
+    ]
+    got = rows(runner, "as_of", "-u", graph.user, "-p", "at=2024-05-31")
+    assert [r["relation"] for r in got] == before_move
+    assert got[3]["fact"] == "I live in Hamburg." and got[3]["invalid_at"] == MOVED.isoformat()
+    after = [r.replace("Hamburg", "Berlin") for r in before_move]
+    assert held("2024-06-01T02:00:00+02:00") == sorted(after)  # the move's instant, in +02:00
+    assert held("2024-02-29") == []  # before anything was said
 
 
 def test_provenance(runner: CliRunner, graph: Graph) -> None:

@@ -479,12 +479,16 @@ def percentile(xs: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def run_queries(mem: Memory, qs: list[tuple[str, str]], warmup: int, label: str) -> dict[str, Any]:
-    presets = ("dense", "hybrid")
+def run_queries(
+    runs: dict[str, tuple[Memory, str]], qs: list[tuple[str, str]], warmup: int, label: str
+) -> dict[str, Any]:
+    """``runs``: label → (memory, preset), each timed on every query, in alternating order."""
+    presets = tuple(runs)
     timed = qs[warmup:]
     for user, q in qs[:warmup]:
         for p in presets:
-            mem.search(q, user_id=user, limit=10, config=p)
+            mem, preset = runs[p]
+            mem.search(q, user_id=user, limit=10, config=preset)
     times: dict[str, list[float]] = {p: [] for p in presets}
     empty: Counter[str] = Counter()
     with progress() as bar:
@@ -494,8 +498,9 @@ def run_queries(mem: Memory, qs: list[tuple[str, str]], warmup: int, label: str)
                 presets if i % 2 == 0 else presets[::-1]
             )  # alternate so neither preset gets warmer caches
             for p in order:
+                mem, preset = runs[p]
                 t0 = time.perf_counter()
-                res = mem.search(q, user_id=user, limit=10, config=p)
+                res = mem.search(q, user_id=user, limit=10, config=preset)
                 times[p].append((time.perf_counter() - t0) * 1000)
                 if not res["results"]:
                     empty[p] += 1
@@ -519,11 +524,16 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     docs = documents(corpora, args.per_add)
     qs = queries_for(corpora, args.queries + args.warmup)
     console.rule(f"size {size}: {sum(len(c.facts) for c in corpora)} sentences, {len(docs)} adds")
-    with memory(args.data_dir, str(size), args.keep) as (mem, _):
+    with memory(args.data_dir, str(size), args.keep) as (mem, config):
         load_before = machine()["load"]
         ing = ingest(mem, docs, f"ingest {size}", args.ingest_budget, args.many)
         valid, every = stored_facts(mem, users)
-        search = run_queries(mem, qs, args.warmup, f"queries {size}")
+        # the same store read without the record cache (Config.vector_cache_size = 0)
+        plain = Memory(config.model_copy(update={"vector_cache_size": 0}))
+        runs = {"dense": (mem, "dense"), "hybrid": (mem, "hybrid")}
+        runs["hybrid_no_record_cache"] = (plain, "hybrid")
+        search = run_queries(runs, qs, args.warmup, f"queries {size}")
+        plain.close()
         load_after = machine()["load"]
     result = {
         "generated_sentences": sum(len(c.facts) for c in corpora),
@@ -540,6 +550,9 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "adds_per_s": round(ing["adds"] / ing["seconds"], 2),
         "search": search,
         "hybrid_over_dense_p50": round(search["hybrid"]["p50_ms"] / search["dense"]["p50_ms"], 2),
+        "no_cache_over_cache_p50": round(
+            search["hybrid_no_record_cache"]["p50_ms"] / search["hybrid"]["p50_ms"], 2
+        ),
         "llm_calls_per_add": 0,
         "llm_calls_per_search": 0,
         "load_before": load_before,
@@ -584,8 +597,9 @@ def markdown(report: dict[str, Any]) -> str:
         "LLM calls per add / per search: 0 / 0.",
         "",
         "| facts (generated) | stored | ingest s | facts/s | adds/s | dense p50 / p95 / mean ms "
-        "| hybrid p50 / p95 / mean ms | hybrid/dense p50 | p50 ≤ 20 ms | load 1-min (start→end) |",
-        "|---:|---:|---:|---:|---:|---|---|---:|---|---|",
+        "| hybrid p50 / p95 / mean ms | hybrid/dense p50 | p50 ≤ 20 ms "
+        "| hybrid without record cache p50 / p95 ms (ratio) | load 1-min (start→end) |",
+        "|---:|---:|---:|---:|---:|---|---|---:|---|---|---|",
     ]
     for size, r in report["sizes"].items():
         d, h = r["search"]["dense"], r["search"]["hybrid"]
@@ -595,11 +609,17 @@ def markdown(report: dict[str, Any]) -> str:
             else ("dense only" if d["p50_ms"] <= 20 else "no")
         )
         gen = size if r["complete"] else f"{size} (stopped at {r['ingested_sentences']})"
+        u = r["search"].get("hybrid_no_record_cache")
+        plain = (
+            f"{u['p50_ms']:.1f} / {u['p95_ms']:.1f} ({r['no_cache_over_cache_p50']:.2f}×)"
+            if u
+            else "–"
+        )
         lines.append(
             f"| {gen} | {r['stored_facts']} | {r['ingest_seconds']:.1f} | {r['facts_per_s']:.1f} | "
             f"{r['adds_per_s']:.2f} | {d['p50_ms']:.1f} / {d['p95_ms']:.1f} / {d['mean_ms']:.1f} | "
             f"{h['p50_ms']:.1f} / {h['p95_ms']:.1f} / {h['mean_ms']:.1f} | "
-            f"{r['hybrid_over_dense_p50']:.2f} | {ok} | "
+            f"{r['hybrid_over_dense_p50']:.2f} | {ok} | {plain} | "
             f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
         )
     lines.append("")

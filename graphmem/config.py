@@ -45,6 +45,9 @@ class Config(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = 8000
     collection: str = "graphmem"
+    #: records (with their vectors) each embedded Chroma store keeps in memory for reads, so
+    #: that a query reads ids only; 0 turns it off. Not used with ``chroma_host``.
+    vector_cache_size: int = Field(default=20_000, ge=0)
 
     embedder: Literal["onnx", "openai"] = "onnx"
     #: ONNX models from Maven Central's langchain4j jars ("-q": int8 quantisation). e5-small-v2

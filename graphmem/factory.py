@@ -69,6 +69,7 @@ def build(config: Config, **given: Any) -> Parts:
             collection,
             embedder.family,
             space,
+            config.vector_cache_size,
         )
 
     vectors = given.get("vectors") or chroma(config.collection)

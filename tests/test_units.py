@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,6 +167,84 @@ def test_nearest_reads_ids_only_within_the_scope(tmp_path: Path) -> None:
     for hits, recs in zip(near, full):
         assert [(i, pytest.approx(s)) for i, s in hits] == [(r.id, s) for r, s in recs]
     assert [r.id for r, _ in store.fetch(["a1", "b0"], alice)] == ["a1"]
+
+
+def test_record_cache_keeps_the_latest_reads() -> None:
+    import numpy as np
+
+    from graphmem.models import FactRecord
+    from graphmem.stores.record_cache import RecordCache
+
+    cache, v = RecordCache(2), np.zeros(3, dtype=np.float32)
+    recs = [FactRecord(f"r{i}", f"text {i}", Scope(user_id="u")) for i in range(3)]
+    cache.put("col", [(recs[0], v), (recs[1], v)])
+    assert cache.get("col", "r0") is not None  # r0 is now the most recent
+    cache.put("col", [(recs[2], v)])
+    assert cache.get("col", "r1") is None and len(cache) == 2  # the least recent went
+    assert cache.get("archive", "r0") is None  # a record is cached for its collection only
+    cache.drop(["r0"])
+    assert cache.get("col", "r0") is None and cache.get("col", "r2") is not None
+
+
+def test_cached_reads_see_every_write(tmp_path: Path) -> None:
+    """With the record cache (filled by writes and reads), queries and fetches answer exactly
+    as without it, before and after an update, an invalidation (a move to the archive) and a
+    delete."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from graphmem.models import FactRecord
+    from graphmem.stores.chroma import ChromaVectorStore
+
+    alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
+    vecs = np.eye(4, dtype=np.float32)
+    q = np.array([1.0, 0.5, 0.2, 0.0], dtype=np.float32)
+    q /= np.linalg.norm(q)
+    stores = [
+        ChromaVectorStore(tmp_path / "cached", collection="t", cache_size=100),
+        ChromaVectorStore(tmp_path / "plain", collection="t"),
+    ]
+
+    def answers(store: ChromaVectorStore) -> tuple[Any, ...]:
+        found = store.query(alice, q, 4)
+        everything = store.query(alice, q, 4, include_invalid=True)
+        fetched = store.fetch(["a0", "a1", "a2", "b0"], alice)
+        return (
+            [(r, round(s, 5)) for r, s in found],
+            [(r, round(s, 5)) for r, s in everything],
+            sorted((r.id, r.text, r.invalid_at, v.round(5).tolist()) for r, v in fetched),
+        )
+
+    def both() -> tuple[Any, ...]:
+        cached, plain = (answers(s) for s in stores)
+        assert cached == plain
+        return cached
+
+    recs = [FactRecord(f"a{i}", f"alice {i}", alice) for i in range(3)]
+    for store in stores:
+        store.setup()
+        store.upsert(recs, vecs[:3])
+        store.upsert([FactRecord("b0", "bob 0", bob)], vecs[3:])
+    first = both()
+    assert len(stores[0]._cache or ()) == 4  # what was written, as a read returns it
+    assert [r.text for r, _ in first[0]] == ["alice 0", "alice 1", "alice 2"]
+    for store in stores:
+        store.upsert([replace(recs[0], text="alice 0, updated")], vecs[:1])
+    assert both()[0][0][0].text == "alice 0, updated"
+    gone = replace(recs[1], invalid_at=datetime(2025, 1, 1, tzinfo=UTC))
+    for store in stores:
+        store.upsert([gone], None)  # invalidated: moves to the archive
+    found, everything, fetched = both()
+    assert [r.id for r, _ in found] == ["a0", "a2"]
+    assert {r.id: r.invalid_at for r, _ in everything}["a1"] == gone.invalid_at
+    assert [f[0] for f in fetched] == ["a0", "a2"]
+    for store in stores:
+        store.delete(["a2"])
+    assert [f[0] for f in both()[2]] == ["a0"]
+    for store in stores:
+        store.close()
 
 
 def test_the_period_a_query_names() -> None:

@@ -25,6 +25,7 @@ from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .filters import META_PREFIX
+from .record_cache import RecordCache
 
 R = TypeVar("R")
 MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
@@ -106,16 +107,20 @@ class ChromaVectorStore:
         collection: str = "graphmem",
         family: str | None = None,
         space: Literal["cosine", "ip"] = "cosine",
+        cache_size: int = 0,
     ) -> None:
         """``family``: the embedder's (see ``Embedder.family``); a collection written with
         another family's vectors is refused instead of searched with incomparable vectors.
         ``space`` of new collections: ``ip`` ranks by inner product, for vectors that are not
-        of unit length (a message embedded with its context; see ``Writer._sources``)."""
+        of unit length (a message embedded with its context; see ``Writer._sources``).
+        ``cache_size``: records kept in memory for reads (``RecordCache``; embedded only:
+        other clients may write to a server)."""
         self.path, self.host, self.port, self.base = path, host, port, collection
         self.family, self.space = family, space
         self._client: Any = None
         self._cols: dict[str, Any] = {}
         self._missing: dict[str, float] = {}  # collections found absent, briefly cached
+        self._cache = RecordCache(cache_size) if cache_size > 0 and not host else None
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -239,6 +244,15 @@ class ChromaVectorStore:
 
     # -- writes ----------------------------------------------------------------------------
     def upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
+        ids = [r.id for r in records]
+        self._forget(ids)
+        try:
+            self._upsert(records, embeddings)  # each group is cached once written
+        except BaseException:  # a failed write may have changed some of them
+            self._forget(ids)
+            raise
+
+    def _upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
         if not records:
             return
         if embeddings is None:
@@ -262,6 +276,7 @@ class ChromaVectorStore:
             other = self._col(part, not archive)
             if other is not None:  # a record lives in exactly one of the two
                 self._call("delete", other.delete, ids=[r.id for r in recs])
+            self._remember(col, recs, embs[idx])
 
     def _move(self, records: Sequence[FactRecord]) -> None:
         """Metadata-only update; a record whose validity changed moves to the other collection."""
@@ -273,11 +288,27 @@ class ChromaVectorStore:
             )
         present = [r for r in records if r.id in found]
         if present:
-            self.upsert(present, np.stack([found[r.id] for r in present]))
+            self._upsert(present, np.stack([found[r.id] for r in present]))
 
     def delete(self, ids: Sequence[str]) -> None:
-        for col, group in self._id_targets(ids, archive_too=True):
-            self._call("delete", col.delete, ids=group)
+        try:
+            for col, group in self._id_targets(ids, archive_too=True):
+                self._call("delete", col.delete, ids=group)
+        finally:
+            self._forget(ids)
+
+    def _remember(self, col: Any, records: Sequence[FactRecord], embeddings: Vector) -> None:
+        """Cache what was just written as a read would return it (metadata round-trip)."""
+        if self._cache is None:
+            return
+        entries = []
+        for rec, emb in zip(records, embeddings):
+            entries.append((from_row(rec.id, rec.text, to_metadata(rec)), self._compared(col, emb)))
+        self._cache.put(col.name, entries)
+
+    def _forget(self, ids: Sequence[str]) -> None:
+        if self._cache is not None:
+            self._cache.drop(ids)
 
     def delete_scope(self, scope: Scope) -> list[str]:
         ids = [r.id for r in self.scan(scope, limit=10**9, include_invalid=True)]
@@ -293,11 +324,15 @@ class ChromaVectorStore:
                     self._call("reset", self._client.delete_collection, name)
         self._cols = {}
         self._missing = {}
+        if self._cache is not None:
+            self._cache.clear()
 
     def close(self) -> None:
         self._cols = {}
         self._missing = {}
         self._client = None
+        if self._cache is not None:
+            self._cache.clear()
 
     # -- reads -----------------------------------------------------------------------------
     def query(
@@ -334,21 +369,28 @@ class ChromaVectorStore:
         records: bool = True,
     ) -> list[list[tuple[Any, float]]]:
         """The ``k`` best per query over the scope's collections: records, or with
-        ``records=False`` ids only (no document or metadata is read: a third of the time)."""
+        ``records=False`` ids only (no document or metadata is read: a third of the time).
+        With the cache, Chroma is asked for ids only and the records come from the cache (the
+        ones it lacks are read by id and kept)."""
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
+        cached = records and self._cache is not None
         for col, implied in self._targets(scope, include_invalid):
             flt = scope_where(scope, where, owner=implied)
+            read = records and not cached
             res = self._call(
                 "query",
                 col.query,
                 query_embeddings=q,
                 n_results=k,
                 where=flt,
-                include=["documents", "metadatas", "distances"] if records else ["distances"],
+                include=["documents", "metadatas", "distances"] if read else ["distances"],
             )
+            found = self._cached(col, [i for ids in res["ids"] for i in ids]) if cached else {}
             for n in range(len(q)):
                 ids, sims = res["ids"][n], [1.0 - float(d) for d in res["distances"][n]]
-                if records:
+                if cached:
+                    hits[n] += [(found[i][0], s) for i, s in zip(ids, sims) if i in found]
+                elif records:
                     recs = map(from_row, ids, res["documents"][n], res["metadatas"][n])
                     hits[n] += list(zip(recs, sims))
                 else:
@@ -389,19 +431,42 @@ class ChromaVectorStore:
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         out: list[tuple[FactRecord, Vector]] = []
         for col, group in self._id_targets(ids, archive_too=include_invalid, scope=scope):
-            res = self._call(
-                "get",
-                col.get,
-                ids=group,
-                where=where,
-                include=["documents", "metadatas", "embeddings"],
-            )
-            cosine = (col.metadata or {}).get("hnsw:space", "l2") == "cosine"
-            for rec, emb in zip(_rows(res), res["embeddings"]):
-                if scope.contains(rec.scope):  # routed by id: the scope is checked here
-                    v = np.asarray(emb, dtype=np.float32)
-                    out.append((rec, v / (np.linalg.norm(v) or 1.0) if cosine else v))
+            if self._cache is not None and where is None:
+                got = list(self._cached(col, group).values())
+            else:
+                got = self._read(col, group, where)
+            # routed by id: the scope is checked here
+            out += [(rec, v) for rec, v in got if scope.contains(rec.scope)]
         return out
+
+    def _read(
+        self, col: Any, ids: list[str], where: dict[str, Any] | None = None
+    ) -> list[tuple[FactRecord, Vector]]:
+        res = self._call(
+            "get", col.get, ids=ids, where=where, include=["documents", "metadatas", "embeddings"]
+        )
+        return [(rec, self._compared(col, e)) for rec, e in zip(_rows(res), res["embeddings"])]
+
+    @staticmethod
+    def _compared(col: Any, embedding: Any) -> Vector:
+        """A vector as the collection compares it: unit length in a cosine collection, as
+        written in an inner-product one. Read-only: the cache shares it with every read."""
+        v = np.asarray(embedding, dtype=np.float32)
+        if (col.metadata or {}).get("hnsw:space", "l2") == "cosine":
+            v = v / (np.linalg.norm(v) or 1.0)
+        v.setflags(write=False)
+        return v
+
+    def _cached(self, col: Any, ids: list[str]) -> dict[str, tuple[FactRecord, Vector]]:
+        """Records (with vectors) by id from the cache; the ones it lacks read and kept."""
+        assert self._cache is not None
+        found = {i: hit for i in ids if (hit := self._cache.get(col.name, i)) is not None}
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            read = self._read(col, missing)
+            self._cache.put(col.name, read)
+            found.update((rec.id, (rec, v)) for rec, v in read)
+        return found
 
     def scan(
         self,

@@ -500,6 +500,24 @@ def test_an_older_message_added_later_is_history_on_arrival(memory: Memory) -> N
     assert then[0]["memory"] == "I live in Hamburg."
 
 
+def test_a_question_naming_a_relation_finds_the_fact_that_holds_it(memory: Memory) -> None:
+    """ "Where do I live?" names the user's ``LIVES_IN``: its current fact scores ``relation``.
+    The message that said "I live in Hamburg" still matches the question best, but for what no
+    longer holds, so the sentence said beside it inherits nothing from it."""
+    said = "Hi! I live in Hamburg and I love sushi. My manager Bob works at Acme Robotics."
+    memory.add(said, user_id="u", timestamp="2024-03-01")
+    memory.add("I moved to Berlin last week.", user_id="u", timestamp="2024-06-20")
+    found = memory.search("Where do I live?", user_id="u", limit=3)["results"]
+    assert found[0]["memory"] == "I moved to Berlin last week."
+    assert found[0]["score_parts"]["relation"] == 1.0
+    manager = next(r for r in found if r["memory"].startswith("My manager"))
+    assert manager["score_parts"]["source"] == 0.0 and "relation" not in manager["score_parts"]
+    boss = memory.search("Who is my manager?", user_id="u", limit=1)["results"][0]
+    assert boss["memory"].startswith("My manager") and boss["score_parts"]["relation"] == 1.0
+    plain = memory.search("Where do I live?", user_id="u", limit=3, config="fusion")["results"]
+    assert all("relation" not in r["score_parts"] for r in plain)
+
+
 def test_search_as_of_a_time_sees_what_held_then(memory: Memory) -> None:
     """``as_of``: a point-in-time view. Memories and relations that held then (begun by
     then, at their event time or else when written, and not superseded by then) are found,

@@ -169,6 +169,16 @@ def test_nearest_reads_ids_only_within_the_scope(tmp_path: Path) -> None:
     assert [r.id for r, _ in store.fetch(["a1", "b0"], alice)] == ["a1"]
 
 
+def test_relation_types_named_by_questions() -> None:
+    from graphmem.retrieve.link import naming_words, query_words
+
+    assert naming_words("LIVES_IN") & query_words("Where do I live?")
+    assert naming_words("HAS_MANAGER") & query_words("Who is my manager?")
+    assert naming_words("KNOWS") & query_words("Who does Carol know?")
+    assert not naming_words("HAVE_FOR") & query_words("What pets does Nate have?")  # light
+    assert not naming_words("MENTIONED_WITH")
+
+
 def test_record_cache_keeps_the_latest_reads() -> None:
     import numpy as np
 

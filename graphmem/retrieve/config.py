@@ -16,7 +16,10 @@ class SearchConfig(BaseModel):
     sources are all sources of better facts scores ``redundancy_penalty`` less (results cover
     more messages).
     Facts also inherit ``source_weight · score / best score`` of the best-ranked source they
-    were distilled from (the passage or message as a whole, over its fact–source links). A
+    were distilled from (the passage or message as a whole, over its fact–source links), unless
+    the source matches the query best through one of its facts that no longer holds. A fact
+    that carries a relation of a query entity that the query names by a word of its type
+    ("Where do I live?": the user's ``LIVES_IN``) scores ``relation_weight`` more. A
     source titled by an entity (a passage by its title, a message by its speaker) gets at least
     ``about_weight`` times that entity's PageRank score as its own. A fact valid from within
     the period the query names ("in June 2023") scores ``time_weight`` more. The ``hop_queries``
@@ -59,6 +62,11 @@ class SearchConfig(BaseModel):
     source_weight: float = Field(
         default=0.5, ge=0, description="share of its best source's score a fact inherits"
     )
+    relation_weight: float = Field(
+        default=0.5,
+        ge=0,
+        description="added to a fact of a relation of a query entity that the query names",
+    )
     similar_names: float | None = Field(
         default=None,
         ge=0,
@@ -87,7 +95,12 @@ class SearchConfig(BaseModel):
 
 #: the baselines read no graph: no walk, no inheritance, no speakers, no period
 _PLAIN = SearchConfig(
-    graph_weight=0.0, source_weight=0.0, speaker_blend=0.0, time_weight=0.0, hop_queries=0
+    graph_weight=0.0,
+    source_weight=0.0,
+    relation_weight=0.0,
+    speaker_blend=0.0,
+    time_weight=0.0,
+    hop_queries=0,
 )
 
 PRESETS: dict[str, SearchConfig] = {

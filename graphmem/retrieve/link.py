@@ -131,5 +131,19 @@ def relation_words(relation: str) -> set[str]:
     return _stems({w.lower() for w in relation.split("_") if w not in GENERIC and len(w) > 2})
 
 
+#: verbs too common in questions ("What does she have?", "Where did he go?") to name a
+#: relation of theirs: a free-form relation type (``HAVE_FOR``, ``GO_TO``) is not asked for
+_LIGHT = (
+    "have has get got make made take took go goes went do did does done be see saw seen want "
+    "need feel think say said tell told come came give gave put let try use keep start look find"
+)
+LIGHT_VERBS = frozenset(_LIGHT.split())
+
+
+def naming_words(relation: str) -> set[str]:
+    """The words of a relation type that name it in a question (``LIVES_IN``: live, lives)."""
+    return relation_words(relation) - LIGHT_VERBS
+
+
 def query_words(query: str) -> set[str]:
     return _stems({w.lower() for w in _TOKEN.findall(query)})

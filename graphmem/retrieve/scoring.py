@@ -34,7 +34,7 @@ def parts(c: dict[str, Any], graph: float, top_bm25: float) -> dict[str, float]:
         "bm25": c.get("bm25", 0.0) / top_bm25,
         "graph": graph,
     }
-    for extra in ("source", "time"):
+    for extra in ("source", "relation", "time"):
         if extra in c:
             out[extra] = c[extra]
     if "hop" in c:
@@ -48,18 +48,22 @@ def combine(p: dict[str, float], cfg: SearchConfig) -> float:
         + cfg.bm25_weight * p["bm25"]
         + cfg.graph_weight * p["graph"]
         + cfg.source_weight * p.get("source", 0.0)
+        + cfg.relation_weight * p.get("relation", 0.0)
         + cfg.time_weight * p.get("time", 0.0)
     )
 
 
-def inheritance(sources: list[Hit]) -> dict[str, float]:
+def inheritance(sources: list[Hit], passed: frozenset[str] = frozenset()) -> dict[str, float]:
     """Fact id → the best share of the top source's score among the ranked sources it was
-    distilled from (a source lists its facts), so no fact needs fetching to know it."""
+    distilled from (a source lists its facts), so no fact needs fetching to know it. The
+    ``passed`` sources pass nothing on."""
     top = sources[0].score if sources else 0.0
     out: dict[str, float] = {}
     if top <= 0:
         return out
     for h in sources:
+        if h.record.id in passed:
+            continue
         share = max(h.score, 0.0) / top
         for fid in json.loads(h.record.metadata.get(FACTS_KEY, "[]")):
             out[fid] = max(out.get(fid, 0.0), share)

@@ -11,14 +11,22 @@ from typing import Any
 
 import numpy as np
 
-from ..models import FACTS_KEY, TITLE_KEY, Scope, Subgraph, norm_name
+from ..models import FACTS_KEY, TITLE_KEY, FactRecord, Scope, Subgraph, norm_name
 from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
 from . import graph as G
 from . import scoring as S
 from .config import SearchConfig
 from .hops import bridges, hop_hits
 from .lexical import LexicalIndex
-from .link import Linked, link, link_similar, query_words, relation_words, without_names
+from .link import (
+    Linked,
+    link,
+    link_similar,
+    naming_words,
+    query_words,
+    relation_words,
+    without_names,
+)
 from .scoring import Cands, Hit
 from .when import SUPERSEDED, Period, about_the_past, as_of_where, query_period
 
@@ -30,12 +38,17 @@ class Ranking:
     relations: list[dict[str, Any]]
 
 
+#: the best sources checked for matching the query through a memory that no longer holds
+PAST_MATCH_SOURCES = 5
+
+
 @dataclass
 class _Walk:
     qg: G.QueryGraph
     sub: Subgraph
     seeds: dict[str, float]
     scores: dict[str, float]
+    named: set[str]  # facts of a relation of a query entity that the query names
 
 
 @dataclass
@@ -85,12 +98,17 @@ class Retriever:
         )
         if walk is not None and qv is not None:
             self._hops(walk, qv, scope, cfg, sources, k)
+        for fid in walk.named if walk is not None else ():
+            facts.setdefault(fid, {})["relation"] = 1.0
         fact_graph = _scaled(_nodes(walk, "f:"))
         src_graph = _ranked(_nodes(walk, "s:"), cfg.graph_rank_k, sources, k)
         src_hits = self._rank(
             self.source_vectors, sources, src_graph, qv, scope, cfg, where, k, limit
         )
-        inherit = S.inheritance(src_hits) if cfg.source_weight > 0 else None
+        inherit = None
+        if cfg.source_weight > 0:
+            passed = self._matched_by_the_past(src_hits[:PAST_MATCH_SOURCES], qv, scope)
+            inherit = S.inheritance(src_hits, passed)
         fact_hits = self._rank(
             self.vectors,
             facts,
@@ -282,15 +300,43 @@ class Retriever:
         # a query entity counts by its specificity: one fact names it, or a thousand
         personal = {e: w / math.log(2 + sub.degree.get(e, 0)) for e, w in seeds.items()}
         words = query_words(query)
+        named: set[str] = set()
         for r in sub.relations:  # "my manager" names the HAS_MANAGER edge: seed its target
-            if r.source_id in seeds and relation_words(r.relation) & words:
+            if not relation_words(r.relation) & words:
+                continue
+            if r.source_id in seeds:
                 personal[r.target_id] = personal.get(r.target_id, 0.0) + 1.0
+            if (r.source_id in seeds or r.target_id in seeds) and naming_words(r.relation) & words:
+                named.add(r.fact_id)
         for fid, eid in mentions:  # bridges: what the best hits mention, not the hits
             personal[eid] = personal.get(eid, 0.0) + bridge[fid] * cfg.bridge_weight
         scores = G.ppr(qg, personal, cfg.damping)
         if cfg.about_weight > 0:
             self._about(scope, sub, scores, sources, cfg)
-        return _Walk(qg, sub, seeds, scores)
+        return _Walk(qg, sub, seeds, scores, named)
+
+    def _matched_by_the_past(
+        self, sources: list[Hit], qv: Vector | None, scope: Scope
+    ) -> frozenset[str]:
+        """The sources whose fact closest to the query no longer holds ("I live in Hamburg."
+        of "I live in Hamburg. My manager is Bob."): the message matches for what was
+        superseded, so its other facts inherit nothing from it."""
+        listed = {h.record.id: json.loads(h.record.metadata.get(FACTS_KEY, "[]")) for h in sources}
+        ids = sorted({f for fids in listed.values() if len(fids) > 1 for f in fids})
+        if qv is None or not ids:
+            return frozenset()
+        got = self.vectors.fetch(ids, scope, include_invalid=True)
+        found = {rec.id: (float(np.dot(vec, qv)), rec) for rec, vec in got}
+        out = set()
+        for sid, fids in listed.items():
+            known = [found[f] for f in fids if f in found]
+            if len(known) > 1 and not self._holds(max(known, key=lambda x: x[0])[1]):
+                out.add(sid)
+        return frozenset(out)
+
+    def _holds(self, rec: FactRecord) -> bool:
+        """Current, or in a point-in-time view, held then."""
+        return rec.invalid_at is None if self.as_of is None else rec.held_at(self.as_of)
 
     def _about(
         self,

@@ -429,15 +429,20 @@ class ChromaVectorStore:
         """Records with their vectors as the collection compares them: unit length in a cosine
         collection (one created before ``space`` existed may hold a message's context mean),
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
-        out: list[tuple[FactRecord, Vector]] = []
-        for col, group in self._id_targets(ids, archive_too=include_invalid, scope=scope):
-            if self._cache is not None and where is None:
-                got = list(self._cached(col, group).values())
-            else:
-                got = self._read(col, group, where)
-            # routed by id: the scope is checked here
-            out += [(rec, v) for rec, v in got if scope.contains(rec.scope)]
-        return out
+        targets = self._id_targets(ids, archive_too=include_invalid, scope=scope)
+        if self._cache is None or where is not None:
+            got = [hit for col, group in targets for hit in self._read(col, group, where)]
+        else:  # held in any of its collections, else read from each
+            cache = self._cache
+            held = {i: e for col, grp in targets for i in grp if (e := cache.get(col.name, i))}
+            got = list(held.values())
+            for col, group in targets:
+                if rest := [i for i in group if i not in held]:
+                    read = self._read(col, rest)
+                    self._cache.put(col.name, read)
+                    got += read
+        # routed by id: the scope is checked here
+        return [(rec, v) for rec, v in got if scope.contains(rec.scope)]
 
     def _read(
         self, col: Any, ids: list[str], where: dict[str, Any] | None = None

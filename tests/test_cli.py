@@ -49,3 +49,5 @@ def test_demo_runs(tmp_path: Path) -> None:
     assert "-[HAS_MANAGER]->" in out.stdout
     as_of = out.stdout[out.stdout.index("(as of 2024-04-01)") :]
     assert "Hamburg" in as_of.split("bob asks")[0]  # where alice lived then
+    now = out.stdout.split("alice asks: Where do I live?")[1]  # the question asked today
+    assert now.index("I moved to Berlin") < now.index("My manager")

@@ -313,10 +313,10 @@ class Memory:
             return {"results": [r.to_result() for r in recs]}
         view = as_of_where(at)
         where = {"$and": [where, view]} if where else view
-        # ``limit`` counts before ``held_at``: a record written before ``at`` about a later
-        # event passes the store's clause, takes a place and is dropped (rare)
-        recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid=True)
-        return {"results": [r.to_result() for r in recs if r.held_at(at)]}
+        # the store's clause lets a few through (see ``as_of_where``): cut after ``held_at``
+        n = _limit(limit)
+        recs = self.parts.vectors.scan(scope, where, 10**9, include_invalid=True)
+        return {"results": [r.to_result() for r in recs if r.held_at(at)][:n]}
 
     def search(
         self,

@@ -553,6 +553,17 @@ def test_search_as_of_a_time_sees_what_held_then(memory: Memory) -> None:
         memory.get_all(user_id="u", as_of="")
 
 
+def test_as_of_counts_only_what_held_then(memory: Memory) -> None:
+    """A memory written before ``as_of`` about a later event did not hold then: it neither
+    shows nor takes one of the ``limit`` places."""
+    memory.add("Our summer trip to Lisbon is booked.", user_id="v", timestamp="2030-07-01")
+    memory.add("I play the violin.", user_id="v")
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert memories(memory.get_all(user_id="v", as_of=now, limit=1)) == ["I play the violin."]
+    found = memory.search("What is booked?", user_id="v", as_of=now)["results"]
+    assert [r["memory"] for r in found] == ["I play the violin."]
+
+
 def test_a_question_about_the_past_finds_superseded_memories(memory: Memory) -> None:
     memory.add("I love sushi.", user_id="u", timestamp="2024-03-01")
     memory.add("I don't like sushi anymore.", user_id="u", timestamp="2024-06-20")

@@ -338,10 +338,10 @@ def bench_search(neo: Neo4jGraphStore, args: argparse.Namespace, tag: str) -> di
     extractor = SpacyExtractor(config.spacy_model)
     embedder = OnnxEmbedder(config.model_dir(), name=config.embed_model)
     nx = NetworkXGraphStore(root / "graph.sqlite")
-    cache = {"cache_size": config.vector_cache_size}  # as the default stack builds them
-    vectors = ChromaVectorStore(root / "chroma", None, 8000, config.collection, **cache)
+    cache = config.vector_cache_size  # as the default stack builds them
+    vectors = ChromaVectorStore(root / "chroma", None, 8000, config.collection, cache_size=cache)
     entity_vectors = ChromaVectorStore(
-        root / "chroma", None, 8000, config.collection + "_entities", **cache
+        root / "chroma", None, 8000, config.collection + "_entities", cache_size=cache
     )
     try:
         out = load_corpus(corpora, extractor, embedder, (vectors, entity_vectors), nx, neo)

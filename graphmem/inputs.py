@@ -59,7 +59,7 @@ def as_of(value: Any) -> datetime | None:
     """A point in time to read memory as of (ISO string, epoch seconds, datetime), or None."""
     if value is None:
         return None
-    if not isinstance(value, str | int | float | datetime) or isinstance(value, bool):
+    if not isinstance(value, str | int | float | datetime):  # a bool: parse_ts says no
         raise InvalidInputError("as_of must be an ISO-8601 time, epoch seconds or a datetime")
     at = parse_ts(value)
     if at is None:

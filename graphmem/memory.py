@@ -311,11 +311,9 @@ class Memory:
         if at is None:
             recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
             return {"results": [r.to_result() for r in recs]}
-        view = as_of_where(at)
-        where = {"$and": [where, view]} if where else view
         # the store's clause lets a few through (see ``as_of_where``): cut after ``held_at``
         n = _limit(limit)
-        recs = self.parts.vectors.scan(scope, where, 10**9, include_invalid=True)
+        recs = self.parts.vectors.scan(scope, as_of_where(at, where), 10**9, include_invalid=True)
         return {"results": [r.to_result() for r in recs if r.held_at(at)][:n]}
 
     def search(

@@ -73,7 +73,7 @@ class Retriever:
     ) -> Ranking:
         k = max(cfg.candidates, limit)
         if self.as_of is not None:
-            where = _both(where, as_of_where(self.as_of))
+            where = as_of_where(self.as_of, where)
         linked = self._link(query, scope, cfg)
         seeds = linked.seeds
         bare = self._without_speakers(query, linked, scope, cfg)

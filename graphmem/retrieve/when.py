@@ -26,14 +26,15 @@ _PAST = re.compile(
 SUPERSEDED: dict[str, Any] = {"valid": False}
 
 
-def as_of_where(at: datetime) -> dict[str, Any]:
-    """A ``where`` clause for the records that held at ``at``: begun by then and not ended.
+def as_of_where(at: datetime, where: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``where`` narrowed to the records that held at ``at``: begun by then and not ended.
     It keeps a record begun by its event time *or* its write time (a store cannot ask which
     one a record has), so a record written before ``at`` about a later event also passes:
     ``FactRecord.held_at`` decides."""
     t = at.timestamp()
     began = {"$or": [{"valid_from": {"$lte": t}}, {"created_at": {"$lte": t}}]}
-    return {"$and": [began, {"$or": [{"valid": True}, {"invalid_at": {"$gt": t}}]}]}
+    clauses = [began, {"$or": [{"valid": True}, {"invalid_at": {"$gt": t}}]}]
+    return {"$and": [where, *clauses] if where else clauses}
 
 
 def about_the_past(query: str) -> bool:

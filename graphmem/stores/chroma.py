@@ -301,10 +301,13 @@ class ChromaVectorStore:
         """Cache what was just written as a read would return it (metadata round-trip)."""
         if self._cache is None:
             return
-        entries = []
-        for rec, emb in zip(records, embeddings):
-            entries.append((from_row(rec.id, rec.text, to_metadata(rec)), self._compared(col, emb)))
-        self._cache.put(col.name, entries)
+        self._cache.put(
+            col.name,
+            [
+                (from_row(r.id, r.text, to_metadata(r)), self._compared(col, emb))
+                for r, emb in zip(records, embeddings)
+            ],
+        )
 
     def _forget(self, ids: Sequence[str]) -> None:
         if self._cache is not None:
@@ -385,7 +388,7 @@ class ChromaVectorStore:
                 where=flt,
                 include=["documents", "metadatas", "distances"] if read else ["distances"],
             )
-            found = self._cached(col, [i for ids in res["ids"] for i in ids]) if cached else {}
+            found = self._cached([(col, [i for ids in res["ids"] for i in ids])]) if cached else {}
             for n in range(len(q)):
                 ids, sims = res["ids"][n], [1.0 - float(d) for d in res["distances"][n]]
                 if cached:
@@ -432,15 +435,8 @@ class ChromaVectorStore:
         targets = self._id_targets(ids, archive_too=include_invalid, scope=scope)
         if self._cache is None or where is not None:
             got = [hit for col, group in targets for hit in self._read(col, group, where)]
-        else:  # held in any of its collections, else read from each
-            cache = self._cache
-            held = {i: e for col, grp in targets for i in grp if (e := cache.get(col.name, i))}
-            got = list(held.values())
-            for col, group in targets:
-                if rest := [i for i in group if i not in held]:
-                    read = self._read(col, rest)
-                    self._cache.put(col.name, read)
-                    got += read
+        else:
+            got = list(self._cached(targets).values())
         # routed by id: the scope is checked here
         return [(rec, v) for rec, v in got if scope.contains(rec.scope)]
 
@@ -462,15 +458,19 @@ class ChromaVectorStore:
         v.setflags(write=False)
         return v
 
-    def _cached(self, col: Any, ids: list[str]) -> dict[str, tuple[FactRecord, Vector]]:
-        """Records (with vectors) by id from the cache; the ones it lacks read and kept."""
-        assert self._cache is not None
-        found = {i: hit for i in ids if (hit := self._cache.get(col.name, i)) is not None}
-        missing = [i for i in dict.fromkeys(ids) if i not in found]
-        if missing:
-            read = self._read(col, missing)
-            self._cache.put(col.name, read)
-            found.update((rec.id, (rec, v)) for rec, v in read)
+    def _cached(
+        self, targets: Sequence[tuple[Any, list[str]]]
+    ) -> dict[str, tuple[FactRecord, Vector]]:
+        """Records (with vectors) by id, for (collection, ids) pairs: from the cache when held
+        for any of their collections, else read from each collection in turn and kept."""
+        cache = self._cache
+        assert cache is not None
+        found = {i: e for col, ids in targets for i in ids if (e := cache.get(col.name, i))}
+        for col, ids in targets:
+            if missing := [i for i in dict.fromkeys(ids) if i not in found]:
+                read = self._read(col, missing)
+                cache.put(col.name, read)
+                found.update((rec.id, (rec, v)) for rec, v in read)
         return found
 
     def scan(

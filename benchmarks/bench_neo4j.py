@@ -7,7 +7,7 @@
    each into its own fresh scope; the ratio is rows/s batched over rows/s per row.
 2. **Search latency** of ``Memory.search`` (presets ``hybrid`` and ``dense``, ``limit=10``)
    with the graph in Neo4j vs in the embedded NetworkX store, on the same ``--facts``
-   synthetic facts (``bench_core.build_corpus``). The corpus is loaded *directly through the
+   synthetic facts (``corpus.build_corpus``). The corpus is loaded *directly through the
    stores*, not through ``Memory.add`` (whose ~20 facts/s would take ~9 min per backend): the
    spaCy offline extractor distils each 10-sentence document, entities are resolved by
    normalised name per user (the ids ``Memory.add`` would give; no embedding-based merging and
@@ -43,7 +43,8 @@ from typing import Any
 
 import neo4j
 import numpy as np
-from bench_core import USERS, build_corpus, documents, percentile, queries_for
+from bench_core import percentile
+from corpus import USERS, build_corpus, documents, queries_for
 
 from graphmem import Config, Memory
 from graphmem.bench.common import console

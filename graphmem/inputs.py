@@ -23,8 +23,14 @@ class Input(NamedTuple):
     context: tuple[str, ...]
 
 
+#: message roles; ``system`` messages set an agent up, are no part of the conversation and
+#: are not stored
+ROLES = ("user", "assistant", "system", "tool")
+
+
 def messages(value: Any, max_chars: int) -> list[dict[str, str]]:
-    """A string or ``[{"role", "content", "name"?}]`` as a list of non-empty messages."""
+    """A string or ``[{"role", "content", "name"?}]`` as a list of non-empty messages, system
+    messages left out."""
     if isinstance(value, str):
         value = [{"role": "user", "content": value}]
     if isinstance(value, dict):
@@ -35,11 +41,16 @@ def messages(value: Any, max_chars: int) -> list[dict[str, str]]:
     for m in value:
         if not isinstance(m, dict) or not isinstance(m.get("content"), str):
             raise InvalidInputError(f"each message needs a string 'content': {m!r:.80}")
+        role = m.get("role") or "user"
+        if role not in ROLES:
+            known = ", ".join(ROLES)
+            raise InvalidInputError(f"unknown message role {role!r} (use one of: {known})")
         content = m["content"].strip()
-        if content:
-            out.append({k: str(v) for k, v in {**m, "content": content}.items() if v is not None})
+        if content and role != "system":
+            msg = {**m, "role": role, "content": content}
+            out.append({k: str(v) for k, v in msg.items() if v is not None})
     if not out:
-        raise InvalidInputError("messages contain no text")
+        raise InvalidInputError("messages contain no text (system messages are not stored)")
     total = sum(len(m["content"]) for m in out)
     if total > max_chars:
         raise InvalidInputError(

@@ -9,6 +9,7 @@ With an LLM, one call decides for all new facts of an ``add``, and only when can
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from .config import Config
@@ -96,29 +97,53 @@ def decide_llm(
     return out
 
 
+def _one_valued(config: Config, r: Relation) -> bool:
+    """A relation that a later one can contradict: single-valued, or one of an opposite pair."""
+    return (
+        r.relation in config.single_valued_relations
+        or r.relation.startswith("HAS_FAVORITE")
+        or r.relation in OPPOSITES
+    )
+
+
+def contradicts(new: Relation, old: Relation) -> bool:
+    """``new`` ends ``old``: the same single-valued relation from the same source to another
+    target, or the opposite relation (LIKES/DISLIKES) to the same target."""
+    if old.source_id != new.source_id:
+        return False
+    replaced = old.relation == new.relation and old.target_id != new.target_id
+    flipped = OPPOSITES.get(new.relation) == old.relation and old.target_id == new.target_id
+    return (replaced and new.relation not in OPPOSITES) or flipped
+
+
 def contradicted(
     config: Config, graph: GraphStore, scope: Scope, new: list[Relation]
 ) -> list[tuple[Relation, Relation]]:
-    """(current relation, new relation that contradicts it): a single-valued relation from
-    the same source to another target, or the opposite relation (LIKES/DISLIKES) to the same
-    target."""
-    single = set(config.single_valued_relations)
-    relevant = [
-        r
-        for r in new
-        if r.relation in single or r.relation.startswith("HAS_FAVORITE") or r.relation in OPPOSITES
-    ]
+    """(current relation, new relation that contradicts it; see ``contradicts``)."""
+    relevant = [r for r in new if _one_valued(config, r)]
     if not relevant:
         return []
     existing = graph.relations(scope, entity_ids=list({r.source_id for r in relevant}))
     new_facts = {r.fact_id for r in new}
+    return [
+        (old, r)
+        for r in relevant
+        for old in existing
+        if old.fact_id not in new_facts and contradicts(r, old)
+    ]
+
+
+def contradicted_within(
+    config: Config, new: list[Relation], at: datetime
+) -> list[tuple[Relation, Relation]]:
+    """(relation, the next one of the same batch that contradicts it): a batch read in the
+    order its relations began (``valid_from``, else ``at``; ties in the order written), as if
+    its messages had been added one by one. Relations of one fact never contradict each other."""
+    relevant = sorted((r for r in new if _one_valued(config, r)), key=lambda r: r.valid_from or at)
     out = []
-    for r in relevant:
-        for old in existing:
-            if old.fact_id in new_facts or old.source_id != r.source_id:
-                continue
-            replaced = old.relation == r.relation and old.target_id != r.target_id
-            flipped = OPPOSITES.get(r.relation) == old.relation and old.target_id == r.target_id
-            if (replaced and r.relation not in OPPOSITES) or flipped:
-                out.append((old, r))
+    for i, r in enumerate(relevant):
+        later = (n for n in relevant[i + 1 :] if n.fact_id != r.fact_id and contradicts(n, r))
+        nxt = next(later, None)
+        if nxt is not None:
+            out.append((r, nxt))
     return out

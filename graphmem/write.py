@@ -31,7 +31,7 @@ from .models import (
 from .plan import Plan
 from .prompts import ExtractedEntity, ExtractedFact, Extraction
 from .protocols import LLM, Embedder, GraphStore, VectorStore, raw_threshold
-from .reconcile import Verdict, contradicted, decide
+from .reconcile import Verdict, contradicted, contradicted_within, decide
 from .resolve import Resolution, resolve
 
 log = logging.getLogger("graphmem")
@@ -316,6 +316,8 @@ class Writer:
             if new is not None and _before(new.valid_from, old.valid_from):
                 del d.invalidated[old.id]  # the news is older than what it contradicts
                 outdated.setdefault(new.id, old)
+        for early, late in contradicted_within(self.config, d.relations, d.at):
+            outdated.setdefault(early.fact_id, written[late.fact_id])
         self._outdated(d, outdated)
         for old in d.invalidated.values():
             _supersede(d, old, written)
@@ -336,10 +338,10 @@ class Writer:
 
     @staticmethod
     def _outdated(d: _Draft, outdated: dict[str, FactRecord]) -> None:
-        """New facts that began before the current memory contradicting them (a message added
-        out of order): each is history on arrival, invalid from when that memory began, and
-        that memory stays current."""
-        ends = {new: old.valid_from for new, old in outdated.items() if old.valid_from}
+        """New facts that began before a memory contradicting them (a message added out of
+        order, or an earlier message of the same batch): each is history on arrival, invalid
+        from when that memory began (or now), and that memory stays current."""
+        ends = {new: old.valid_from or d.at for new, old in outdated.items()}
         for i, f in enumerate(d.plan.facts):
             if f.id in ends:
                 d.plan.facts[i] = replace(f, invalid_at=ends[f.id])

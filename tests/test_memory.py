@@ -95,6 +95,32 @@ def test_contradiction_invalidates_and_history_keeps_both(memory: Memory) -> Non
     ]
 
 
+def test_a_contradiction_within_one_add_supersedes_the_earlier_message(memory: Memory) -> None:
+    """One ``add`` (or one batch) is read as if its messages came one by one: the later of
+    two contradicting statements is current, the earlier kept as history."""
+    memory.add("I live in Hamburg.", user_id="alice")
+    out = memory.add("I live in Paris. I moved to Rome last week.", user_id="alice")
+    paris, rome = (r for r in out["results"] if r["event"] == "ADD")
+    assert paris["superseded_by"] == rome["id"] and "superseded_by" not in rome
+    assert [r["memory"] for r in out["results"] if r["event"] == "DELETE"] == ["I live in Hamburg."]
+    assert sorted(r["target"] for r in out["relations"]["invalidated"]) == ["Hamburg", "Paris"]
+    assert memories(memory.get_all(user_id="alice")) == ["I moved to Rome last week."]
+    assert memories(memory.search("Where do I live?", user_id="alice"))[:1] == [rome["memory"]]
+    assert [h["event"] for h in memory.history(paris["id"])] == ["ADD", "DELETE"]
+    # in a batch, the order the messages were said decides, not the order they are listed in
+    late_first = [
+        {"messages": "I moved to Oslo.", "timestamp": "2024-06-01"},
+        {"messages": "I live in Lisbon.", "timestamp": "2024-01-01"},
+    ]
+    oslo, lisbon = memory.add_many(late_first, user_id="bo")["results"]
+    assert lisbon["superseded_by"] == oslo["id"]
+    assert memory.get(lisbon["id"])["invalid_at"].startswith("2024-06-01")
+    assert memories(memory.get_all(user_id="bo")) == ["I moved to Oslo."]
+    assert memories(memory.search("Where do I live?", user_id="bo", as_of="2024-03-01")) == [
+        "I live in Lisbon."
+    ]
+
+
 def test_preference_flip(memory: Memory) -> None:
     memory.add("I love sushi.", user_id="alice")
     out = memory.add("I don't like sushi anymore.", user_id="alice")
@@ -212,14 +238,43 @@ def test_metadata_filters(memory: Memory) -> None:
     assert n({"OR": [{"topic": "home"}, {"prio": 1}]}) == 2
     res = memory.search("Dave and Carol", user_id="u", filters={"topic": "home"})
     assert [r["metadata"]["topic"] for r in res["results"]] == ["home"]
-    with pytest.raises(InvalidInputError):
-        n({"prio": {"like": 3}})
+    for bad in ({"prio": {"like": 3}}, {"$where": "1"}, {"$not": {"topic": "work"}}):
+        with pytest.raises(InvalidInputError, match="operator"):
+            n(bad)
 
 
-@pytest.mark.parametrize("bad", ["", "   ", None, 42, ["x"], [{"role": "user"}], [{"content": 3}]])
+BAD_MESSAGES = [
+    "",
+    "   ",
+    None,
+    42,
+    ["x"],
+    [{"role": "user"}],
+    [{"content": 3}],
+    [{"role": "robot", "content": "I live in Rome."}],
+    [{"role": "system", "content": "You are a helpful assistant."}],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_MESSAGES)
 def test_bad_messages(memory: Memory, bad: Any) -> None:
     with pytest.raises(InvalidInputError):
         memory.add(bad, user_id="alice")
+
+
+def test_only_the_users_turns_state_facts(memory: Memory) -> None:
+    """A system prompt is not memory (not even a source); assistant and tool turns are kept
+    as sources but state no facts offline."""
+    chat = [
+        {"role": "system", "content": "You are a helpful assistant. Always answer in French."},
+        {"role": "user", "content": "I live in Paris."},
+        {"role": "assistant", "content": "Great, you live in Paris and love cheese."},
+        {"role": "tool", "content": "Weather: Paris is sunny and 20 degrees."},
+    ]
+    out = memory.add(chat, user_id="alice")
+    assert memories(out) == ["I live in Paris."]
+    roles = {s["role"] for s in memory.search("Answer in French", user_id="alice")["sources"]}
+    assert roles == {"user", "assistant", "tool"}
 
 
 def test_bad_input_errors(memory: Memory) -> None:

@@ -114,9 +114,10 @@ class SpacyExtractor:
     def extract_many(
         self, batches: Sequence[Sequence[dict[str, str]]], as_is: bool = False
     ) -> list[Extraction]:
-        """One extraction per message list, all parsed in one ``nlp.pipe`` pass. Assistant
-        turns are skipped unless ``as_is`` (each message then stays one verbatim fact)."""
-        kept = [[m for m in b if as_is or m.get("role", "user") != "assistant"] for b in batches]
+        """One extraction per message list, all parsed in one ``nlp.pipe`` pass. Only user
+        turns state facts: assistant and tool turns are skipped unless ``as_is`` (each message
+        then stays one verbatim fact)."""
+        kept = [[m for m in b if as_is or m.get("role", "user") == "user"] for b in batches]
         docs = iter(self.nlp.pipe([m["content"] for b in kept for m in b], batch_size=256))
         out = []
         for b in kept:

@@ -58,6 +58,8 @@ def to_where(filters: dict[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"bad filter key: {key!r}")
+        if key.startswith("$"):
+            raise InvalidInputError(f"unknown filter operator {key!r} (use AND or OR)")
         ops = cond if isinstance(cond, dict) else {"eq": cond}
         for op, value in ops.items():
             op_name = op.lstrip("$")

@@ -317,7 +317,9 @@ class Writer:
                 del d.invalidated[old.id]  # the news is older than what it contradicts
                 outdated.setdefault(new.id, old)
         for early, late in contradicted_within(self.config, d.relations, d.at):
-            outdated.setdefault(early.fact_id, written[late.fact_id])
+            now, was = written[late.fact_id], outdated.get(early.fact_id)
+            if was is None or _before(now.valid_from, was.valid_from):  # the first to end it
+                outdated[early.fact_id] = now
         self._outdated(d, outdated)
         for old in d.invalidated.values():
             _supersede(d, old, written)

@@ -119,6 +119,16 @@ def test_a_contradiction_within_one_add_supersedes_the_earlier_message(memory: M
     assert memories(memory.search("Where do I live?", user_id="bo", as_of="2024-03-01")) == [
         "I live in Lisbon."
     ]
+    # older news than the current memory: each superseded by the first to end it
+    early = [
+        {"messages": "I live in Porto.", "timestamp": "2023-01-01"},
+        {"messages": "I moved to Faro.", "timestamp": "2023-05-01"},
+    ]
+    porto, faro = memory.add_many(early, user_id="bo")["results"]
+    assert memory.get(porto["id"])["invalid_at"].startswith("2023-05-01")
+    # (Faro held, as far as the store knows, until the current memory began)
+    assert memory.get(faro["id"])["invalid_at"].startswith("2024-06-01")
+    assert memories(memory.get_all(user_id="bo")) == ["I moved to Oslo."]
 
 
 def test_preference_flip(memory: Memory) -> None:

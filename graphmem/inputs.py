@@ -116,7 +116,7 @@ def sources(it: Input, scope: Scope, at: datetime) -> list[Source]:
             fact_id(scope),
             scope,
             m["content"],
-            m.get("role", "user"),
+            m["role"],
             title,
             it.valid_from or at,
             it.metadata,

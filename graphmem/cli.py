@@ -136,6 +136,49 @@ def history(memory_id: str, data_dir: DataDir = None, as_json: AsJson = False) -
 
 
 @app.command()
+def erase(
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Forget a scope completely: its memories, sources, graph and history."""
+    if not yes:
+        typer.confirm(f"Erase everything of {user or agent or run}, history included?", abort=True)
+    with _memory(data_dir) as m:
+        out = _run(lambda: m.erase(user_id=user, agent_id=agent, run_id=run))
+    _print([out], as_json, ("deleted", "history_events", "message"))
+
+
+@app.command()
+def doctor(
+    retry: Annotated[bool, typer.Option(help="replay the quarantined writes now")] = False,
+    drop: Annotated[bool, typer.Option(help="discard the quarantined writes")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check the write journal: writes waiting for a replay and quarantined writes (those
+    that failed too often; kept, not replayed). Exits 1 when any remain."""
+    with _memory(data_dir) as m:
+        if retry:
+            _run(m.retry_quarantined)
+        if drop:
+            _run(m.drop_quarantined)
+        out = _run(m.health)
+    if as_json:
+        _print(out, True)
+    else:
+        rows = [{**r, "state": k} for k in ("pending", "quarantined") for r in out[k]]
+        console.print("journal: ok" if out["ok"] else f"journal: {len(rows)} unfinished writes")
+        if rows:
+            _print(rows, False, ("state", "id", "scope", "attempts", "error"))
+    if not out["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run a scripted multi-session conversation offline and show what graphmem remembers."""
     from .demo import run

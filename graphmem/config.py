@@ -75,6 +75,10 @@ class Config(BaseSettings):
     reconcile_candidates: int = Field(default=5, ge=1, le=50)
     single_valued_relations: tuple[str, ...] = SINGLE_VALUED
     max_text_chars: int = Field(default=50_000, ge=1)
+    #: the largest metadata of one memory, as JSON
+    max_metadata_bytes: int = Field(default=64 * 1024, ge=2)
+    #: failed attempts at a journaled write before it is quarantined (``graphmem doctor``)
+    journal_max_attempts: int = Field(default=3, ge=1, le=100)
 
     @property
     def llm_configured(self) -> bool:

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from . import inputs
+from . import forget, inputs, journal
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from .factory import Parts, build
@@ -18,7 +18,7 @@ from .models import (
     iso,
     new_id,
     now,
-    parse_ts,
+    partition,
 )
 from .plan import Plan
 from .qa import answer
@@ -71,50 +71,19 @@ class Memory:
             return self._parts
 
     def _recover(self, p: Parts) -> None:
-        """Replay plans a crash or an error left half-applied (plans are idempotent)."""
-        for plan_id, data in p.history.pending():
-            log.warning("replaying unfinished write %s", plan_id)
-            self._execute(p, Plan.from_dict(data))
-            p.history.done(plan_id)
-        self._recovered = True
+        """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
+        that keeps failing is quarantined (``journal``), never blocking this call."""
+        self._generation += 1
+        self._recovered = journal.recover(p, self.config.journal_max_attempts)
 
-    def _apply(self, plan: Plan) -> None:
+    def _apply(self, plan: Plan, scope: Scope) -> None:
         p = self.parts
         self._generation += 1
-        p.history.journal(plan.id, plan.to_dict())
         try:
-            self._execute(p, plan)
-        except Exception as e:
+            journal.apply(p, plan, scope, self.config.journal_max_attempts)
+        except BackendError:
             self._recovered = False  # the next call replays the journal
-            if isinstance(e, BackendError):
-                raise BackendError(
-                    f"{e} (the write is journaled and will be completed on retry)"
-                ) from e
             raise
-        p.history.done(plan.id)
-
-    @staticmethod
-    def _execute(p: Parts, plan: Plan) -> None:
-        if plan.facts:
-            p.vectors.upsert(plan.facts, Plan.vectors(plan.embeddings))
-        if plan.fact_updates:
-            p.vectors.upsert(plan.fact_updates, None)
-        if plan.entity_records:
-            p.entity_vectors.upsert(plan.entity_records, Plan.vectors(plan.entity_embeddings))
-        if plan.source_records:
-            p.source_vectors.upsert(plan.source_records, Plan.vectors(plan.source_embeddings))
-        if plan.delete_facts:
-            p.vectors.delete(plan.delete_facts)
-            p.graph.delete_facts(plan.delete_facts)
-        if plan.delete_scope:
-            scope = Scope(**plan.delete_scope)
-            p.entity_vectors.delete_scope(scope)
-            p.source_vectors.delete_scope(scope)
-            p.graph.delete_scope(scope)
-        ended = {f: at for f, t in plan.ended.items() if (at := parse_ts(t))}
-        p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at), ended)
-        if plan.history:
-            p.history.record(plan.history)
 
     def _writer(self) -> Writer:
         p = self.parts
@@ -167,8 +136,9 @@ class Memory:
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(items, list) or not items:
             raise InvalidInputError("items must be a non-empty list")
-        base = inputs.metadata(metadata)
-        parsed = [inputs.item(it, base, self.config.max_text_chars) for it in items]
+        cfg = self.config
+        base = inputs.metadata(metadata, cfg.max_metadata_bytes)
+        parsed = [inputs.item(it, base, cfg.max_text_chars, cfg.max_metadata_bytes) for it in items]
         out: dict[str, Any] = {"results": [], "relations": {"added": [], "invalidated": []}}
         for start in range(0, len(parsed), _limit(batch_size)):
             chunk = parsed[start : start + batch_size]
@@ -198,7 +168,7 @@ class Memory:
         ]
         with self._lock:
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
-            self._apply(plan)
+            self._apply(plan, scope)
         return {"results": results, "relations": relations}
 
     def update(self, memory_id: str, text: str) -> dict[str, Any]:
@@ -209,7 +179,7 @@ class Memory:
         with self._lock:
             item = Item(extraction, [], old.metadata, old.valid_from)
             plan, _, _ = self._writer().plan(old.scope, [item], now(), update_of=old)
-            self._apply(plan)
+            self._apply(plan, old.scope)
         return {
             "message": "Memory updated successfully!",
             "id": memory_id,
@@ -218,56 +188,80 @@ class Memory:
         }
 
     def delete(self, memory_id: str) -> dict[str, Any]:
-        """Remove a memory and exactly the graph edges derived from it; history keeps it."""
-        old = self._get(memory_id)
-        at = now()
-        plan = Plan(
-            new_id(),
-            iso(at) or "",
-            delete_facts=[memory_id],
-            history=[
-                {
-                    "id": new_id(),
-                    "memory_id": memory_id,
-                    "event": "DELETE",
-                    "old_memory": old.text,
-                    "new_memory": None,
-                    "created_at": iso(at),
-                }
-            ],
-        )
+        """Remove a memory, exactly the graph edges derived from it, and its text from the
+        sources (messages, passages) it came from (``forget``): no read returns it again.
+        ``history`` keeps the event (``erase`` removes that too)."""
         with self._lock:
-            self._apply(plan)
+            old = self._get(memory_id)
+            p = self.parts
+            self._apply(forget.deletion(p.graph, p.embedder, [old], now()), old.scope)
         return {"message": "Memory deleted successfully!", "id": memory_id}
 
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
         scope = Scope(user_id, agent_id, run_id)
-        p = self.parts
-        records = p.vectors.scan(scope, limit=1_000_000, include_invalid=True)
-        at = iso(now())
+        with self._lock:
+            records = self._delete_all(scope, keep_history=True)
+        return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
+
+    def _delete_all(self, scope: Scope, keep_history: bool) -> list[FactRecord]:
+        records = self.parts.vectors.scan(scope, limit=10**9, include_invalid=True)
         plan = Plan(
             new_id(),
-            at or "",
+            iso(now()) or "",
             delete_facts=[r.id for r in records],
             delete_scope=scope.as_dict(),
             graph=GraphBatch(),
-            history=[
-                {
-                    "id": new_id(),
-                    "memory_id": r.id,
-                    "event": "DELETE",
-                    "old_memory": r.text,
-                    "new_memory": None,
-                    "created_at": at,
-                }
-                for r in records
-            ],
+            history=[forget.deleted(r, now()) for r in records] if keep_history else [],
         )
+        self._apply(plan, scope)
+        return records
+
+    def erase(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Forget a scope completely (the right to be forgotten): its memories, sources,
+        entities and relations as ``delete_all`` removes them, and also its history events
+        and any write of it still journaled or quarantined. Nothing of it can be read back."""
+        scope = Scope(user_id, agent_id, run_id)
         with self._lock:
-            self._apply(plan)
-        return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
+            records = self._delete_all(scope, keep_history=False)
+            history = self.parts.history
+            keys = [k for k in history.scopes() if _within(scope, k)]
+            owner_only = len(scope.items()) == 1
+            events = history.erase(
+                keys, [r.id for r in records], partition(scope) if owner_only else None
+            )
+        return {
+            "message": f"Erased {len(records)} memories",
+            "deleted": len(records),
+            "history_events": events,
+        }
+
+    def health(self) -> dict[str, Any]:
+        """The write journal's state: writes waiting for a replay (``pending``) and writes
+        that failed ``journal_max_attempts`` times (``quarantined``: kept, not replayed, see
+        ``graphmem doctor``). ``ok`` when both are empty."""
+        problems = self.parts.history.problems()
+        for rows in problems.values():
+            for row in rows:
+                row["scope"] = _scope_dict(row["scope"])
+        return {"ok": not any(problems.values()), **problems}
+
+    def retry_quarantined(self, plan_ids: list[str] | None = None) -> dict[str, Any]:
+        """Replay quarantined writes (all, or these) now; what fails again is quarantined
+        again after ``journal_max_attempts`` more attempts."""
+        with self._lock:
+            n = self.parts.history.requeue(plan_ids)
+            self._recover(self.parts)
+        return {"requeued": n, **self.health()}
+
+    def drop_quarantined(self, plan_ids: list[str] | None = None) -> dict[str, Any]:
+        """Discard quarantined writes (all, or these): what they would have stored is lost."""
+        with self._lock:
+            n = self.parts.history.drop(plan_ids)
+        return {"dropped": n, **self.health()}
 
     def reset(self) -> None:
         """Delete graphmem's own data (its collections, graph and history), nothing else."""
@@ -281,9 +275,7 @@ class Memory:
 
     # -- read ------------------------------------------------------------------------------
     def _get(self, memory_id: Any) -> FactRecord:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInputError(f"memory id must be a non-empty string: {memory_id!r}")
-        found = self.parts.vectors.get([memory_id])
+        found = self.parts.vectors.get([inputs.memory_id(memory_id)])
         if not found:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         return found[0]
@@ -399,9 +391,7 @@ class Memory:
         return answer(self.parts.llm, question, found["results"], found["relations"])
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise InvalidInputError("memory id must be a non-empty string")
-        rows = self.parts.history.history(memory_id)
+        rows = self.parts.history.history(inputs.memory_id(memory_id))
         if not rows:
             raise NotFoundError(f"no history for memory id {memory_id!r}")
         return rows
@@ -429,6 +419,20 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _scope_dict(key: str | None) -> dict[str, str] | None:
+    try:
+        return Scope.from_key(key).items() if key else None
+    except InvalidInputError:  # not a key this version writes
+        return None
+
+
+def _within(scope: Scope, key: str) -> bool:
+    try:
+        return scope.contains(Scope.from_key(key))
+    except InvalidInputError:  # not a key this version writes
+        return False
 
 
 __all__ = ["Memory"]

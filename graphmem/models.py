@@ -42,13 +42,44 @@ def parse_ts(value: str | float | datetime | None) -> datetime | None:
     if isinstance(value, datetime):
         ts = value
     elif isinstance(value, int | float):
-        ts = datetime.fromtimestamp(float(value), UTC)
+        try:
+            ts = datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError) as e:  # inf, nan, out of range
+            raise InvalidInputError(f"not a timestamp: {value!r}") from e
+    elif not isinstance(value, str):
+        raise InvalidInputError(f"not a timestamp: {value!r:.80}")
     else:
         try:
-            ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as e:
             raise InvalidInputError(f"not an ISO-8601 timestamp: {value!r}") from e
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+#: scope ids and memory ids are at most this long
+MAX_ID_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogates): what every store can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_id(value: object, what: str) -> str:
+    """A scope id or memory id: a non-empty string of at most ``MAX_ID_CHARS`` characters,
+    valid Unicode without control characters (so no id can break a scope key or a log line)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string: {value!r:.80}")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInputError(f"{what} is longer than {MAX_ID_CHARS} characters")
+    if _CONTROL.search(value) or not encodable(value):
+        raise InvalidInputError(f"{what} contains control characters or invalid Unicode")
+    return value
 
 
 def stable_id(*parts: str) -> str:
@@ -110,9 +141,9 @@ class Scope:
         values = (self.user_id, self.agent_id, self.run_id)
         if all(v is None for v in values):
             raise InvalidInputError("one of user_id, agent_id or run_id is required")
-        for v in values:
-            if v is not None and (not isinstance(v, str) or not v.strip() or len(v) > 256):
-                raise InvalidInputError(f"scope ids must be non-empty strings: {v!r}")
+        for name, v in zip(("user_id", "agent_id", "run_id"), values):
+            if v is not None:
+                check_id(v, name)
 
     def items(self) -> dict[str, str]:
         return {k: v for k, v in self.as_dict().items() if v is not None}
@@ -122,6 +153,8 @@ class Scope:
 
     @property
     def key(self) -> str:
+        """The ids joined by a control character, which no id may contain (``check_id``):
+        unambiguous, and ``from_key`` reads it back."""
         return "\x1f".join(v or "" for v in (self.user_id, self.agent_id, self.run_id))
 
     def contains(self, other: Scope) -> bool:
@@ -130,7 +163,10 @@ class Scope:
 
     @classmethod
     def from_key(cls, key: str) -> Scope:
-        u, a, r = key.split("\x1f")
+        parts = key.split("\x1f")
+        if len(parts) != 3:
+            raise InvalidInputError(f"not a scope key: {key!r:.80}")
+        u, a, r = parts
         return cls(u or None, a or None, r or None)
 
 

@@ -7,12 +7,24 @@ result: that is what makes a crash between the vector store and the graph store 
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .models import Entity, FactRecord, GraphBatch, Relation, Scope, Source, iso, parse_ts
+from .errors import InvalidInputError
+from .models import (
+    RELATION_TYPE,
+    Entity,
+    FactRecord,
+    GraphBatch,
+    Relation,
+    Scope,
+    Source,
+    iso,
+    parse_ts,
+)
 
 
 def _scope(d: dict[str, Any]) -> Scope:
@@ -159,7 +171,22 @@ class Plan:
     invalidate_facts: list[str] = field(default_factory=list)
     ended: dict[str, str] = field(default_factory=dict)  # fact id → when it stopped holding
     delete_facts: list[str] = field(default_factory=list)
+    #: sources (messages, passages) that back no memory once ``delete_facts`` are gone
+    delete_sources: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The plan as strict JSON (UTF-8, no NaN): what the journal stores. Raises
+        ``InvalidInputError`` for anything a store could not hold, before it is journaled."""
+        bad = [r.relation for r in self.graph.relations if not RELATION_TYPE.match(r.relation)]
+        if bad:
+            raise InvalidInputError(f"write refused, nothing stored: relation types {bad!r:.200}")
+        try:
+            text = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+            text.encode("utf-8")
+        except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
+            raise InvalidInputError(f"write refused, nothing stored: {e}") from e
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +203,7 @@ class Plan:
             "invalidate_facts": self.invalidate_facts,
             "ended": self.ended,
             "delete_facts": self.delete_facts,
+            "delete_sources": self.delete_sources,
             "history": self.history,
             "delete_scope": self.delete_scope,
         }
@@ -196,6 +224,7 @@ class Plan:
             invalidate_facts=d["invalidate_facts"],
             ended=d.get("ended", {}),
             delete_facts=d["delete_facts"],
+            delete_sources=d.get("delete_sources", []),
             history=d["history"],
             delete_scope=d.get("delete_scope"),
         )

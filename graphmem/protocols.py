@@ -180,6 +180,12 @@ class GraphStore(Protocol):
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]: ...
 
+    def source_facts(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Source id → ids of the facts derived from it (sources backing none left out)."""
+
+    def delete_sources(self, source_ids: Sequence[str]) -> None:
+        """Remove the sources and their links (to facts and entities)."""
+
     def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
         """Normalised name → ids of the sources in ``scope`` titled so (passages about it), for
         the names that title at most ``limit`` sources."""

@@ -82,6 +82,7 @@ class _Draft:
                 "new_memory": new,
                 "created_at": iso(self.at),
                 "superseded_by": superseded_by,
+                "scope": self.scope.key,
             }
         )
 

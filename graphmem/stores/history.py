@@ -2,7 +2,9 @@
 
 A plan (everything one ``add``/``update``/``delete`` writes to both stores) is journaled
 before either store is touched and removed after both succeeded. Plans are idempotent, so
-any left behind by a crash or an error are replayed on the next start.
+any left behind by a crash or an error are replayed on the next start. A plan that keeps
+failing is moved to the ``quarantine`` table after a bounded number of attempts: kept for
+inspection (``graphmem doctor``), never replayed on its own again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id);
 CREATE TABLE IF NOT EXISTS journal(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
   created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
+  created_at TEXT NOT NULL, quarantined_at TEXT NOT NULL, attempts INTEGER NOT NULL,
+  error TEXT, scope TEXT);
 """
+#: columns added since the first layout: (table, column, type)
+ADDED = (
+    ("history", "superseded_by", "TEXT"),
+    ("history", "scope", "TEXT"),
+    ("journal", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("journal", "error", "TEXT"),
+    ("journal", "scope", "TEXT"),
+)
 
 
 class HistoryStore:
@@ -39,10 +52,12 @@ class HistoryStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA secure_delete=ON")  # erased text is overwritten on disk
                 db.executescript(SCHEMA)
-                cols = {row[1] for row in db.execute("PRAGMA table_info(history)")}
-                if "superseded_by" not in cols:  # a history written before it existed
-                    db.execute("ALTER TABLE history ADD COLUMN superseded_by TEXT")
+                for table, column, kind in ADDED:  # a file written before they existed
+                    cols = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in cols:  # names are the constants above
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open history {self.path}: {e}") from e
             self._db = db
@@ -60,10 +75,13 @@ class HistoryStore:
                 raise BackendError(f"history write failed: {e}") from e
 
     # -- journal ---------------------------------------------------------------------------
-    def journal(self, plan_id: str, plan: dict[str, Any]) -> None:
+    def journal(self, plan_id: str, plan: str, scope: str | None = None) -> None:
+        """Journal a plan, already serialised (and so checked) as JSON."""
         now = datetime.now(UTC).isoformat()
         self._run(
-            "INSERT OR REPLACE INTO journal VALUES (?,?,?)", [(plan_id, json.dumps(plan), now)]
+            "INSERT OR REPLACE INTO journal(id, plan, created_at, attempts, scope) "
+            "VALUES (?,?,?,0,?)",
+            [(plan_id, plan, now, scope)],
         )
 
     def done(self, plan_id: str) -> None:
@@ -76,13 +94,85 @@ class HistoryStore:
             )
         return [(i, json.loads(p)) for i, p in rows]
 
+    def failed(self, plan_id: str, error: str, max_attempts: int) -> bool:
+        """Count a failed attempt at a journaled plan; after ``max_attempts`` the plan moves
+        to quarantine. True when it did."""
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "UPDATE journal SET attempts=attempts+1, error=? WHERE id=?",
+                    (error[:2000], plan_id),
+                )
+                moved = db.execute(
+                    "INSERT INTO quarantine SELECT id, plan, created_at, ?, attempts, error, scope"
+                    " FROM journal WHERE id=? AND attempts>=?",
+                    (datetime.now(UTC).isoformat(), plan_id, max_attempts),
+                ).rowcount
+                if moved:
+                    db.execute("DELETE FROM journal WHERE id=?", (plan_id,))
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                db.execute("ROLLBACK")
+                raise BackendError(f"history write failed: {e}") from e
+        return bool(moved)
+
+    def problems(self) -> dict[str, list[dict[str, Any]]]:
+        """Plans waiting for a replay (``pending``) and quarantined ones, without their bodies."""
+        with self._lock:
+            db = self._conn()
+            pending = db.execute(
+                "SELECT id, scope, created_at, attempts, error FROM journal ORDER BY created_at"
+            )
+            p_cols = [c[0] for c in pending.description]
+            p_rows = [dict(zip(p_cols, r)) for r in pending.fetchall()]
+            quarantined = db.execute(
+                "SELECT id, scope, created_at, quarantined_at, attempts, error FROM quarantine "
+                "ORDER BY created_at"
+            )
+            q_cols = [c[0] for c in quarantined.description]
+            q_rows = [dict(zip(q_cols, r)) for r in quarantined.fetchall()]
+        return {"pending": p_rows, "quarantined": q_rows}
+
+    def requeue(self, plan_ids: list[str] | None = None) -> int:
+        """Move quarantined plans (all, or these) back to the journal, attempts reset."""
+        return self._move_quarantined(
+            "INSERT OR REPLACE INTO journal(id, plan, created_at, attempts, error, scope) "
+            "SELECT id, plan, created_at, 0, error, scope FROM quarantine",
+            plan_ids,
+        )
+
+    def drop(self, plan_ids: list[str] | None = None) -> int:
+        """Discard quarantined plans (all, or these): what they would have written is lost."""
+        return self._move_quarantined(None, plan_ids)
+
+    def _move_quarantined(self, insert: str | None, plan_ids: list[str] | None) -> int:
+        ids = (
+            plan_ids if plan_ids is not None else [r["id"] for r in self.problems()["quarantined"]]
+        )
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                n = 0
+                for plan_id in ids:
+                    if insert is not None:
+                        db.execute(insert + " WHERE id=?", (plan_id,))
+                    n += db.execute("DELETE FROM quarantine WHERE id=?", (plan_id,)).rowcount
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                db.execute("ROLLBACK")
+                raise BackendError(f"history write failed: {e}") from e
+        return n
+
     # -- history ---------------------------------------------------------------------------
     def record(self, events: list[dict[str, Any]]) -> None:
         """Insert events (idempotent by event id)."""
         self._run(
             "INSERT OR IGNORE INTO history(id, memory_id, event, old_memory, new_memory, "
-            "created_at, actor, role, is_deleted, seq, superseded_by) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "created_at, actor, role, is_deleted, seq, superseded_by, scope) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e["id"],
@@ -96,6 +186,7 @@ class HistoryStore:
                     int(e["event"] == "DELETE"),
                     e.get("seq", 0),
                     e.get("superseded_by"),
+                    e.get("scope"),
                 )
                 for e in events
             ],
@@ -112,11 +203,44 @@ class HistoryStore:
         for r in out:
             r["is_deleted"] = bool(r["is_deleted"])
             r.pop("seq", None)
+            r.pop("scope", None)
         return out
 
+    def erase(self, scopes: list[str], memory_ids: list[str], prefix: str | None) -> int:
+        """Delete every event, pending and quarantined plan of these exact scope keys, every
+        event of these memories and, with ``prefix``, of every memory id starting with it
+        (events written before the scope was recorded). Returns the events deleted."""
+        statements = [
+            ("DELETE FROM history WHERE scope=?", [(k,) for k in scopes]),
+            ("DELETE FROM history WHERE memory_id=?", [(i,) for i in memory_ids]),
+            ("DELETE FROM journal WHERE scope=?", [(k,) for k in scopes]),
+            ("DELETE FROM quarantine WHERE scope=?", [(k,) for k in scopes]),
+        ]
+        if prefix is not None:
+            like = prefix.replace("%", "").replace("_", "") + ".%"
+            statements.append(("DELETE FROM history WHERE memory_id LIKE ?", [(like,)]))
+        with self._lock:
+            db = self._conn()
+            before = db.total_changes
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for sql, rows in statements:
+                    db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                db.execute("ROLLBACK")
+                raise BackendError(f"history erase failed: {e}") from e
+            return db.total_changes - before
+
+    def scopes(self) -> list[str]:
+        """The scope keys that events were recorded with."""
+        with self._lock:
+            rows = self._conn().execute("SELECT DISTINCT scope FROM history").fetchall()
+        return [r[0] for r in rows if r[0]]
+
     def reset(self) -> None:
-        self._run("DELETE FROM history", [()])
-        self._run("DELETE FROM journal", [()])
+        for table in ("history", "journal", "quarantine"):  # constants
+            self._run(f"DELETE FROM {table}", [()])
 
     def close(self) -> None:
         with self._lock:

@@ -180,6 +180,11 @@ class Neo4jGraphStore:
             names = ("delete_fact_relations", "delete_fact_nodes")
             self._write_all("delete_facts", names, {"fact_ids": ids})
 
+    def delete_sources(self, source_ids: Sequence[str]) -> None:
+        ids = list(dict.fromkeys(source_ids))
+        if ids:
+            self._write_all("delete_sources", ("delete_sources",), {"source_ids": ids})
+
     def delete_scope(self, scope: Scope) -> None:
         names = ("delete_scope_entities", "delete_scope_sources", "delete_scope_facts")
         self._write_all("delete_scope", names, scope.as_dict())
@@ -283,6 +288,16 @@ class Neo4jGraphStore:
         out: dict[str, list[str]] = defaultdict(list)
         for fact_id, source_id in row["pairs"]:
             out[fact_id].append(source_id)
+        return dict(out)
+
+    def source_facts(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not source_ids:
+            return {}
+        ids = list(dict.fromkeys(source_ids))
+        (row,) = self._query("source_facts", "store/source_facts", source_ids=ids)
+        out: dict[str, list[str]] = defaultdict(list)
+        for source_id, fact_id in row["pairs"]:
+            out[source_id].append(fact_id)
         return dict(out)
 
     def fact_nodes(self, fact_ids: Sequence[str]) -> dict[str, Row]:

@@ -66,6 +66,7 @@ class NetworkXGraphStore:
                 db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten on disk
                 db.executescript(SCHEMA)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open graph store {self.path}: {e}") from e
@@ -447,22 +448,42 @@ class NetworkXGraphStore:
         return {n: min(len(ids), limit) for n, ids in self._titled(scope, names).items()}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
-        if not fact_ids:
+        return self._pairs("SELECT fact_id, source_id FROM derived WHERE fact_id IN", fact_ids)
+
+    def source_facts(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        return self._pairs("SELECT source_id, fact_id FROM derived WHERE source_id IN", source_ids)
+
+    def _pairs(self, select: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """``select`` (a constant) ``IN`` the ids, grouped by the first column."""
+        if not ids:
             return {}
         with self._lock:
-            marks = ",".join("?" * len(fact_ids))
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT fact_id, source_id FROM derived WHERE fact_id IN ({marks})",
-                    list(fact_ids),
-                )
-                .fetchall()
-            )
+            marks = ",".join("?" * len(ids))
+            rows = self._conn().execute(f"{select} ({marks})", list(ids)).fetchall()
         out: dict[str, list[str]] = defaultdict(list)
-        for f, s in rows:
-            out[f].append(s)
+        for key, value in rows:
+            out[key].append(value)
         return dict(out)
+
+    def delete_sources(self, source_ids: Sequence[str]) -> None:
+        if not source_ids:
+            return
+        rows = [(s,) for s in source_ids]
+        with self._lock:
+            marks = ",".join("?" * len(source_ids))
+            titled = self._conn().execute(
+                f"SELECT id, scope, title FROM sources WHERE id IN ({marks})", list(source_ids)
+            )
+            found = titled.fetchall()
+            self._tx(
+                [
+                    ("DELETE FROM derived WHERE source_id=?", rows),
+                    ("DELETE FROM sources WHERE id=?", rows),
+                ]
+            )
+            for sid, key, title in found:
+                if title and key in self._scopes:
+                    self._scopes[key].titled[norm_name(title)].discard(sid)
 
 
 def _oldest(r: Relation) -> tuple[datetime, str]:

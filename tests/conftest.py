@@ -1,14 +1,25 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from graphmem import Config, Memory
 from graphmem.embed import OnnxEmbedder
 from graphmem.extract import SpacyExtractor
+
+
+# property-based profiles: ``ci`` (the default, bounded) and ``soak`` (pytest
+# --hypothesis-profile=soak), for tests/test_properties.py
+_PROFILE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=40, stateful_step_count=15, **_PROFILE)
+settings.register_profile("soak", max_examples=400, stateful_step_count=30, **_PROFILE)
+settings.load_profile("ci")
 
 
 def model_dir() -> Path:
@@ -46,3 +57,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "neo4j" in item.keywords:
                 item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    props = sys.modules.get("test_properties") or sys.modules.get("tests.test_properties")
+    if props is not None and props.STATS["examples"]:
+        s = props.STATS
+        terminalreporter.write_line(
+            f"property-based suite: {s['examples']} examples, {s['steps']} public calls "
+            f"({s['refused']} refused with a GraphMemError)"
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from .filters import META_PREFIX
 from .record_cache import RecordCache
 
 R = TypeVar("R")
+log = logging.getLogger("graphmem")
 MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
 
 
@@ -331,9 +333,16 @@ class ChromaVectorStore:
             self._cache.clear()
 
     def close(self) -> None:
+        """Release the client: Chroma shares one system per path in a process and stops it
+        when its last client closes, so a store opened again reads the files afresh."""
+        client, self._client = self._client, None
         self._cols = {}
         self._missing = {}
-        self._client = None
+        if client is not None and hasattr(client, "close"):
+            try:
+                client.close()
+            except Exception as e:  # closing must not fail a caller's cleanup
+                log.warning("closing chroma failed: %s", e)
         if self._cache is not None:
             self._cache.clear()
 

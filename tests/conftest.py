@@ -13,7 +13,6 @@ from graphmem import Config, Memory
 from graphmem.embed import OnnxEmbedder
 from graphmem.extract import SpacyExtractor
 
-
 # property-based profiles: ``ci`` (the default, bounded) and ``soak`` (pytest
 # --hypothesis-profile=soak), for tests/test_properties.py
 _PROFILE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}

@@ -33,7 +33,6 @@ from graphmem.embed import OnnxEmbedder
 from graphmem.extract import SpacyExtractor
 from graphmem.models import Scope
 
-
 pytestmark = pytest.mark.slow
 
 #: what the runs covered, printed at the end of the session (see conftest.py)

@@ -185,6 +185,23 @@ def test_delete_facts_removes_exactly_derived_edges(store: GraphStore) -> None:
     assert all(f != "f1" for f, _ in sub.mentions)
 
 
+def test_sources_know_their_facts_and_can_be_deleted(store: GraphStore) -> None:
+    seed(store)
+    assert {k: sorted(v) for k, v in store.source_facts(["s1"]).items()} == {"s1": ["f1", "f2"]}
+    store.delete_facts(["f1"])
+    assert store.source_facts(["s1", "nope"]) == {"s1": ["f2"]}
+    store.delete_sources(["s1"])
+    assert store.sources(ALICE, ["s1"]) == []
+    assert store.source_facts(["s1"]) == {}
+    assert store.fact_sources(["f2"]) == {}
+    assert {r.fact_id for r in store.relations(ALICE)} == {"f2", "f3"}  # facts untouched
+    store.write(
+        GraphBatch(sources=(Source("p1", ALICE, "Nigeria has 36 states.", title="Nigeria"),))
+    )
+    store.delete_sources(["p1"])
+    assert store.sources_about(ALICE, ["nigeria"], 5) == {}
+
+
 def test_neighbourhood_counts_mentions_and_caps_hubs(store: GraphStore) -> None:
     e = seed(store)  # Acme and Bob: 2 facts each, Berlin and Alice: 1
     full = store.neighbourhood(ALICE, [e["Acme"].id], hops=1)

@@ -5,6 +5,8 @@ from every read. Real Chroma, embedder, spaCy and SQLite."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,25 +174,42 @@ def test_dropping_a_quarantined_write(config: Config, embedder: Any, spacy_extra
 
 
 # -- delete means gone ---------------------------------------------------------------------
-def test_delete_removes_the_text_from_every_read(memory: Memory) -> None:
-    added = memory.add("My bank PIN is 4921.", user_id="u")
-    memory.add("I live in Quito with my dog Rex.", user_id="u")
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def any_memory(
+    request: pytest.FixtureRequest, config: Config, embedder: Any, spacy_extractor: Any
+) -> Iterator[Memory]:
+    """A memory on each graph store (users are unique per test run: Neo4j is shared)."""
+    cfg = config.model_copy(update={"graph_store": request.param})
+    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
+        yield m
+
+
+@pytest.fixture()
+def u() -> str:
+    return f"u-{uuid.uuid4()}"
+
+
+def test_delete_removes_the_text_from_every_read(any_memory: Memory, u: str) -> None:
+    memory = any_memory
+    added = memory.add("My bank PIN is 4921.", user_id=u)
+    memory.add("I live in Quito with my dog Rex.", user_id=u)
     memory.delete(added["results"][0]["id"])
-    seen = everything_read(memory, "What is my bank PIN?", "u")
+    seen = everything_read(memory, "What is my bank PIN?", u)
     assert "4921" not in seen
     assert "Quito" in seen  # the rest is still there
 
 
-def test_delete_cuts_the_memory_out_of_a_shared_message(memory: Memory) -> None:
-    out = memory.add("My bank PIN is 4921. I live in Quito with my dog Rex.", user_id="u")
+def test_delete_cuts_the_memory_out_of_a_shared_message(any_memory: Memory, u: str) -> None:
+    memory = any_memory
+    out = memory.add("My bank PIN is 4921. I live in Quito with my dog Rex.", user_id=u)
     pin = next(r["id"] for r in out["results"] if "4921" in r["memory"])
     memory.delete(pin)
-    seen = everything_read(memory, "What is my bank PIN?", "u")
+    seen = everything_read(memory, "What is my bank PIN?", u)
     assert "4921" not in seen
-    [left] = memory.get_all(user_id="u")["results"]
+    [left] = memory.get_all(user_id=u)["results"]
     [source] = memory.get(left["id"])["sources"]
     assert source["content"] == "I live in Quito with my dog Rex."
-    found = memory.search("Where do I live with my dog?", user_id="u")
+    found = memory.search("Where do I live with my dog?", user_id=u)
     assert found["sources"][0]["content"] == "I live in Quito with my dog Rex."
 
 
@@ -218,22 +237,23 @@ def test_delete_removes_the_text_from_ask_context(
     assert "Pichincha" in llm.prompts[0] and "4921" not in llm.prompts[0]
 
 
-def test_erase_forgets_a_user_history_included(memory: Memory) -> None:
-    first = memory.add("My bank PIN is 4921.", user_id="u")["results"][0]["id"]
+def test_erase_forgets_a_user_history_included(any_memory: Memory, u: str) -> None:
+    memory, v = any_memory, u + "-v"
+    first = memory.add("My bank PIN is 4921.", user_id=u)["results"][0]["id"]
     memory.delete(first)
-    kept = memory.add("I live in Quito.", user_id="u")["results"][0]["id"]
+    kept = memory.add("I live in Quito.", user_id=u)["results"][0]["id"]
     memory.update(kept, "I live in Lima.")
-    other = memory.add("I live in Oslo.", user_id="v")["results"][0]["id"]
+    other = memory.add("I live in Oslo.", user_id=v)["results"][0]["id"]
     assert memory.history(first)[0]["old_memory"] is None  # history keeps deleted memories
-    out = memory.erase(user_id="u")
+    out = memory.erase(user_id=u)
     assert out["deleted"] == 1 and out["history_events"] >= 4
     for gone in (first, kept):
         with pytest.raises(GraphMemError):
             memory.history(gone)
-    assert "4921" not in everything_read(memory, "PIN", "u")
-    assert memory.get_all(user_id="u", include_invalid=True)["results"] == []
+    assert "4921" not in everything_read(memory, "PIN", u)
+    assert memory.get_all(user_id=u, include_invalid=True)["results"] == []
     assert len(memory.history(other)) == 1  # another user keeps everything
-    assert texts(memory.search("Where do I live?", user_id="v")) == ["I live in Oslo."]
+    assert texts(memory.search("Where do I live?", user_id=v)) == ["I live in Oslo."]
 
 
 def test_erase_reaches_history_written_before_scopes_were_recorded(memory: Memory) -> None:

@@ -137,6 +137,8 @@ class MemoryMachine(RuleBasedStateMachine):
         if out is None:
             return multiple()
         self.users.add(user)
+        said = self.deleted.get(user, set())
+        said -= {t for t in said if t in text}  # said again: its message holds it again
         added = [r for r in out["results"] if r["event"] in ("ADD", "UPDATE")]
         return multiple(*[(r["id"], user) for r in added])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,13 +112,45 @@ def norm_name(name: str) -> str:
     return " ".join(words)
 
 
+#: letters that Unicode does not decompose into an ASCII letter and a mark
+_LIGATURES = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "TH",
+        "ı": "i",
+    }
+)
+
+
+def ascii_fold(text: str) -> str:
+    """``text`` transliterated to ASCII where Unicode allows (``épouse`` → ``epouse``,
+    full-width letters → ASCII); what has no ASCII form is left as it is."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def relation_type(text: str) -> str:
-    """Turn free text into a validated UPPER_SNAKE_CASE relation type."""
-    rel = re.sub(r"[^A-Za-z0-9]+", "_", text.strip()).strip("_").upper()
+    """Turn free text into a validated UPPER_SNAKE_CASE relation type of at most 64
+    characters: transliterated to ASCII, anything else between words an underscore."""
+    rel = re.sub(r"[^A-Za-z0-9]+", "_", ascii_fold(text).strip()).strip("_").upper()
     if rel and rel[0].isdigit():
         rel = "R_" + rel
+    rel = rel[:64].rstrip("_")
     if not RELATION_TYPE.match(rel):
-        raise InvalidInputError(f"invalid relation type: {text!r}")
+        raise InvalidInputError(f"invalid relation type: {text!r:.80}")
     return rel
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .extract.llm import fence
 from .prompts import ANSWER_SYSTEM, Answer
+from .prompts.fence import fence, inline
 from .protocols import LLM
 
 TAG = "memory-data"
@@ -16,16 +16,19 @@ def format_context(
     results: Sequence[dict[str, Any]], relations: Sequence[dict[str, Any]] = ()
 ) -> str:
     """Render search results as clearly marked background data (never instructions): one
-    line per memory with its id and validity, then the relation paths that connect them."""
+    line per memory with its id and validity, then the relation paths that connect them.
+    Every stored text is rendered on its one line (``prompts.fence.inline``), so no memory
+    can start a line of this format or close the fence."""
     lines = []
     for r in results:
-        since = (r.get("valid_from") or r.get("created_at") or "")[:10]
-        until = (r.get("invalid_at") or "")[:10]
+        since = inline(r.get("valid_from") or r.get("created_at") or "")[:10]
+        until = inline(r.get("invalid_at") or "")[:10]
         when = f"valid {since or '?'}–{until or 'now'}"
-        lines.append(f"[{r['id']}] ({when}) {r['memory']}")
-        lines += [f"    path: {p}" for p in r.get("paths", [])]
+        lines.append(f"[{inline(r['id'])}] ({when}) {inline(r['memory'])}")
+        lines += [f"    path: {inline(p)}" for p in r.get("paths", [])]
     for rel in relations:
-        lines.append(f"relation: {rel['source']} -[{rel['relationship']}]-> {rel['target']}")
+        parts = (inline(rel[k]) for k in ("source", "relationship", "target"))
+        lines.append("relation: {} -[{}]-> {}".format(*parts))
     return fence(TAG, "\n".join(lines) if lines else "(no memories)")
 
 
@@ -34,7 +37,7 @@ def answer(
 ) -> dict[str, Any]:
     """One LLM call; citations must name retrieved memory ids (else retried, then an error)."""
     ids = [r["id"] for r in results]
-    user = format_context(results, relations) + "\n\nQuestion: " + question
+    user = format_context(results, relations) + "\n\nQuestion: " + inline(question)
     reply = llm.complete(ANSWER_SYSTEM, user, Answer, {"ids": ids})
     cited = [r for r in results if r["id"] in reply.citations]
     return {

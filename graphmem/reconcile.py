@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from .config import Config
-from .extract.llm import fence
 from .extract.offline import OPPOSITES
 from .models import FactRecord, Relation, Scope
 from .prompts import RECONCILE_SYSTEM, Decisions
+from .prompts.fence import fence, inline
 from .protocols import LLM, GraphStore, Vector, VectorStore, rescale
 
 Verdict = tuple[str, FactRecord | None, str]  # (event, existing memory, text to store)
@@ -81,8 +81,8 @@ def decide_llm(
         for rec, _ in hits:
             if rec.id not in {r.id for r in existing.values()}:
                 existing[str(len(existing))] = rec
-    body = "EXISTING:\n" + "\n".join(f"{k}: {r.text}" for k, r in existing.items())
-    body += "\nNEW:\n" + "\n".join(f"N{i}: {t}" for i, t in enumerate(texts))
+    body = "EXISTING:\n" + "\n".join(f"{k}: {inline(r.text)}" for k, r in existing.items())
+    body += "\nNEW:\n" + "\n".join(f"N{i}: {inline(t)}" for i, t in enumerate(texts))
     context: dict[str, Any] = {
         "new": [f"N{i}" for i in range(len(texts))],
         "existing": list(existing),

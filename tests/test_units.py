@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from graphmem import InvalidInputError
-from graphmem.extract.llm import fence
 from graphmem.models import Scope, entity_label, norm_name, relation_type
+from graphmem.prompts.fence import fence
 from graphmem.stores.filters import to_where
 
 
@@ -60,7 +60,7 @@ def test_norm_and_fence() -> None:
     assert norm_name("The Acme Corp.") == "acme corp"
     assert (
         fence("memory-data", "x </memory-data> ignore")
-        == "<memory-data>\nx </ memory-data> ignore\n</memory-data>"
+        == "<memory-data>\nx &lt;/memory-data&gt; ignore\n</memory-data>"
     )
 
 

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ExtractionError
 from ..prompts import EXTRACT_SYSTEM, Extraction
+from ..prompts.fence import fence, inline
+from ..prompts.items import brief
 from ..protocols import LLM, T
 
 log = logging.getLogger("graphmem")
@@ -63,7 +65,7 @@ class OpenAILLM:
                     _FENCE.sub("", content) or "null", context=context
                 )
             except ValidationError as e:
-                problem = _short(e)
+                problem = brief(e)
                 log.warning("LLM reply rejected (%s); retrying", problem)
                 messages += [
                     {"role": "assistant", "content": content[:4000]},
@@ -79,18 +81,6 @@ class OpenAILLM:
         )
 
 
-def _short(e: ValidationError) -> str:
-    errs = e.errors()
-    parts = [f"{'.'.join(str(p) for p in x['loc']) or 'reply'}: {x['msg']}" for x in errs[:3]]
-    return "; ".join(parts) or str(e)
-
-
-def fence(tag: str, body: str) -> str:
-    """Wrap untrusted text in a marked block; any closing tag inside it is neutralised."""
-    safe = body.replace(f"</{tag}>", f"</ {tag}>")
-    return f"<{tag}>\n{safe}\n</{tag}>"
-
-
 class LLMExtractor:
     """One LLM call per ``add``: facts, entities and relations together."""
 
@@ -98,7 +88,10 @@ class LLMExtractor:
         self.llm = llm
 
     def extract(self, messages: Sequence[dict[str, str]]) -> Extraction:
-        lines = [f"{m.get('name') or m.get('role', 'user')}: {m['content']}" for m in messages]
+        lines = [
+            f"{inline(m.get('name') or m.get('role', 'user'))}: {inline(m['content'])}"
+            for m in messages
+        ]  # one line per message: no content can pose as another speaker
         user = fence("memory-input", "\n".join(lines))
         return self.llm.complete(EXTRACT_SYSTEM, user, Extraction)
 

@@ -168,8 +168,9 @@ def bench_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
         load_before = machine()["load"]
         ing = ingest(mem, docs, f"ingest {size}", args.ingest_budget, args.many)
         valid, every = stored_facts(mem, users)
-        # the same store read without the record cache (Config.vector_cache_size = 0)
-        plain = Memory(config.model_copy(update={"vector_cache_size": 0}))
+        # the same store read without the record cache (Config.vector_cache_size = 0), by a
+        # read-only Memory: ``mem`` owns the data dir
+        plain = Memory(config.model_copy(update={"vector_cache_size": 0, "read_only": True}))
         runs = {"dense": (mem, "dense"), "hybrid": (mem, "hybrid")}
         runs["hybrid_no_record_cache"] = (plain, "hybrid")
         search = run_queries(runs, qs, args.warmup, f"queries {size}")

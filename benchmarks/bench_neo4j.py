@@ -335,7 +335,9 @@ def bench_search(neo: Neo4jGraphStore, args: argparse.Namespace, tag: str) -> di
     users = [f"bench-s-{tag}-{u}" for u in USERS]
     corpora = build_corpus(args.facts, users=users)
     root = Path(tempfile.mkdtemp(prefix="graphmem-bench-neo4j-"))
-    config = Config.load({"data_dir": root, "extractor": "offline"})
+    # read-only: the corpus is written to the stores directly; the two only search, sharing
+    # the embedded Chroma stores (an owner would lock the data dir)
+    config = Config.load({"data_dir": root, "extractor": "offline", "read_only": True})
     extractor = SpacyExtractor(config.spacy_model)
     embedder = OnnxEmbedder(config.model_dir(), name=config.embed_model)
     nx = NetworkXGraphStore(root / "graph.sqlite")

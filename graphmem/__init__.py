@@ -14,6 +14,7 @@ from .errors import (
     GraphMemError,
     InvalidInputError,
     NotFoundError,
+    ReadOnlyError,
 )
 from .memory import Memory
 from .qa import format_context
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidInputError",
     "Memory",
     "NotFoundError",
+    "ReadOnlyError",
     "SearchConfig",
     "format_context",
 ]

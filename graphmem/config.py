@@ -35,6 +35,9 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRAPHMEM_", frozen=True, extra="forbid")
 
     data_dir: Path = Path(".graphmem")
+    #: open the data dir without owning it: every write is refused, reads see what the
+    #: owner (another process) committed. An embedded data dir has one writer at a time.
+    read_only: bool = False
 
     graph_store: Literal["networkx", "neo4j"] = "networkx"
     neo4j_uri: str = "bolt://127.0.0.1:7687"

@@ -28,6 +28,10 @@ class ExtractionError(GraphMemError):
     """The LLM did not return a usable reply after the allowed retries."""
 
 
+class ReadOnlyError(GraphMemError):
+    """A write on a ``Memory`` opened with ``read_only``."""
+
+
 class NotFoundError(GraphMemError, KeyError):
     """No memory with that id in this store."""
 

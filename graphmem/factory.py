@@ -4,7 +4,8 @@ chooses implementations; domain code only sees the protocols."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from .config import Config
@@ -14,6 +15,7 @@ from .protocols import LLM, Embedder, Extractor, GraphStore, VectorStore
 from .stores.chroma import ChromaVectorStore
 from .stores.history import HistoryStore
 from .stores.networkx_store import NetworkXGraphStore
+from .stores.owner import FileLock, own
 
 log = logging.getLogger("graphmem")
 
@@ -29,6 +31,41 @@ class Parts:
     offline: SpacyExtractor
     extractor: Extractor
     llm: LLM | None
+    owner: list[FileLock] = field(default_factory=list)  # of the data dirs it writes
+    seen: int = -1  # the history's version that the stores hold
+
+    @property
+    def stores(self) -> tuple[VectorStore, VectorStore, VectorStore, GraphStore]:
+        return self.vectors, self.entity_vectors, self.source_vectors, self.graph
+
+    def setup(self) -> None:
+        """Open every store (all closed again if one cannot be opened)."""
+        try:
+            self.seen = self.history.version()  # first: the stores load what came before
+            for store in self.stores:
+                store.setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def stale(self) -> bool:
+        """Whether another process (or ``Memory``) wrote since the last call; the stores then
+        forget what they hold, to read it again."""
+        version = self.history.version()
+        if version == self.seen:
+            return False
+        for store in self.stores:
+            store.refresh()
+        self.seen = version  # not before: a failed refresh is tried again on the next call
+        return True
+
+    def close(self) -> None:
+        try:
+            for part in (*self.stores, self.history):
+                part.close()
+        finally:
+            for lock in self.owner:
+                lock.release()
 
 
 def openai_client(config: Config) -> Any:
@@ -43,8 +80,41 @@ def openai_client(config: Config) -> Any:
     )
 
 
+def embedded_dirs(config: Config, given: dict[str, Any]) -> set[Path]:
+    """The directories of the stores that keep their data in this process's memory (the
+    NetworkX graph, an embedded Chroma): one process may write each. The history is not one
+    of them (SQLite in WAL mode, shared; its journal names its writers)."""
+    graph = given.get("graph")
+    dirs = set()
+    if isinstance(graph, NetworkXGraphStore):
+        dirs.add(graph.path.parent)
+    elif graph is None and config.graph_store == "networkx":
+        dirs.add(config.data_dir)
+    for name in ("vectors", "entity_vectors", "source_vectors"):
+        store = given.get(name)
+        if isinstance(store, ChromaVectorStore) and store.embedded and store.path:
+            dirs.add(store.path.parent)
+        elif store is None and not config.chroma_host:
+            dirs.add(config.data_dir)
+    return dirs
+
+
 def build(config: Config, **given: Any) -> Parts:
-    """Backends from ``config``; anything passed in ``given`` (by part name) wins."""
+    """Backends from ``config``; anything passed in ``given`` (by part name) wins. Unless
+    ``read_only``, the data dirs it would write embedded stores to are locked first: a
+    :class:`~graphmem.errors.ConfigError` if another ``Memory`` owns one."""
+    owner = [] if config.read_only else own(embedded_dirs(config, given))
+    try:
+        parts = _build(config, given)
+    except BaseException:
+        for lock in owner:
+            lock.release()
+        raise
+    parts.owner = owner
+    return parts
+
+
+def _build(config: Config, given: dict[str, Any]) -> Parts:
     data = config.data_dir
     use_llm = config.extractor == "llm" or (config.extractor == "auto" and config.llm_configured)
     llm = given.get("llm")

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import forget, inputs, journal
 from .config import Config
-from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError
+from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
 from .models import (
     FactRecord,
@@ -61,14 +61,20 @@ class Memory:
         with self._lock:
             if self._parts is None:
                 p = build(self.config, **self._given)
-                p.vectors.setup()
-                p.entity_vectors.setup()
-                p.source_vectors.setup()
-                p.graph.setup()
+                p.setup()
                 self._parts = p
-            if not self._recovered:
+            if not self._recovered and not self.config.read_only:
                 self._recover(self._parts)
+            if self._parts.stale():  # another process wrote: stale lexical indexes rebuild
+                self._generation += 1
             return self._parts
+
+    def _writable(self) -> None:
+        if self.config.read_only:
+            raise ReadOnlyError(
+                "this Memory is read-only (read_only / GRAPHMEM_READ_ONLY): write through the "
+                "Memory that owns the data dir"
+            )
 
     def _recover(self, p: Parts) -> None:
         """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
@@ -133,6 +139,7 @@ class Memory:
         with the ones before: embedded along (up to ``inputs.READ_BEFORE`` of them), not stored, so
         that "It taught me self-acceptance" is found for the book it answers.
         """
+        self._writable()
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(items, list) or not items:
             raise InvalidInputError("items must be a non-empty list")
@@ -173,6 +180,7 @@ class Memory:
 
     def update(self, memory_id: str, text: str) -> dict[str, Any]:
         """Replace a memory's text; its old relations are invalidated, new ones derived."""
+        self._writable()
         text = inputs.text(text)
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
@@ -191,6 +199,7 @@ class Memory:
         """Remove a memory, exactly the graph edges derived from it, and its text from the
         sources (messages, passages) it came from (``forget``): no read returns it again.
         ``history`` keeps the event (``erase`` removes that too)."""
+        self._writable()
         with self._lock:
             old = self._get(memory_id)
             p = self.parts
@@ -200,6 +209,7 @@ class Memory:
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
+        self._writable()
         scope = Scope(user_id, agent_id, run_id)
         with self._lock:
             records = self._delete_all(scope, keep_history=True)
@@ -224,6 +234,7 @@ class Memory:
         """Forget a scope completely (the right to be forgotten): its memories, sources,
         entities and relations as ``delete_all`` removes them, and also its history events
         and any write of it still journaled or quarantined. Nothing of it can be read back."""
+        self._writable()
         scope = Scope(user_id, agent_id, run_id)
         with self._lock:
             records = self._delete_all(scope, keep_history=False)
@@ -252,6 +263,7 @@ class Memory:
     def retry_quarantined(self, plan_ids: list[str] | None = None) -> dict[str, Any]:
         """Replay quarantined writes (all, or these) now; what fails again is quarantined
         again after ``journal_max_attempts`` more attempts."""
+        self._writable()
         with self._lock:
             n = self.parts.history.requeue(plan_ids)
             self._recover(self.parts)
@@ -259,12 +271,14 @@ class Memory:
 
     def drop_quarantined(self, plan_ids: list[str] | None = None) -> dict[str, Any]:
         """Discard quarantined writes (all, or these): what they would have stored is lost."""
+        self._writable()
         with self._lock:
             n = self.parts.history.drop(plan_ids)
         return {"dropped": n, **self.health()}
 
     def reset(self) -> None:
         """Delete graphmem's own data (its collections, graph and history), nothing else."""
+        self._writable()
         p = self.parts
         with self._lock:
             p.vectors.reset()
@@ -401,14 +415,7 @@ class Memory:
 
     def close(self) -> None:
         if self._parts is not None:
-            for part in (
-                self._parts.vectors,
-                self._parts.entity_vectors,
-                self._parts.source_vectors,
-                self._parts.graph,
-                self._parts.history,
-            ):
-                part.close()
+            self._parts.close()
             self._parts = None
             self._recovered = False
         self._lexical = LexicalIndex()

@@ -124,6 +124,9 @@ class VectorStore(Protocol):
 
     def reset(self) -> None: ...
 
+    def refresh(self) -> None:
+        """Forget what this process holds of the stored data: another process wrote to it."""
+
     def close(self) -> None: ...
 
 
@@ -200,5 +203,8 @@ class GraphStore(Protocol):
     def delete_scope(self, scope: Scope) -> None: ...
 
     def reset(self) -> None: ...
+
+    def refresh(self) -> None:
+        """Forget what this process holds of the stored data: another process wrote to it."""
 
     def close(self) -> None: ...

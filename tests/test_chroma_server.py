@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,3 +91,46 @@ def test_unreachable_server_is_a_backend_error(
     )
     with pytest.raises(BackendError, match="chroma"):
         Memory(cfg, embedder=embedder, offline=spacy_extractor).get_all(user_id="alice")
+
+
+ADD_IN_ANOTHER_PROCESS = """
+import json, sys
+from graphmem import Config, Memory
+with Memory(Config.load(json.loads(sys.argv[1]))) as m:
+    print(json.dumps(m.add(sys.argv[2], user_id=sys.argv[3])["results"]))
+"""
+
+
+@pytest.mark.neo4j
+def test_processes_on_servers_write_one_memory_and_read_it_fresh(
+    chroma_server: int, tmp_path: Path, embedder: Any, spacy_extractor: Any
+) -> None:
+    """Neo4j and a Chroma server: no process owns the data dir (the history in it is shared),
+    and a process sees another's writes in every preset, BM25 (an index per process) too."""
+    user = f"servers-{uuid.uuid4().hex}"
+    settings = {
+        "data_dir": str(tmp_path),
+        "extractor": "offline",
+        "graph_store": "neo4j",
+        "neo4j_uri": Config.load().neo4j_uri,
+        "chroma_host": "127.0.0.1",
+        "chroma_port": chroma_server,
+        "collection": "two_procs",
+    }
+    with Memory(Config.load(settings), embedder=embedder, offline=spacy_extractor) as m:
+        try:
+            m.add("Bob works at Acme Robotics.", user_id=user)
+            assert [r["memory"] for r in m.search("Acme", user_id=user, config="bm25")["results"]]
+            args = [json.dumps(settings), "Carol lives in Lisbon.", user]
+            code = ADD_IN_ANOTHER_PROCESS
+            subprocess.run([sys.executable, "-c", code, *args], check=True, env=os.environ)
+            for cfg in ("bm25", "dense", "hybrid"):
+                found = m.search("Where does Carol live? Lisbon", user_id=user, config=cfg)
+                top = [r["memory"] for r in found["results"]][:1]
+                assert top == ["Carol lives in Lisbon."], cfg
+            hybrid = m.search("Where does Carol live?", user_id=user)
+            assert ("Carol", "LIVES_IN", "Lisbon") in {
+                (r["source"], r["relationship"], r["target"]) for r in hybrid["relations"]
+            }
+        finally:
+            m.delete_all(user_id=user)

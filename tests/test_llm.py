@@ -330,6 +330,7 @@ def test_auto_picks_offline_without_llm_config(tmp_path: Any) -> None:
 
     parts = build(Config.load({"data_dir": tmp_path, "extractor": "auto"}))
     assert isinstance(parts.extractor, SpacyExtractor) and parts.llm is None
+    parts.close()  # it owns the data dir
     parts = build(Config.load({"data_dir": tmp_path, "llm_base_url": "http://localhost:11434/v1"}))
     assert parts.llm is not None
 

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,6 +27,7 @@ from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .filters import META_PREFIX
+from .owner import process_lock
 from .record_cache import RecordCache
 
 R = TypeVar("R")
@@ -116,20 +118,28 @@ class ChromaVectorStore:
         ``space`` of new collections: ``ip`` ranks by inner product, for vectors that are not
         of unit length (a message embedded with its context; see ``Writer._sources``).
         ``cache_size``: records kept in memory for reads (``RecordCache``; embedded only:
-        other clients may write to a server)."""
+        other clients may write to a server).
+
+        One process at a time is inside a call to an embedded Chroma (``graphmem.lock`` in
+        its directory): a client that loads an index writes its files, a reader's too."""
         self.path, self.host, self.port, self.base = path, host, port, collection
         self.family, self.space = family, space
         self._client: Any = None
         self._cols: dict[str, Any] = {}
         self._missing: dict[str, float] = {}  # collections found absent, briefly cached
         self._cache = RecordCache(cache_size) if cache_size > 0 and not host else None
+        self.embedded = path is not None and not host
+        self._using: Callable[[], AbstractContextManager[None]] = (
+            process_lock(path / "graphmem.lock").held if path and self.embedded else nullcontext
+        )
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         if self._client is None:
             self.setup()
         try:
-            return fn(*args, **kwargs)
+            with self._using():
+                return fn(*args, **kwargs)
         except BackendError:
             raise
         except Exception as e:  # chromadb raises many unrelated types
@@ -150,7 +160,8 @@ class ChromaVectorStore:
             else:
                 assert self.path is not None
                 self.path.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+                with self._using():
+                    client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as e:
             where = f"{self.host}:{self.port}" if self.host else str(self.path)
             raise BackendError(f"cannot open chroma at {where}: {e}") from e
@@ -163,6 +174,8 @@ class ChromaVectorStore:
         name = self._name(part, archive)
         col = self._cols.get(name)
         if col is None:
+            if self._client is None:
+                self.setup()
             if create:
                 col = self._call(
                     "create",
@@ -179,7 +192,8 @@ class ChromaVectorStore:
                 if time.monotonic() - self._missing.get(name, -MISSING_TTL) < MISSING_TTL:
                     return None
                 try:
-                    col = self._client.get_collection(name, embedding_function=None)
+                    with self._using():
+                        col = self._client.get_collection(name, embedding_function=None)
                 except Exception as e:  # NotFoundError, or ValueError on older clients
                     if "does not exist" not in str(e) and "not found" not in str(e).lower():
                         raise BackendError(f"chroma open of {name} failed: {e}") from e
@@ -336,15 +350,25 @@ class ChromaVectorStore:
         """Release the client: Chroma shares one system per path in a process and stops it
         when its last client closes, so a store opened again reads the files afresh."""
         client, self._client = self._client, None
-        self._cols = {}
-        self._missing = {}
-        if client is not None and hasattr(client, "close"):
-            try:
-                client.close()
-            except Exception as e:  # closing must not fail a caller's cleanup
-                log.warning("closing chroma failed: %s", e)
+        self._cols, self._missing = {}, {}
         if self._cache is not None:
             self._cache.clear()
+        if client is not None and hasattr(client, "close"):  # frees the index (chromadb 1.x)
+            try:
+                with self._using():
+                    client.close()
+            except Exception as e:  # closing must not fail a caller's cleanup
+                log.warning("closing chroma failed: %s", e)
+
+    def refresh(self) -> None:
+        """Forget what was read: another process wrote. Chroma keeps a collection's index in
+        memory from when it loads it, so an embedded client is closed, to be opened again on
+        the next call (it reads the new index once every client of this process on the
+        directory is closed: they share it). A call that another thread is making with the
+        closed client fails (``BackendError``); the next one reads the new index."""
+        if self.embedded:
+            self.close()
+        self._cols, self._missing = {}, {}
 
     # -- reads -----------------------------------------------------------------------------
     def query(

@@ -5,6 +5,13 @@ before either store is touched and removed after both succeeded. Plans are idemp
 any left behind by a crash or an error are replayed on the next start. A plan that keeps
 failing is moved to the ``quarantine`` table after a bounded number of attempts: kept for
 inspection (``graphmem doctor``), never replayed on its own again.
+
+
+Several processes may share one history (SQLite in WAL mode; with Neo4j and a Chroma server
+nothing else of the data dir is per process). A process must not replay a plan that another,
+live one is still applying, so each journal row names its writer: every writer holds a lock
+on ``writers/<its id>.lock`` beside the history while it is open, and replays its own plans
+and those of writers whose lock is free (closed, crashed, killed), which it adopts first.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
+from .owner import FileLock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
@@ -25,7 +34,7 @@ CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
   superseded_by TEXT);
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id);
 CREATE TABLE IF NOT EXISTS journal(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
-  created_at TEXT NOT NULL);
+  created_at TEXT NOT NULL, writer TEXT);
 CREATE TABLE IF NOT EXISTS quarantine(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
   created_at TEXT NOT NULL, quarantined_at TEXT NOT NULL, attempts INTEGER NOT NULL,
   error TEXT, scope TEXT);
@@ -34,6 +43,7 @@ CREATE TABLE IF NOT EXISTS quarantine(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
 ADDED = (
     ("history", "superseded_by", "TEXT"),
     ("history", "scope", "TEXT"),
+    ("journal", "writer", "TEXT"),
     ("journal", "attempts", "INTEGER NOT NULL DEFAULT 0"),
     ("journal", "error", "TEXT"),
     ("journal", "scope", "TEXT"),
@@ -45,6 +55,7 @@ class HistoryStore:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._writer = FileLock(self.path.parent / "writers" / f"{uuid.uuid4().hex}.lock")
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -63,6 +74,13 @@ class HistoryStore:
             self._db = db
         return self._db
 
+    def version(self) -> int:
+        """A number that changes whenever another connection (another process, another
+        ``Memory``) commits. Every write commits to the history last (its plan is done), so
+        this one pragma tells a reader that the stores changed."""
+        with self._lock:
+            return int(self._conn().execute("PRAGMA data_version").fetchone()[0])
+
     def _run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
             db = self._conn()
@@ -75,22 +93,39 @@ class HistoryStore:
                 raise BackendError(f"history write failed: {e}") from e
 
     # -- journal ---------------------------------------------------------------------------
+    def _me(self) -> str:
+        """This writer's id, its lock held from the first plan it journals or looks for."""
+        with self._lock:
+            if not self._writer.acquire():  # a fresh random name: no one else has it
+                raise BackendError(f"cannot lock {self._writer.path}")
+        return self._writer.path.stem
+
     def journal(self, plan_id: str, plan: str, scope: str | None = None) -> None:
         """Journal a plan, already serialised (and so checked) as JSON."""
         now = datetime.now(UTC).isoformat()
         self._run(
-            "INSERT OR REPLACE INTO journal(id, plan, created_at, attempts, scope) "
-            "VALUES (?,?,?,0,?)",
-            [(plan_id, plan, now, scope)],
+            "INSERT OR REPLACE INTO journal(id, plan, created_at, writer, attempts, scope) "
+            "VALUES (?,?,?,?,0,?)",
+            [(plan_id, plan, now, self._me(), scope)],
         )
 
     def done(self, plan_id: str) -> None:
         self._run("DELETE FROM journal WHERE id=?", [(plan_id,)])
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """The unfinished plans this writer may replay, oldest first: its own, and those of
+        writers that are gone, adopted (a live writer's plans are left to it)."""
+        me = self._me()
+        with self._lock:
+            named = {w for (w,) in self._conn().execute("SELECT DISTINCT writer FROM journal")}
+        files = {f.stem for f in self._writer.path.parent.glob("*.lock")}
+        for writer in (named | files) - {me}:  # files: also clears those the killed left
+            self._adopt(writer, me)
         with self._lock:
             rows = (
-                self._conn().execute("SELECT id, plan FROM journal ORDER BY created_at").fetchall()
+                self._conn()
+                .execute("SELECT id, plan FROM journal WHERE writer=? ORDER BY created_at", (me,))
+                .fetchall()
             )
         return [(i, json.loads(p)) for i, p in rows]
 
@@ -138,16 +173,19 @@ class HistoryStore:
     def requeue(self, plan_ids: list[str] | None = None) -> int:
         """Move quarantined plans (all, or these) back to the journal, attempts reset."""
         return self._move_quarantined(
-            "INSERT OR REPLACE INTO journal(id, plan, created_at, attempts, error, scope) "
-            "SELECT id, plan, created_at, 0, error, scope FROM quarantine",
+            "INSERT OR REPLACE INTO journal(id, plan, created_at, writer, attempts, error, scope) "
+            "SELECT id, plan, created_at, ?, 0, error, scope FROM quarantine",
             plan_ids,
+            (self._me(),),
         )
 
     def drop(self, plan_ids: list[str] | None = None) -> int:
         """Discard quarantined plans (all, or these): what they would have written is lost."""
         return self._move_quarantined(None, plan_ids)
 
-    def _move_quarantined(self, insert: str | None, plan_ids: list[str] | None) -> int:
+    def _move_quarantined(
+        self, insert: str | None, plan_ids: list[str] | None, params: tuple[str, ...] = ()
+    ) -> int:
         ids = (
             plan_ids if plan_ids is not None else [r["id"] for r in self.problems()["quarantined"]]
         )
@@ -158,13 +196,26 @@ class HistoryStore:
                 n = 0
                 for plan_id in ids:
                     if insert is not None:
-                        db.execute(insert + " WHERE id=?", (plan_id,))
+                        db.execute(insert + " WHERE id=?", (*params, plan_id))
                     n += db.execute("DELETE FROM quarantine WHERE id=?", (plan_id,)).rowcount
                 db.execute("COMMIT")
             except sqlite3.Error as e:
                 db.execute("ROLLBACK")
                 raise BackendError(f"history write failed: {e}") from e
         return n
+
+    def _adopt(self, writer: str | None, me: str) -> None:
+        """Take over the plans of ``writer`` if it is gone (its lock is free). Rows without a
+        writer were journaled before writers were named: whoever looks first takes them."""
+        if writer is None or not writer.isalnum():
+            self._run("UPDATE journal SET writer=? WHERE writer IS ?", [(me, writer)])
+            return
+        theirs = FileLock(self._writer.path.with_name(f"{writer}.lock"))
+        if theirs.acquire():  # held until they are ours: two adopters cannot both replay them
+            try:
+                self._run("UPDATE journal SET writer=? WHERE writer=?", [(me, writer)])
+            finally:
+                theirs.release(unlink=True)
 
     # -- history ---------------------------------------------------------------------------
     def record(self, events: list[dict[str, Any]]) -> None:
@@ -247,3 +298,4 @@ class HistoryStore:
             if self._db is not None:
                 self._db.close()
             self._db = None
+            self._writer.release(unlink=True)  # plans it left behind are anyone's now

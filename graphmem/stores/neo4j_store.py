@@ -118,6 +118,9 @@ class Neo4jGraphStore:
             assert self._driver is not None
             return self._driver
 
+    def refresh(self) -> None:
+        """Nothing to forget: every read asks the server."""
+
     def close(self) -> None:
         with self._lock:
             driver, self._driver = self._driver, None

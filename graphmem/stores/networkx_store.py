@@ -2,7 +2,8 @@
 
 SQLite is the durable copy (one transaction per ``write``); one ``MultiDiGraph`` per scope
 is loaded from it on ``setup`` and updated only after a commit succeeds, so the two never
-disagree and a restart loses nothing.
+disagree and a restart loses nothing. One process writes it (see ``owner.py``); a read-only
+one calls ``refresh`` to load it again once the writer committed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class NetworkXGraphStore:
         self._db: sqlite3.Connection | None = None
         self._scopes: dict[str, ScopeGraph] = {}
         self._lock = threading.RLock()
+        self._loaded = -1  # the file's data_version when it was loaded
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -82,16 +84,38 @@ class NetworkXGraphStore:
     def _load(self) -> None:
         db = self._conn()
         self._scopes = {}
-        for row in db.execute("SELECT id, scope, name, type, aliases, created_at FROM entities"):
-            self._sg(row[1]).add_entity(self._entity(row))
-        for row in db.execute("SELECT * FROM relations"):
-            self._sg(row[1]).add_relation(self._relation(row))
-        for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
-            self._sg(scope).add_mention(fact_id, entity_id)
-        for sid, scope, title in db.execute(
-            "SELECT id, scope, title FROM sources WHERE title IS NOT NULL AND title != ''"
-        ):
-            self._sg(scope).titled[norm_name(title)].add(sid)
+        version = self._version(db)
+        db.execute("BEGIN")  # one snapshot: another process's commit is in it wholly or not
+        try:
+            for row in db.execute(
+                "SELECT id, scope, name, type, aliases, created_at FROM entities"
+            ):
+                self._sg(row[1]).add_entity(self._entity(row))
+            for row in db.execute("SELECT * FROM relations"):
+                self._sg(row[1]).add_relation(self._relation(row))
+            for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
+                self._sg(scope).add_mention(fact_id, entity_id)
+            for sid, scope, title in db.execute(
+                "SELECT id, scope, title FROM sources WHERE title IS NOT NULL AND title != ''"
+            ):
+                self._sg(scope).titled[norm_name(title)].add(sid)
+        finally:
+            db.execute("COMMIT")
+        self._loaded = version  # not before: a failed load is tried again
+
+    @staticmethod
+    def _version(db: sqlite3.Connection) -> int:
+        """Changes whenever another connection (another process) commits to the file."""
+        return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+    def refresh(self) -> None:
+        """Load the graph again if another process changed the file since it was loaded."""
+        with self._lock:
+            try:
+                if self._db is not None and self._version(self._db) != self._loaded:
+                    self._load()
+            except sqlite3.Error as e:
+                raise BackendError(f"cannot read graph store {self.path}: {e}") from e
 
     def _sg(self, scope_key: str) -> ScopeGraph:
         sg = self._scopes.get(scope_key)

@@ -5,7 +5,8 @@ topic), and Chroma spends most of a query reading them back from SQLite: with th
 held here, a query asks Chroma for ids and distances only. The store fills it with what it
 writes (as a read would return it: through the same metadata round trip) and with what it
 reads; a write first drops every record it touches, so a read after a write sees the write.
-Like the embedded graph, this assumes that one process owns the data dir.
+Like the embedded graph, this relies on one process writing the data dir (``owner.py``); a
+read-only process drops it all whenever that one wrote (``ChromaVectorStore.refresh``).
 """
 
 from __future__ import annotations

@@ -95,6 +95,15 @@ def memory_id(value: Any) -> str:
     return check_id(value, "memory id")
 
 
+def number(value: Any, what: str) -> float | None:
+    """An optional finite number (a score threshold)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be a finite number: {value!r:.80}")
+    return float(value)
+
+
 #: the largest integer a metadata value may be (the stores keep 64-bit integers)
 MAX_INT = 2**63 - 1
 #: how deep metadata may nest (lists and dicts)

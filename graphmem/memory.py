@@ -341,6 +341,7 @@ class Memory:
         not yet superseded then, whether superseded since or not."""
         scope = Scope(user_id, agent_id, run_id)
         query = inputs.text(query)
+        threshold = inputs.number(threshold, "threshold")
         if len(query) > self.config.max_text_chars:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)

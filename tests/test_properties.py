@@ -142,9 +142,26 @@ class MemoryMachine(RuleBasedStateMachine):
         added = [r for r in out["results"] if r["event"] in ("ADD", "UPDATE")]
         return multiple(*[(r["id"], user) for r in added])
 
-    @rule(query=texts, user=users, flt=filters, preset=st.sampled_from(["hybrid", "bm25"]))
-    def search(self, query: str, user: str, flt: Any, preset: str) -> None:
-        out = self.call(self.m.search, query, user_id=user, filters=flt, config=preset)
+    @rule(
+        query=texts,
+        user=users,
+        flt=filters,
+        preset=st.sampled_from(["hybrid", "bm25", "nope"]),
+        threshold=st.one_of(st.none(), st.floats(), st.text(max_size=2)),
+        as_of=st.one_of(st.none(), st.floats(), st.text(ANY_CHAR, max_size=12)),
+    )
+    def search(
+        self, query: str, user: str, flt: Any, preset: str, threshold: Any, as_of: Any
+    ) -> None:
+        out = self.call(
+            self.m.search,
+            query,
+            user_id=user,
+            filters=flt,
+            config=preset,
+            threshold=threshold,
+            as_of=as_of,
+        )
         if out is not None:
             self.only_of(out, user)
 

@@ -84,6 +84,8 @@ def test_hostile_add_is_refused_and_poisons_nothing(
         lambda m: m.search("\ud800", user_id="a"),
         lambda m: m.search("x", user_id="a", as_of=float("inf")),
         lambda m: m.search("x", user_id="a", as_of=10**20),
+        lambda m: m.search("x", user_id="a", threshold="high"),
+        lambda m: m.search("x", user_id="a", threshold=float("nan")),
         lambda m: m.get_all(user_id="a", filters={1: "x"}),
         lambda m: m.get("\ud800"),
         lambda m: m.get("x\x00"),

@@ -107,6 +107,13 @@ def hostile(m: Memory) -> tuple[int, int]:
 
 
 # -- checks ------------------------------------------------------------------------------------
+def has_history(m: Memory, memory_id: str) -> bool:
+    try:
+        return bool(m.history(memory_id))
+    except GraphMemError:
+        return False
+
+
 def check(m: Memory, acked: dict[str, tuple[str, str]]) -> dict[str, int]:
     lost = divergences = leaks = 0
     stored: dict[str, set[str]] = {}
@@ -116,7 +123,7 @@ def check(m: Memory, acked: dict[str, tuple[str, str]]) -> dict[str, int]:
         stored[user] = {r["id"] for r in listed}
         related = {r.fact_id for r in m.parts.graph.relations(Scope(user_id=user))}
         divergences += len(related - stored[user])
-        divergences += sum(not m.history(r["id"]) for r in listed)
+        divergences += sum(not has_history(m, r["id"]) for r in listed)
         found = m.search("Where does Person1x1 live?", user_id=user, limit=20)
         leaks += sum(r["user_id"] != user for r in (*found["results"], *found["sources"]))
     for memory_id, (user, _text) in acked.items():

@@ -24,7 +24,17 @@ log = logging.getLogger("graphmem")
 
 
 def execute(p: Parts, plan: Plan) -> None:
-    """Write a plan to both stores (idempotent: replaying it gives the same state)."""
+    """Write a plan to both stores (idempotent: replaying it gives the same state). The graph
+    goes first: its write is one transaction, so a plan the graph refuses leaves nothing
+    readable behind (the vector store's writes are several calls)."""
+    if plan.delete_facts:
+        p.graph.delete_facts(plan.delete_facts)
+    if plan.delete_sources:
+        p.graph.delete_sources(plan.delete_sources)
+    if plan.delete_scope:
+        p.graph.delete_scope(Scope(**plan.delete_scope))
+    ended = {f: at for f, t in plan.ended.items() if (at := parse_ts(t))}
+    p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at), ended)
     if plan.facts:
         p.vectors.upsert(plan.facts, Plan.vectors(plan.embeddings))
     if plan.fact_updates:
@@ -35,17 +45,12 @@ def execute(p: Parts, plan: Plan) -> None:
         p.source_vectors.upsert(plan.source_records, Plan.vectors(plan.source_embeddings))
     if plan.delete_facts:
         p.vectors.delete(plan.delete_facts)
-        p.graph.delete_facts(plan.delete_facts)
     if plan.delete_sources:
         p.source_vectors.delete(plan.delete_sources)
-        p.graph.delete_sources(plan.delete_sources)
     if plan.delete_scope:
         scope = Scope(**plan.delete_scope)
         p.entity_vectors.delete_scope(scope)
         p.source_vectors.delete_scope(scope)
-        p.graph.delete_scope(scope)
-    ended = {f: at for f, t in plan.ended.items() if (at := parse_ts(t))}
-    p.graph.write(plan.graph, plan.invalidate_facts, parse_ts(plan.at), ended)
     if plan.history:
         p.history.record(plan.history)
 

@@ -144,6 +144,7 @@ def test_a_failing_write_is_quarantined_and_blocks_no_one(
     assert bad["attempts"] == config.journal_max_attempts
     assert "injected permanent failure" in bad["error"]
     assert bad["scope"] == {"user_id": "bad"}
+    assert m.get_all(user_id="bad")["results"] == []  # refused by the graph: nothing half-written
     m.close()
 
     runner = CliRunner()  # `graphmem doctor` lists it, and exits 1

@@ -284,23 +284,19 @@ class Neo4jGraphStore:
         return {name: count for name, count in row["counts"]}
 
     def fact_sources(self, fact_ids: Sequence[str]) -> dict[str, list[str]]:
-        if not fact_ids:
-            return {}
-        ids = list(dict.fromkeys(fact_ids))
-        (row,) = self._query("fact_sources", "store/fact_sources", fact_ids=ids)
-        out: dict[str, list[str]] = defaultdict(list)
-        for fact_id, source_id in row["pairs"]:
-            out[fact_id].append(source_id)
-        return dict(out)
+        return self._pairs("fact_sources", "fact_ids", fact_ids)
 
     def source_facts(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
-        if not source_ids:
+        return self._pairs("source_facts", "source_ids", source_ids)
+
+    def _pairs(self, name: str, param: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """``store/<name>.cypher`` returns one row of [key, value] pairs: grouped by key."""
+        if not ids:
             return {}
-        ids = list(dict.fromkeys(source_ids))
-        (row,) = self._query("source_facts", "store/source_facts", source_ids=ids)
+        (row,) = self._query(name, f"store/{name}", **{param: list(dict.fromkeys(ids))})
         out: dict[str, list[str]] = defaultdict(list)
-        for source_id, fact_id in row["pairs"]:
-            out[source_id].append(fact_id)
+        for key, value in row["pairs"]:
+            out[key].append(value)
         return dict(out)
 
     def fact_nodes(self, fact_ids: Sequence[str]) -> dict[str, Row]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +24,12 @@ import numpy as np
 from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
+from .chroma_handles import Collections
 from .filters import META_PREFIX
 from .record_cache import RecordCache
 
 R = TypeVar("R")
 log = logging.getLogger("graphmem")
-MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -120,9 +119,9 @@ class ChromaVectorStore:
         self.path, self.host, self.port, self.base = path, host, port, collection
         self.family, self.space = family, space
         self._client: Any = None
-        self._cols: dict[str, Any] = {}
-        self._missing: dict[str, float] = {}  # collections found absent, briefly cached
         self._cache = RecordCache(cache_size) if cache_size > 0 and not host else None
+        options = {"hnsw:space": space, "graphmem": collection, "graphmem_embedder": family or ""}
+        self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -160,35 +159,19 @@ class ChromaVectorStore:
         return f"{self.base}-{part}" + ("-x" if archive else "")
 
     def _col(self, part: str, archive: bool = False, create: bool = False) -> Any:
-        name = self._name(part, archive)
-        col = self._cols.get(name)
-        if col is None:
-            if create:
-                col = self._call(
-                    "create",
-                    self._client.get_or_create_collection,
-                    name,
-                    metadata={
-                        "hnsw:space": self.space,
-                        "graphmem": self.base,
-                        "graphmem_embedder": self.family or "",
-                    },
-                    embedding_function=None,
-                )
-            else:
-                if time.monotonic() - self._missing.get(name, -MISSING_TTL) < MISSING_TTL:
-                    return None
-                try:
-                    col = self._client.get_collection(name, embedding_function=None)
-                except Exception as e:  # NotFoundError, or ValueError on older clients
-                    if "does not exist" not in str(e) and "not found" not in str(e).lower():
-                        raise BackendError(f"chroma open of {name} failed: {e}") from e
-                    self._missing[name] = time.monotonic()
-                    return None
-            self._check_family(name, col)
-            self._missing.pop(name, None)
-            self._cols[name] = col
-        return col
+        """The collection's handle (see ``chroma_handles``); None if it does not exist."""
+        return self._cols.get(self._name(part, archive), create)
+
+    def _open(self) -> Any:
+        """The client, opened on first use."""
+        if self._client is None:
+            self.setup()
+        return self._client
+
+    def _dropped(self, name: str) -> None:
+        """Another client dropped a collection: what this store cached of it is stale."""
+        if self._cache is not None:
+            self._cache.clear()
 
     def _check_family(self, name: str, col: Any) -> None:
         # collections from before the tag was written hold all-MiniLM-L6-v2 vectors
@@ -324,11 +307,9 @@ class ChromaVectorStore:
         """Drop this store's own collections only (other collections are left alone)."""
         for part in self._partitions():
             for archive in (False, True):
-                name = self._name(part, archive)
                 if self._col(part, archive) is not None:
-                    self._call("reset", self._client.delete_collection, name)
-        self._cols = {}
-        self._missing = {}
+                    self._cols.drop(self._name(part, archive))
+        self._cols.clear()
         if self._cache is not None:
             self._cache.clear()
 
@@ -336,8 +317,7 @@ class ChromaVectorStore:
         """Release the client: Chroma shares one system per path in a process and stops it
         when its last client closes, so a store opened again reads the files afresh."""
         client, self._client = self._client, None
-        self._cols = {}
-        self._missing = {}
+        self._cols.clear()
         if client is not None and hasattr(client, "close"):
             try:
                 client.close()

@@ -27,7 +27,6 @@ from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
 from .retrieve import Retriever, SearchConfig
-from .retrieve.lexical import LexicalIndex
 from .retrieve.when import as_of_where
 from .stores.filters import to_where
 from .write import Item, Writer, about
@@ -48,8 +47,6 @@ class Memory:
         self._parts: Parts | None = None
         self._lock = threading.RLock()
         self._recovered = False
-        self._lexical = LexicalIndex()
-        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Memory:
@@ -73,12 +70,12 @@ class Memory:
     def _recover(self, p: Parts) -> None:
         """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
         that keeps failing is quarantined (``journal``), never blocking this call."""
-        self._generation += 1
+        p.keywords.changed()
         self._recovered = journal.recover(p, self.config.journal_max_attempts)
 
     def _apply(self, plan: Plan, scope: Scope) -> None:
         p = self.parts
-        self._generation += 1
+        p.keywords.changed()
         try:
             journal.apply(p, plan, scope, self.config.journal_max_attempts)
         except BackendError:
@@ -338,8 +335,7 @@ class Memory:
             p.vectors,
             p.source_vectors,
             p.graph,
-            self._lexical,
-            self._generation,
+            p.keywords,
             p.entity_vectors,
             at,
         )
@@ -411,8 +407,6 @@ class Memory:
                 part.close()
             self._parts = None
             self._recovered = False
-        self._lexical = LexicalIndex()
-        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     def __enter__(self) -> Memory:
         return self

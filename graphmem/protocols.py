@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -14,6 +14,8 @@ from .prompts import Extraction
 
 T = TypeVar("T", bound=BaseModel)
 Vector = np.ndarray[Any, np.dtype[np.float32]]
+#: what a keyword search reads: the facts (memories) or the sources they came from
+Corpus = Literal["facts", "sources"]
 
 
 class Embedder(Protocol):
@@ -125,6 +127,28 @@ class VectorStore(Protocol):
     def reset(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class KeywordIndex(Protocol):
+    """The keyword (BM25) signal over a scope's facts or sources: what the vector stores
+    hold, by their searchable text (``models.searchable``)."""
+
+    def search(
+        self,
+        corpus: Corpus,
+        scope: Scope,
+        query: str,
+        k: int,
+        include_invalid: bool = False,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best (id, score) for the words of ``query``, best first, scores > 0
+        (comparable within one call only). Only records of ``scope``; never a deleted one;
+        a superseded fact only with ``include_invalid`` (a point-in-time view). A query
+        without a word that counts (empty, only stop words) finds nothing."""
+
+    def changed(self) -> None:
+        """Something was written: an index that keeps state refreshes it before the next
+        search."""
 
 
 class GraphStore(Protocol):

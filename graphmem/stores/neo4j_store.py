@@ -36,6 +36,7 @@ from . import cypher
 from .neo4j_batch import BatchPlan, Row
 from .neo4j_batch import run_rows as _run
 from .neo4j_errors import translated
+from .neo4j_keywords import Neo4jKeywordIndex
 
 T = TypeVar("T")
 Work = Callable[[ManagedTransaction], T]
@@ -188,6 +189,10 @@ class Neo4jGraphStore:
     def delete_scope(self, scope: Scope) -> None:
         names = ("delete_scope_entities", "delete_scope_sources", "delete_scope_facts")
         self._write_all("delete_scope", names, scope.as_dict())
+
+    def keyword_index(self) -> Neo4jKeywordIndex:
+        """Keyword search on this server's full-text indexes (see :mod:`.neo4j_keywords`)."""
+        return Neo4jKeywordIndex(self._query)
 
     def _write_all(self, op: str, names: Sequence[str], params: Row) -> None:
         """The queries ``cypher/store/<name>.cypher``, in order, in one transaction."""

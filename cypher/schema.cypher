@@ -29,3 +29,8 @@ CREATE FULLTEXT INDEX graphmem_fact_text IF NOT EXISTS
 CREATE FULLTEXT INDEX graphmem_source_text IF NOT EXISTS
   FOR (n:Source) ON EACH [n.content, n.title, n.user_id, n.agent_id, n.run_id]
   OPTIONS {indexConfig: {`fulltext.analyzer`: 'standard'}};
+// One writer per scope at a time: a writer MERGEs its scope's lock node in a transaction that
+// it keeps open while it plans and applies the write, and then rolls back (the node is never
+// committed). The constraint makes a second MERGE of the key wait for the first transaction;
+// a writer that dies takes its transaction, and the lock, with its connection.
+CREATE CONSTRAINT graphmem_scope_lock IF NOT EXISTS FOR (n:ScopeLock) REQUIRE n.key IS UNIQUE;

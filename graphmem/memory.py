@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +83,13 @@ class Memory:
         except BackendError:
             self._recovered = False  # the next call replays the journal
             raise
+
+    @contextmanager
+    def _writing(self, scope: Scope) -> Iterator[None]:
+        """This process's lock, then the graph store's lock of ``scope`` (other processes):
+        what a write plans from is what it is applied to."""
+        with self._lock, self.parts.graph.lock(scope):
+            yield
 
     def _writer(self) -> Writer:
         p = self.parts
@@ -163,7 +172,7 @@ class Memory:
             )
             for it, e in zip(chunk, extractions)
         ]
-        with self._lock:
+        with self._writing(scope):
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan, scope)
         return {"results": results, "relations": relations}
@@ -173,7 +182,7 @@ class Memory:
         text = inputs.text(text)
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
-        with self._lock:
+        with self._writing(old.scope):
             item = Item(extraction, [], old.metadata, old.valid_from)
             plan, _, _ = self._writer().plan(old.scope, [item], now(), update_of=old)
             self._apply(plan, old.scope)
@@ -188,8 +197,9 @@ class Memory:
         """Remove a memory, exactly the graph edges derived from it, and its text from the
         sources (messages, passages) it came from (``forget``): no read returns it again.
         ``history`` keeps the event (``erase`` removes that too)."""
-        with self._lock:
-            old = self._get(memory_id)
+        old = self._get(memory_id)
+        with self._writing(old.scope):
+            old = self._get(memory_id)  # as it is now that no one else writes its scope
             p = self.parts
             self._apply(forget.deletion(p.graph, p.embedder, [old], now()), old.scope)
         return {"message": "Memory deleted successfully!", "id": memory_id}
@@ -198,7 +208,7 @@ class Memory:
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
         scope = Scope(user_id, agent_id, run_id)
-        with self._lock:
+        with self._writing(scope):
             records = self._delete_all(scope, keep_history=True)
         return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
 
@@ -222,7 +232,7 @@ class Memory:
         entities and relations as ``delete_all`` removes them, and also its history events
         and any write of it still journaled or quarantined. Nothing of it can be read back."""
         scope = Scope(user_id, agent_id, run_id)
-        with self._lock:
+        with self._writing(scope):
             records = self._delete_all(scope, keep_history=False)
             history = self.parts.history
             keys = [k for k in history.scopes() if _within(scope, k)]

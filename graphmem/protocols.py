@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -222,6 +223,11 @@ class GraphStore(Protocol):
         """Remove exactly the relations, mentions and source links derived from the facts."""
 
     def delete_scope(self, scope: Scope) -> None: ...
+
+    def lock(self, scope: Scope) -> AbstractContextManager[object]:
+        """Held while a write of ``scope`` is planned and applied: no other writer of that
+        scope (another thread, or another process sharing a server) plans meanwhile, so each
+        reconciles against what the other wrote. A writer that dies releases it."""
 
     def reset(self) -> None: ...
 

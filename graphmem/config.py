@@ -44,6 +44,10 @@ class Config(BaseSettings):
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr(DEFAULT_NEO4J_PASSWORD)
     neo4j_database: str = "neo4j"
+    #: the keyword (BM25) signal: ``auto`` searches the graph store's shared full-text index
+    #: when it has one (Neo4j: every process sees every write at once), else builds a bm25s
+    #: index in this process (``bm25s``: always so; it sees this process's writes only)
+    keyword_index: Literal["auto", "bm25s"] = "auto"
 
     chroma_host: str | None = None
     chroma_port: int = 8000

@@ -11,7 +11,8 @@ from typing import Any, Literal
 from .config import Config
 from .embed import OnnxEmbedder, OpenAIEmbedder
 from .extract import LLMExtractor, OpenAILLM, SpacyExtractor
-from .protocols import LLM, Embedder, Extractor, GraphStore, VectorStore
+from .protocols import LLM, Embedder, Extractor, GraphStore, KeywordIndex, VectorStore
+from .retrieve.lexical import LexicalIndex
 from .stores.chroma import ChromaVectorStore
 from .stores.history import HistoryStore
 from .stores.networkx_store import NetworkXGraphStore
@@ -31,6 +32,7 @@ class Parts:
     offline: SpacyExtractor
     extractor: Extractor
     llm: LLM | None
+    keywords: KeywordIndex
     owner: list[FileLock] = field(default_factory=list)  # of the data dirs it writes
     seen: int = -1  # the history's version that the stores hold
 
@@ -159,6 +161,29 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
         else:
             graph = NetworkXGraphStore(data / "graph.sqlite")
     history = given.get("history") or HistoryStore(data / "history.sqlite")
+    keywords = given.get("keywords") or _keywords(config, graph, vectors, source_vectors)
     return Parts(
-        embedder, vectors, entity_vectors, source_vectors, graph, history, offline, extractor, llm
+        embedder,
+        vectors,
+        entity_vectors,
+        source_vectors,
+        graph,
+        history,
+        offline,
+        extractor,
+        llm,
+        keywords,
     )
+
+
+def _keywords(
+    config: Config, graph: GraphStore, facts: VectorStore, sources: VectorStore
+) -> KeywordIndex:
+    """The graph store's full-text index, shared by every process that uses the server, when
+    it is Neo4j; else a BM25 index in this process over the vector stores' records."""
+    if config.keyword_index == "auto" and config.graph_store == "neo4j":
+        from .stores.neo4j_store import Neo4jGraphStore
+
+        if isinstance(graph, Neo4jGraphStore):
+            return graph.keyword_index()
+    return LexicalIndex(facts, sources)

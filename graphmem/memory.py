@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,6 @@ from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
 from .retrieve import Retriever, SearchConfig
-from .retrieve.lexical import LexicalIndex
 from .retrieve.when import as_of_where
 from .stores.filters import to_where
 from .write import Item, Writer, about
@@ -48,8 +49,6 @@ class Memory:
         self._parts: Parts | None = None
         self._lock = threading.RLock()
         self._recovered = False
-        self._lexical = LexicalIndex()
-        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Memory:
@@ -65,8 +64,8 @@ class Memory:
                 self._parts = p
             if not self._recovered and not self.config.read_only:
                 self._recover(self._parts)
-            if self._parts.stale():  # another process wrote: stale lexical indexes rebuild
-                self._generation += 1
+            if self._parts.stale():  # another process wrote: keyword indexes rebuild
+                self._parts.keywords.changed()
             return self._parts
 
     def _writable(self) -> None:
@@ -79,17 +78,24 @@ class Memory:
     def _recover(self, p: Parts) -> None:
         """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
         that keeps failing is quarantined (``journal``), never blocking this call."""
-        self._generation += 1
+        p.keywords.changed()
         self._recovered = journal.recover(p, self.config.journal_max_attempts)
 
     def _apply(self, plan: Plan, scope: Scope) -> None:
         p = self.parts
-        self._generation += 1
+        p.keywords.changed()
         try:
             journal.apply(p, plan, scope, self.config.journal_max_attempts)
         except BackendError:
             self._recovered = False  # the next call replays the journal
             raise
+
+    @contextmanager
+    def _writing(self, scope: Scope) -> Iterator[None]:
+        """This process's lock, then the graph store's lock of ``scope`` (other processes):
+        what a write plans from is what it is applied to."""
+        with self._lock, self.parts.graph.lock(scope):
+            yield
 
     def _writer(self) -> Writer:
         p = self.parts
@@ -173,7 +179,7 @@ class Memory:
             )
             for it, e in zip(chunk, extractions)
         ]
-        with self._lock:
+        with self._writing(scope):
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan, scope)
         return {"results": results, "relations": relations}
@@ -184,7 +190,7 @@ class Memory:
         text = inputs.text(text)
         old = self._get(memory_id)
         extraction = self.parts.offline.extract_as_is([{"role": "user", "content": text}])
-        with self._lock:
+        with self._writing(old.scope):
             item = Item(extraction, [], old.metadata, old.valid_from)
             plan, _, _ = self._writer().plan(old.scope, [item], now(), update_of=old)
             self._apply(plan, old.scope)
@@ -200,8 +206,9 @@ class Memory:
         sources (messages, passages) it came from (``forget``): no read returns it again.
         ``history`` keeps the event (``erase`` removes that too)."""
         self._writable()
-        with self._lock:
-            old = self._get(memory_id)
+        old = self._get(memory_id)
+        with self._writing(old.scope):
+            old = self._get(memory_id)  # as it is now that no one else writes its scope
             p = self.parts
             self._apply(forget.deletion(p.graph, p.embedder, [old], now()), old.scope)
         return {"message": "Memory deleted successfully!", "id": memory_id}
@@ -211,7 +218,7 @@ class Memory:
     ) -> dict[str, Any]:
         self._writable()
         scope = Scope(user_id, agent_id, run_id)
-        with self._lock:
+        with self._writing(scope):
             records = self._delete_all(scope, keep_history=True)
         return {"message": f"Deleted {len(records)} memories", "deleted": len(records)}
 
@@ -236,7 +243,7 @@ class Memory:
         and any write of it still journaled or quarantined. Nothing of it can be read back."""
         self._writable()
         scope = Scope(user_id, agent_id, run_id)
-        with self._lock:
+        with self._writing(scope):
             records = self._delete_all(scope, keep_history=False)
             history = self.parts.history
             keys = [k for k in history.scopes() if _within(scope, k)]
@@ -353,8 +360,7 @@ class Memory:
             p.vectors,
             p.source_vectors,
             p.graph,
-            self._lexical,
-            self._generation,
+            p.keywords,
             p.entity_vectors,
             at,
         )
@@ -419,8 +425,6 @@ class Memory:
             self._parts.close()
             self._parts = None
             self._recovered = False
-        self._lexical = LexicalIndex()
-        self._generation = 0  # bumped by every write; stale lexical indexes rebuild
 
     def __enter__(self) -> Memory:
         return self

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -14,6 +15,8 @@ from .prompts import Extraction
 
 T = TypeVar("T", bound=BaseModel)
 Vector = np.ndarray[Any, np.dtype[np.float32]]
+#: what a keyword search reads: the facts (memories) or the sources they came from
+Corpus = Literal["facts", "sources"]
 
 
 class Embedder(Protocol):
@@ -130,6 +133,28 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+class KeywordIndex(Protocol):
+    """The keyword (BM25) signal over a scope's facts or sources: what the vector stores
+    hold, by their searchable text (``models.searchable``)."""
+
+    def search(
+        self,
+        corpus: Corpus,
+        scope: Scope,
+        query: str,
+        k: int,
+        include_invalid: bool = False,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best (id, score) for the words of ``query``, best first, scores > 0
+        (comparable within one call only). Only records of ``scope``; never a deleted one;
+        a superseded fact only with ``include_invalid`` (a point-in-time view). A query
+        without a word that counts (empty, only stop words) finds nothing."""
+
+    def changed(self) -> None:
+        """Something was written: an index that keeps state refreshes it before the next
+        search."""
+
+
 class GraphStore(Protocol):
     """Entities, relations (with fact provenance), mentions and sources; every call scoped."""
 
@@ -201,6 +226,11 @@ class GraphStore(Protocol):
         """Remove exactly the relations, mentions and source links derived from the facts."""
 
     def delete_scope(self, scope: Scope) -> None: ...
+
+    def lock(self, scope: Scope) -> AbstractContextManager[object]:
+        """Held while a write of ``scope`` is planned and applied: no other writer of that
+        scope (another thread, or another process sharing a server) plans meanwhile, so each
+        reconciles against what the other wrote. A writer that dies releases it."""
 
     def reset(self) -> None: ...
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graphmem import BackendError, Config, Memory
+from graphmem.models import FactRecord, Scope, fact_id, now
+from graphmem.stores.chroma import ChromaVectorStore
 
 pytestmark = pytest.mark.chroma_server
 
@@ -26,31 +26,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    exe = shutil.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("chroma run did not start")
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_memory_over_chroma_server(
@@ -134,3 +109,39 @@ def test_processes_on_servers_write_one_memory_and_read_it_fresh(
             }
         finally:
             m.delete_all(user_id=user)
+
+
+def test_a_collection_another_client_dropped_is_found_again(
+    chroma_server: int, embedder: Any
+) -> None:
+    """Two stores on one server, as two processes: after one drops the collections (``reset``)
+    the other's every call succeeds and finds nothing, and its write creates them again."""
+
+    def store() -> ChromaVectorStore:
+        s = ChromaVectorStore(None, "127.0.0.1", chroma_server, name, embedder.family)
+        s.setup()
+        return s
+
+    name, alice, bob = f"drop-{uuid.uuid4().hex[:8]}", Scope("alice"), Scope("bob")
+    a, b = store(), store()
+    recs = [FactRecord(fact_id(s), f"{s.user_id} lives in Oslo.", s) for s in (alice, bob)]
+    vecs = embedder.embed([r.text for r in recs])
+    a.upsert(recs, vecs)
+    a.upsert([replace(recs[1], invalid_at=now())], None)  # bob's record moves to the archive
+    for scope, rec in zip((alice, bob), recs):  # b now holds handles of every collection
+        assert [r.id for r, _ in b.query(scope, vecs[0], 5, include_invalid=True)] == [rec.id]
+    a.reset()
+    for scope, rec in zip((alice, bob), recs):
+        assert b.query(scope, vecs[0], 5, include_invalid=True) == []
+        assert b.query_batch(scope, vecs, 5) == [[], []]
+        assert b.nearest(scope, vecs, 5) == [[], []]
+        assert b.get([rec.id]) == [] and b.fetch([rec.id], scope, include_invalid=True) == []
+        assert b.scan(scope, include_invalid=True) == []
+        b.delete([rec.id])
+        assert b.delete_scope(scope) == []
+    b.upsert(recs[:1], vecs[:1])  # a write creates the collection again
+    assert [r.id for r in a.scan(alice)] == [recs[0].id]
+    assert [r.id for r in b.get([recs[0].id])] == [recs[0].id]
+    b.reset()
+    a.reset()  # what another client dropped first is no error
+    assert a.scan(alice) == b.scan(alice) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -258,3 +259,27 @@ def test_sources_about_an_entity_by_title(store: GraphStore, tmp_path: Path) -> 
     assert store.title_counts(ALICE, names, 3) == {"nigeria": 3, "niger river": 1}
     assert store.title_counts(BOB, names, 10) == {"nigeria": 1}
     assert store.title_counts(ALICE, [], 10) == {}
+
+
+def test_the_scope_lock_is_per_scope_and_released(store: GraphStore) -> None:
+    """Held for one scope, it lets writers of another scope through; it is released after its
+    block, also when the block fails."""
+    with store.lock(ALICE):
+        assert taken_elsewhere(store, BOB)
+    with pytest.raises(RuntimeError), store.lock(ALICE):
+        raise RuntimeError("the write failed")
+    assert taken_elsewhere(store, ALICE)
+
+
+def taken_elsewhere(store: GraphStore, scope: Scope) -> bool:
+    """Whether another thread takes (and releases) the scope's lock."""
+    done = threading.Event()
+
+    def take() -> None:
+        with store.lock(scope):
+            done.set()
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    thread.join(300)  # a guard against a hang, not a timing
+    return done.is_set()

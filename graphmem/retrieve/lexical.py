@@ -1,5 +1,9 @@
-"""BM25 (bm25s) over a scope's current records (or all, superseded ones too), built lazily,
-refreshed after writes."""
+"""BM25 (bm25s) in this process over a scope's current records (or all, superseded ones too),
+built lazily, refreshed after writes: the embedded :class:`~graphmem.protocols.KeywordIndex`.
+
+It sees the writes made through its own ``Memory`` only (``changed``), which is all there is
+when one process owns the data dir; processes that share servers search a shared index
+instead (the Neo4j store's full-text index, see ``factory``)."""
 
 from __future__ import annotations
 
@@ -11,16 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..models import Scope, searchable
-from ..protocols import VectorStore
+from ..protocols import Corpus, VectorStore
+from ..terms import tokenize, words
 
 SMALL = 2000  # indexes up to this size are rebuilt on the first query after any write
 MIN_AGE = 2.0  # larger ones at most every MIN_AGE seconds (dense + graph see writes at once)
-
-
-def tokenize(texts: list[str], ids: bool = False) -> Any:
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=ids)
 
 
 @dataclass
@@ -32,44 +31,49 @@ class _Entry:
 
 
 class LexicalIndex:
-    """One BM25 index per (store, scope); ``generation`` is bumped by every write."""
+    """One BM25 index per (corpus, scope, archive); ``changed`` makes them stale."""
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[int, str, bool], _Entry] = {}
-        self._lock = threading.Lock()
+    def __init__(self, facts: VectorStore, sources: VectorStore) -> None:
+        self._stores: dict[Corpus, VectorStore] = {"facts": facts, "sources": sources}
+        self._entries: dict[tuple[Corpus, str, bool], _Entry] = {}
+        self._generation = 0
+        self._lock = threading.Lock()  # held while an index is built
+        self._counter = threading.Lock()  # a write never waits for a build
+
+    def changed(self) -> None:
+        with self._counter:
+            self._generation += 1
 
     def search(
         self,
-        store: VectorStore,
+        corpus: Corpus,
         scope: Scope,
         query: str,
         k: int,
-        generation: int,
         include_invalid: bool = False,
     ) -> list[tuple[str, float]]:
-        entry = self._entry(store, scope, generation, include_invalid)
+        query_words = words(query)
+        if not query_words:
+            return []
+        entry = self._entry(corpus, scope, include_invalid)
         if entry is None:
             return []
-        words = tokenize([query])[0]
-        if not words:
-            return []
-        scores = np.asarray(entry.bm25.get_scores(words))
+        scores = np.asarray(entry.bm25.get_scores(query_words))
         top = np.argsort(-scores)[:k]
         return [(entry.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def _entry(
-        self, store: VectorStore, scope: Scope, generation: int, include_invalid: bool
-    ) -> _Entry | None:
-        key = (id(store), scope.key, include_invalid)
+    def _entry(self, corpus: Corpus, scope: Scope, include_invalid: bool) -> _Entry | None:
+        key = (corpus, scope.key, include_invalid)
         with self._lock:
             entry = self._entries.get(key)
+            generation = self._generation
             fresh = entry is not None and (
                 entry.generation == generation
                 or (len(entry.ids) > SMALL and time.monotonic() - entry.built < MIN_AGE)
             )
             if fresh:
                 return entry
-            recs = store.scan(scope, limit=10**9, include_invalid=include_invalid)
+            recs = self._stores[corpus].scan(scope, limit=10**9, include_invalid=include_invalid)
             if not recs:
                 self._entries.pop(key, None)
                 return None

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 
 from ..models import FACTS_KEY, TITLE_KEY, FactRecord, Scope, Subgraph, norm_name
-from ..protocols import Embedder, GraphStore, Vector, VectorStore, rescale
+from ..protocols import Corpus, Embedder, GraphStore, KeywordIndex, Vector, VectorStore, rescale
 from . import graph as G
 from . import scoring as S
 from .config import SearchConfig
 from .hops import bridges, hop_hits
-from .lexical import LexicalIndex
 from .link import (
     Linked,
     link,
@@ -57,8 +56,7 @@ class Retriever:
     vectors: VectorStore
     source_vectors: VectorStore
     graph: GraphStore
-    lexical: LexicalIndex
-    generation: int = 0
+    keywords: KeywordIndex
     entity_names: VectorStore | None = None  # name vectors: ``similar_names``, hop queries
     #: a point-in-time view: only what held then (``held_at``), superseded since or not
     as_of: datetime | None = None
@@ -77,8 +75,8 @@ class Retriever:
         linked = self._link(query, scope, cfg)
         seeds = linked.seeds
         bare = self._without_speakers(query, linked, scope, cfg)
-        facts = self._lexical(self.vectors, bare, scope, cfg, k)
-        sources = self._lexical(self.source_vectors, bare, scope, cfg, k)
+        facts = self._lexical("facts", bare, scope, cfg, k)
+        sources = self._lexical("sources", bare, scope, cfg, k)
         qv = self._query_vector(query, bare, cfg) if cfg.dense_weight > 0 else None
         period = query_period(query) if cfg.time_weight > 0 else None
         if qv is not None:
@@ -183,11 +181,11 @@ class Retriever:
             sources.setdefault(sid, {}).update(hop=sim - cfg.hop_penalty, via=bridge)
 
     def _lexical(
-        self, store: VectorStore, query: str, scope: Scope, cfg: SearchConfig, k: int
+        self, corpus: Corpus, query: str, scope: Scope, cfg: SearchConfig, k: int
     ) -> Cands:
         if cfg.bm25_weight <= 0:
             return {}
-        found = self.lexical.search(store, scope, query, k, self.generation, self._archive)
+        found = self.keywords.search(corpus, scope, query, k, self._archive)
         return {rid: {"bm25": score} for rid, score in found}
 
     def _dense(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -26,13 +25,13 @@ import numpy as np
 from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
+from .chroma_handles import Collections
 from .filters import META_PREFIX
 from .owner import process_lock
 from .record_cache import RecordCache
 
 R = TypeVar("R")
 log = logging.getLogger("graphmem")
-MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -125,13 +124,13 @@ class ChromaVectorStore:
         self.path, self.host, self.port, self.base = path, host, port, collection
         self.family, self.space = family, space
         self._client: Any = None
-        self._cols: dict[str, Any] = {}
-        self._missing: dict[str, float] = {}  # collections found absent, briefly cached
         self._cache = RecordCache(cache_size) if cache_size > 0 and not host else None
         self.embedded = path is not None and not host
         self._using: Callable[[], AbstractContextManager[None]] = (
             process_lock(path / "graphmem.lock").held if path and self.embedded else nullcontext
         )
+        options = {"hnsw:space": space, "graphmem": collection, "graphmem_embedder": family or ""}
+        self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -171,38 +170,20 @@ class ChromaVectorStore:
         return f"{self.base}-{part}" + ("-x" if archive else "")
 
     def _col(self, part: str, archive: bool = False, create: bool = False) -> Any:
-        name = self._name(part, archive)
-        col = self._cols.get(name)
-        if col is None:
-            if self._client is None:
-                self.setup()
-            if create:
-                col = self._call(
-                    "create",
-                    self._client.get_or_create_collection,
-                    name,
-                    metadata={
-                        "hnsw:space": self.space,
-                        "graphmem": self.base,
-                        "graphmem_embedder": self.family or "",
-                    },
-                    embedding_function=None,
-                )
-            else:
-                if time.monotonic() - self._missing.get(name, -MISSING_TTL) < MISSING_TTL:
-                    return None
-                try:
-                    with self._using():
-                        col = self._client.get_collection(name, embedding_function=None)
-                except Exception as e:  # NotFoundError, or ValueError on older clients
-                    if "does not exist" not in str(e) and "not found" not in str(e).lower():
-                        raise BackendError(f"chroma open of {name} failed: {e}") from e
-                    self._missing[name] = time.monotonic()
-                    return None
-            self._check_family(name, col)
-            self._missing.pop(name, None)
-            self._cols[name] = col
-        return col
+        """The collection's handle (see ``chroma_handles``); None if it does not exist."""
+        with self._using():  # opening a collection may load (and write) its index
+            return self._cols.get(self._name(part, archive), create)
+
+    def _open(self) -> Any:
+        """The client, opened on first use."""
+        if self._client is None:
+            self.setup()
+        return self._client
+
+    def _dropped(self, name: str) -> None:
+        """Another client dropped a collection: what this store cached of it is stale."""
+        if self._cache is not None:
+            self._cache.clear()
 
     def _check_family(self, name: str, col: Any) -> None:
         # collections from before the tag was written hold all-MiniLM-L6-v2 vectors
@@ -336,13 +317,12 @@ class ChromaVectorStore:
 
     def reset(self) -> None:
         """Drop this store's own collections only (other collections are left alone)."""
-        for part in self._partitions():
-            for archive in (False, True):
-                name = self._name(part, archive)
-                if self._col(part, archive) is not None:
-                    self._call("reset", self._client.delete_collection, name)
-        self._cols = {}
-        self._missing = {}
+        with self._using():
+            for part in self._partitions():
+                for archive in (False, True):
+                    if self._col(part, archive) is not None:
+                        self._cols.drop(self._name(part, archive))
+        self._cols.clear()
         if self._cache is not None:
             self._cache.clear()
 
@@ -350,7 +330,7 @@ class ChromaVectorStore:
         """Release the client: Chroma shares one system per path in a process and stops it
         when its last client closes, so a store opened again reads the files afresh."""
         client, self._client = self._client, None
-        self._cols, self._missing = {}, {}
+        self._cols.clear()
         if self._cache is not None:
             self._cache.clear()
         if client is not None and hasattr(client, "close"):  # frees the index (chromadb 1.x)
@@ -368,7 +348,7 @@ class ChromaVectorStore:
         closed client fails (``BackendError``); the next one reads the new index."""
         if self.embedded:
             self.close()
-        self._cols, self._missing = {}, {}
+        self._cols.clear()
 
     # -- reads -----------------------------------------------------------------------------
     def query(

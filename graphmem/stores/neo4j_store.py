@@ -18,6 +18,7 @@ else is a parameter. Driver errors become one-line ``BackendError``\ s (:mod:`.n
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,8 +37,10 @@ from . import cypher
 from .neo4j_batch import BatchPlan, Row
 from .neo4j_batch import run_rows as _run
 from .neo4j_errors import translated
+from .neo4j_keywords import Neo4jKeywordIndex
 
 T = TypeVar("T")
+log = logging.getLogger("graphmem")
 Work = Callable[[ManagedTransaction], T]
 
 RESET_CHUNK = 10_000
@@ -192,6 +195,30 @@ class Neo4jGraphStore:
         names = ("delete_scope_entities", "delete_scope_sources", "delete_scope_facts")
         self._write_all("delete_scope", names, scope.as_dict())
 
+    @contextmanager
+    def lock(self, scope: Scope) -> Iterator[None]:
+        """The scope's write lock, shared by every process on this server: a transaction that
+        MERGEs the scope's ``:ScopeLock`` node (waiting while another holds it) stays open
+        until the block ends, then rolls back. A process that dies loses its connection, and
+        the server rolls its transaction back: no lock outlives its holder."""
+        query, driver = cypher.load("store/lock_scope"), self._drv()
+        with self._errors("lock"):
+            session = driver.session(database=self.database)
+            try:
+                tx = session.begin_transaction()
+                tx.run(query, {"key": scope.key}).consume()
+            except BaseException:
+                session.close()
+                raise
+        try:
+            yield
+        finally:
+            _release(tx, session)
+
+    def keyword_index(self) -> Neo4jKeywordIndex:
+        """Keyword search on this server's full-text indexes (see :mod:`.neo4j_keywords`)."""
+        return Neo4jKeywordIndex(self._query)
+
     def _write_all(self, op: str, names: Sequence[str], params: Row) -> None:
         """The queries ``cypher/store/<name>.cypher``, in order, in one transaction."""
         queries = [cypher.load(f"store/{n}") for n in names]
@@ -317,6 +344,16 @@ class Neo4jGraphStore:
             kind = "labels" if row["kind"] == "label" else "relationships"
             out[kind][row["name"]] = row["n"]
         return out
+
+
+def _release(tx: Any, session: Any) -> None:
+    """Roll the lock's transaction back and end its session. A failure here is no error of
+    the write it guarded: the server ends a transaction whose connection is gone."""
+    for end in (tx.close, session.close):
+        try:
+            end()
+        except (Neo4jError, DriverError, OSError) as e:
+            log.warning("neo4j: releasing a scope lock failed (the server ends it): %s", e)
 
 
 # -- the neighbourhood walk ----------------------------------------------------------------

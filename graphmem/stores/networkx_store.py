@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ class NetworkXGraphStore:
         self._scopes: dict[str, ScopeGraph] = {}
         self._lock = threading.RLock()
         self._loaded = -1  # the file's data_version when it was loaded
+        self._writers: dict[str, threading.RLock] = {}  # scope key → its writers' lock
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -308,6 +310,11 @@ class NetworkXGraphStore:
             )
             for k in keys:
                 self._scopes.pop(k, None)
+
+    def lock(self, scope: Scope) -> AbstractContextManager[object]:
+        """One writer of the scope at a time in this process (one process owns the file)."""
+        with self._lock:
+            return self._writers.setdefault(scope.key, threading.RLock())
 
     def reset(self) -> None:
         with self._lock:

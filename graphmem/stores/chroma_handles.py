@@ -1,0 +1,148 @@
+"""Chroma collections by name, for stores that other clients change under them.
+
+A Chroma collection handle names its collection by id. When another client drops the
+collection (another process's ``reset`` or ``delete_all`` on the same ``chroma run`` server),
+every call on the handle fails, and once that client writes again a new collection carries
+the old name. The handles given out here resolve their name again when the collection they
+knew is gone: a read of a collection that no longer exists reads nothing, a write creates it
+afresh, and the caller never sees the difference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BackendError, ConfigError
+
+MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted (embedded only)
+
+
+def absent(e: Exception) -> bool:
+    """Whether Chroma's error says that the collection does not exist (``NotFoundError``, or
+    a ``ValueError`` on older clients)."""
+    text = str(e).lower()
+    return "does not exist" in text or "not found" in text
+
+
+def _empty(op: str, kwargs: dict[str, Any]) -> Any:
+    """What ``op`` returns on a collection without rows."""
+    if op == "query":
+        n = len(kwargs["query_embeddings"])
+        keys = ("ids", "distances", "documents", "metadatas", "embeddings")
+        return {key: [[] for _ in range(n)] for key in keys}
+    if op == "get":
+        return {key: [] for key in ("ids", "documents", "metadatas", "embeddings")}
+    return None
+
+
+class Handle:
+    """A collection by name: ``get``, ``query``, ``upsert`` and ``delete`` as Chroma's, but a
+    call that finds the collection gone resolves the name again (``upsert`` recreates it)."""
+
+    def __init__(self, owner: Collections, name: str, col: Any) -> None:
+        self._owner, self.name, self._col = owner, name, col
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        md: dict[str, Any] | None = self._col.metadata
+        return md
+
+    def get(self, **kwargs: Any) -> Any:
+        return self._run("get", kwargs)
+
+    def query(self, **kwargs: Any) -> Any:
+        return self._run("query", kwargs)
+
+    def upsert(self, **kwargs: Any) -> Any:
+        return self._run("upsert", kwargs, create=True)
+
+    def delete(self, **kwargs: Any) -> Any:
+        return self._run("delete", kwargs)
+
+    def _run(self, op: str, kwargs: dict[str, Any], create: bool = False) -> Any:
+        try:
+            return getattr(self._col, op)(**kwargs)
+        except Exception as e:
+            if not absent(e):
+                raise
+        col = self._owner.reopen(self.name, create)
+        if col is None:
+            return _empty(op, kwargs)
+        self._col = col
+        return getattr(col, op)(**kwargs)
+
+
+class Collections:
+    """The handles of one store's collections, cached by name. ``client`` gives the open
+    Chroma client; ``options`` are the metadata of a collection this creates; ``check``
+    refuses a collection found (e.g. written with another embedder); ``gone`` is told the name
+    of a collection that was dropped under a handle. ``shared``: other clients write too (a
+    server), so a collection found missing is looked up again on every call."""
+
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        options: dict[str, Any],
+        check: Callable[[str, Any], None],
+        gone: Callable[[str], None],
+        shared: bool,
+    ) -> None:
+        self._client, self._options, self._check, self._gone = client, options, check, gone
+        self._ttl = 0.0 if shared else MISSING_TTL
+        self._handles: dict[str, Handle] = {}
+        self._missing: dict[str, float] = {}  # collections found absent, briefly trusted
+
+    def get(self, name: str, create: bool = False) -> Handle | None:
+        """The handle of ``name``; None if it does not exist and ``create`` is false."""
+        handle = self._handles.get(name)
+        if handle is not None:
+            return handle
+        if not create and time.monotonic() - self._missing.get(name, -self._ttl) < self._ttl:
+            return None
+        col = self._open(name, create)
+        if col is None:
+            return None
+        handle = self._handles[name] = Handle(self, name, col)
+        return handle
+
+    def reopen(self, name: str, create: bool) -> Any:
+        """``name`` resolved again after its collection was found gone (None: still gone)."""
+        self._handles.pop(name, None)
+        self._gone(name)
+        handle = self.get(name, create)
+        return None if handle is None else handle._col
+
+    def drop(self, name: str) -> None:
+        """Delete the collection ``name``; one that another client deleted first is fine."""
+        self._handles.pop(name, None)
+        try:
+            self._client().delete_collection(name)
+        except Exception as e:
+            if not absent(e):
+                raise BackendError(f"chroma delete of {name} failed: {e}") from e
+
+    def clear(self) -> None:
+        self._handles = {}
+        self._missing = {}
+
+    def _open(self, name: str, create: bool) -> Any:
+        client = self._client()
+        try:
+            if create:
+                col = client.get_or_create_collection(
+                    name, metadata=self._options, embedding_function=None
+                )
+            else:
+                col = client.get_collection(name, embedding_function=None)
+        except (BackendError, ConfigError):
+            raise
+        except Exception as e:
+            if create or not absent(e):
+                raise BackendError(f"chroma open of {name} failed: {e}") from e
+            self._missing[name] = time.monotonic()
+            return None
+        self._check(name, col)
+        self._missing.pop(name, None)
+        return col

@@ -11,12 +11,9 @@ are ``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -26,77 +23,12 @@ from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .chroma_handles import Collections
-from .filters import META_PREFIX
+from .chroma_rows import from_row, rows, scope_where, to_metadata
 from .owner import process_lock
 from .record_cache import RecordCache
 
 R = TypeVar("R")
 log = logging.getLogger("graphmem")
-
-
-def _ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def to_metadata(rec: FactRecord) -> dict[str, Any]:
-    md: dict[str, Any] = {
-        **rec.scope.items(),
-        "valid": rec.invalid_at is None,
-        "created_at": rec.created_at.timestamp(),
-        "metadata_json": json.dumps(rec.metadata, default=str),
-        "source_ids": json.dumps(list(rec.source_ids)),
-    }
-    for key, ts in (
-        ("updated_at", rec.updated_at),
-        ("valid_from", rec.valid_from),
-        ("invalid_at", rec.invalid_at),
-    ):
-        if ts is not None:
-            md[key] = ts.timestamp()
-    for key, value in rec.metadata.items():
-        if isinstance(value, str | int | float | bool):
-            md[META_PREFIX + key] = value
-    return md
-
-
-def from_row(id_: str, text: str, md: dict[str, Any]) -> FactRecord:
-    meta, sources = md.get("metadata_json"), md.get("source_ids")
-    return FactRecord(
-        id=id_,
-        text=text,
-        scope=_scope(md.get("user_id"), md.get("agent_id"), md.get("run_id")),
-        metadata=json.loads(meta) if meta and meta != "{}" else {},
-        created_at=_ts(md["created_at"]) or datetime.now(UTC),
-        updated_at=_ts(md.get("updated_at")),
-        valid_from=_ts(md.get("valid_from")),
-        invalid_at=_ts(md.get("invalid_at")),
-        source_ids=tuple(json.loads(sources)) if sources and sources != "[]" else (),
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
-    """Scopes are frozen values: one per distinct key triple (rows repeat them)."""
-    return Scope(user_id, agent_id, run_id)
-
-
-def scope_where(
-    scope: Scope, where: dict[str, Any] | None = None, owner: bool = True
-) -> dict[str, Any] | None:
-    """The scope keys that the partition does not already imply, plus ``where``."""
-    items = scope.items()
-    if owner:  # the partition is the owner's: its own key is implied
-        items.pop(next(iter(items)))
-    clauses: list[dict[str, Any]] = [{k: {"$eq": v}} for k, v in items.items()]
-    if where:
-        clauses.append(where)
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _rows(res: dict[str, Any]) -> list[FactRecord]:
-    return [from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
 
 
 class ChromaVectorStore:
@@ -430,7 +362,7 @@ class ChromaVectorStore:
             res = self._call(
                 "get", col.get, ids=group, where=where, include=["documents", "metadatas"]
             )
-            found.update({r.id: r for r in _rows(res)})
+            found.update({r.id: r for r in rows(res)})
         recs = [found[i] for i in ids if i in found]
         # routed by id: the record's own scope is checked here, inside the store
         return [r for r in recs if scope is None or scope.contains(r.scope)]
@@ -459,7 +391,7 @@ class ChromaVectorStore:
         res = self._call(
             "get", col.get, ids=ids, where=where, include=["documents", "metadatas", "embeddings"]
         )
-        return [(rec, self._compared(col, e)) for rec, e in zip(_rows(res), res["embeddings"])]
+        return [(rec, self._compared(col, e)) for rec, e in zip(rows(res), res["embeddings"])]
 
     @staticmethod
     def _compared(col: Any, embedding: Any) -> Vector:
@@ -499,5 +431,5 @@ class ChromaVectorStore:
             res = self._call(
                 "get", col.get, where=flt, limit=limit, include=["documents", "metadatas"]
             )
-            recs += _rows(res)
+            recs += rows(res)
         return sorted(recs, key=lambda r: r.created_at)[:limit]

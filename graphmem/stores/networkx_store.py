@@ -24,29 +24,7 @@ from typing import Any
 from ..errors import BackendError
 from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph, norm_name
 from .scope_graph import ScopeGraph
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
-  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS relations(id TEXT PRIMARY KEY, scope TEXT NOT NULL,
-  source_id TEXT NOT NULL, relation TEXT NOT NULL, target_id TEXT NOT NULL, fact_id TEXT NOT NULL,
-  valid_from REAL, invalid_at REAL, created_at REAL NOT NULL, weight REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS relations_fact ON relations(fact_id);
-CREATE TABLE IF NOT EXISTS mentions(fact_id TEXT NOT NULL, entity_id TEXT NOT NULL,
-  scope TEXT NOT NULL, PRIMARY KEY(fact_id, entity_id));
-CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, content TEXT NOT NULL,
-  role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
-  PRIMARY KEY(fact_id, source_id));
-"""
-
-
-def _ts(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def _f(ts: datetime | None) -> float | None:
-    return ts.timestamp() if ts else None
+from .sqlite_rows import SCHEMA, entity, num, relation, source
 
 
 class NetworkXGraphStore:
@@ -92,9 +70,9 @@ class NetworkXGraphStore:
             for row in db.execute(
                 "SELECT id, scope, name, type, aliases, created_at FROM entities"
             ):
-                self._sg(row[1]).add_entity(self._entity(row))
+                self._sg(row[1]).add_entity(entity(row))
             for row in db.execute("SELECT * FROM relations"):
-                self._sg(row[1]).add_relation(self._relation(row))
+                self._sg(row[1]).add_relation(relation(row))
             for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
                 self._sg(scope).add_mention(fact_id, entity_id)
             for sid, scope, title in db.execute(
@@ -128,34 +106,6 @@ class NetworkXGraphStore:
     def _matching(self, scope: Scope) -> Iterable[ScopeGraph]:
         self._conn()
         return [sg for key, sg in self._scopes.items() if scope.contains(Scope.from_key(key))]
-
-    @staticmethod
-    def _entity(row: Sequence[Any]) -> Entity:
-        id_, scope, name, type_, aliases, created = row
-        return Entity(
-            id_,
-            name,
-            type_,
-            Scope.from_key(scope),
-            tuple(json.loads(aliases)),
-            _ts(created) or datetime.now(UTC),
-        )
-
-    @staticmethod
-    def _relation(row: Sequence[Any]) -> Relation:
-        id_, scope, src, rel, dst, fact, vf, inv, created, weight = row
-        return Relation(
-            id_,
-            src,
-            rel,
-            dst,
-            fact,
-            Scope.from_key(scope),
-            _ts(vf),
-            _ts(inv),
-            _ts(created) or datetime.now(UTC),
-            weight,
-        )
 
     def _tx(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         db = self._conn()
@@ -193,7 +143,7 @@ class NetworkXGraphStore:
                 [
                     (
                         "UPDATE relations SET invalid_at=? WHERE id=?",
-                        [(_f(r.invalid_at), r.id) for r in stale],
+                        [(num(r.invalid_at), r.id) for r in stale],
                     ),
                     (
                         "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
@@ -219,8 +169,8 @@ class NetworkXGraphStore:
                                 r.relation,
                                 r.target_id,
                                 r.fact_id,
-                                _f(r.valid_from),
-                                _f(r.invalid_at),
+                                num(r.valid_from),
+                                num(r.invalid_at),
                                 r.created_at.timestamp(),
                                 r.weight,
                             )
@@ -446,22 +396,7 @@ class NetworkXGraphStore:
                 )
                 .fetchall()
             )
-        out = []
-        for id_, key, content, role, title, created, md in rows:
-            s = Scope.from_key(key)
-            if scope.contains(s):
-                out.append(
-                    Source(
-                        id_,
-                        s,
-                        content,
-                        role,
-                        title,
-                        _ts(created) or datetime.now(UTC),
-                        json.loads(md),
-                    )
-                )
-        return out
+        return [src for src in map(source, rows) if scope.contains(src.scope)]
 
     def _titled(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
         """Name → ids of the sources in ``scope`` it titles (names titling none left out)."""

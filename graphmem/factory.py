@@ -142,6 +142,8 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
             embedder.family,
             space,
             config.vector_cache_size,
+            config.vector_pool_limit,
+            upgrade=not config.read_only,
         )
 
     vectors = given.get("vectors") or chroma(config.collection)

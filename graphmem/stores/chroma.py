@@ -1,12 +1,17 @@
 """Chroma vector store: embedded ``PersistentClient`` or a ``chroma run`` server.
 
-Records are partitioned by their scope's owner (user, else agent, else run): one live
-collection per owner holds the current records and one archive collection (suffix ``-x``)
-the invalidated ones. A query scoped by ``user_id`` therefore reads one collection with no
-metadata filter (Chroma's filters cost time proportional to the rows they match); other
-scope keys become ``where`` clauses inside that collection, and a query without
-``user_id`` fans out over the partitions with the scope in its ``where`` clause. Memory ids
-are ``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are routed.
+Records are partitioned by their scope's owner (user, else agent, else run). An owner with
+collections of its own has one live collection for the current records and one archive
+collection (suffix ``-x``) for the invalidated ones, so a query scoped by ``user_id`` reads
+its index with no metadata filter (Chroma's filters cost time in proportion to the whole
+collection); other scope keys become ``where`` clauses inside it. Memory ids are
+``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are routed.
+
+On a server every owner has its own collections. Embedded, small owners share one pool
+collection instead (a collection costs megabytes of memory and disk before its first row):
+a catalog beside the files (``catalog.py``) knows each owner's records, their vectors are
+read by id and scored here exactly, and an owner that grows past ``pool_limit`` records
+moves to collections of its own (``chroma_pool.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import numpy as np
 from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
+from .catalog import Catalog
 from .chroma_handles import Collections
+from .chroma_pool import POOL, Pooled, best, migrate, promote
 from .chroma_rows import from_row, rows, scope_where, to_metadata
 from .owner import process_lock
 from .record_cache import RecordCache
@@ -43,13 +50,19 @@ class ChromaVectorStore:
         family: str | None = None,
         space: Literal["cosine", "ip"] = "cosine",
         cache_size: int = 0,
+        pool_limit: int = 256,
+        upgrade: bool = True,
     ) -> None:
         """``family``: the embedder's (see ``Embedder.family``); a collection written with
         another family's vectors is refused instead of searched with incomparable vectors.
         ``space`` of new collections: ``ip`` ranks by inner product, for vectors that are not
         of unit length (a message embedded with its context; see ``Writer._sources``).
         ``cache_size``: records kept in memory for reads (``RecordCache``; embedded only:
-        other clients may write to a server).
+        other clients may write to a server). ``pool_limit``: the records an owner keeps in
+        the shared pool before it moves to collections of its own (embedded only; 0: every
+        owner has its own, as on a server).
+        ``upgrade``: bring a data dir of an older layout to this one on open (not done by a
+        read-only process).
 
         One process at a time is inside a call to an embedded Chroma (``graphmem.lock`` in
         its directory): a client that loads an index writes its files, a reader's too."""
@@ -63,6 +76,9 @@ class ChromaVectorStore:
         )
         options = {"hnsw:space": space, "graphmem": collection, "graphmem_embedder": family or ""}
         self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
+        self.pool_limit, self._upgrade = pool_limit, upgrade
+        pooled = path is not None and self.embedded and pool_limit > 0
+        self.catalog = Catalog(path / "catalog.sqlite", collection) if pooled else None
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -97,6 +113,10 @@ class ChromaVectorStore:
             where = f"{self.host}:{self.port}" if self.host else str(self.path)
             raise BackendError(f"cannot open chroma at {where}: {e}") from e
         self._client = client
+        if self.catalog is not None:
+            self.catalog.setup()
+            if self._upgrade:
+                migrate(self, self.catalog)
 
     def _name(self, part: str, archive: bool) -> str:
         return f"{self.base}-{part}" + ("-x" if archive else "")
@@ -133,10 +153,22 @@ class ChromaVectorStore:
         names = self._call("list", lambda: [c.name for c in self._client.list_collections()])
         return sorted({n[len(prefix) :].removesuffix("-x") for n in names if n.startswith(prefix)})
 
-    def _targets(self, scope: Scope, include_invalid: bool) -> list[tuple[Any, bool]]:
-        """(collection, owner-implied) pairs a scoped read must look at."""
+    def _targets(
+        self, scope: Scope, include_invalid: bool
+    ) -> tuple[list[tuple[Any, bool]], Pooled]:
+        """(collection, owner-implied) pairs a scoped read must query, and the pooled records
+        in the scope, which are read by id and scored here."""
         owner = scope.user_id is not None or (scope.agent_id is not None and scope.run_id is None)
-        parts = [partition(scope)] if scope.user_id is not None else self._partitions()
+        pooled = Pooled(self._col(POOL) if self.catalog is not None else None, [])
+        if self.catalog is None:
+            parts = [partition(scope)] if scope.user_id is not None else self._partitions()
+        elif scope.user_id is not None and self.catalog.owns(partition(scope)):
+            parts = [partition(scope)]
+        else:
+            owned = self.catalog.owners()
+            found = self.catalog.ids(scope, include_invalid)
+            pooled.ids.extend(i for part, ids in found.items() if part not in owned for i in ids)
+            parts = [part for part in found if part in owned]
         kinds = (False, True) if include_invalid else (False,)
         out = []
         for part in parts:
@@ -145,7 +177,7 @@ class ChromaVectorStore:
                 if col is not None:
                     implied = owner and part == partition(scope)
                     out.append((col, implied))
-        return out
+        return out, pooled
 
     @staticmethod
     def _by_part(ids: Sequence[str]) -> dict[str | None, list[str]]:
@@ -158,17 +190,26 @@ class ChromaVectorStore:
         self, ids: Sequence[str], archive_too: bool, scope: Scope | None = None
     ) -> list[tuple[Any, list[str]]]:
         """Collections that may hold ``ids``: by the partition an id names, else by the
-        scope's own partition (a user's records are all in theirs), else every partition."""
+        scope's own partition (a user's records are all in theirs), else every partition.
+        Pooled ids are the catalog's (its current ones unless ``archive_too``)."""
         out = []
         own = partition(scope) if scope is not None and scope.user_id is not None else None
+        pooled: list[str] = []
         for part, group in self._by_part(ids).items():
             key = part or own
+            if self.catalog is not None and (key is None or not self.catalog.owns(key)):
+                pooled += group
+                continue
             parts = [key] if key is not None else self._partitions()
             for p in parts:
                 for archive in (False, True) if archive_too else (False,):
                     col = self._col(p, archive)
                     if col is not None:
                         out.append((col, group))
+        if pooled and self.catalog is not None and (pool := self._col(POOL)) is not None:
+            known = self.catalog.where(pooled, valid_only=not archive_too)
+            if found := [i for i in pooled if i in known]:
+                out.append((pool, found))
         return out
 
     # -- writes ----------------------------------------------------------------------------
@@ -190,7 +231,10 @@ class ChromaVectorStore:
         embs = np.asarray(embeddings, dtype=np.float32)
         groups: dict[tuple[str, bool], list[int]] = {}
         for i, r in enumerate(records):
-            groups.setdefault((partition(r.scope), r.invalid_at is not None), []).append(i)
+            part = partition(r.scope)
+            pool = self.catalog is not None and not self.catalog.owns(part)
+            key = (POOL, False) if pool else (part, r.invalid_at is not None)
+            groups.setdefault(key, []).append(i)
         for (part, archive), idx in groups.items():
             col = self._col(part, archive, create=True)
             recs = [records[i] for i in idx]
@@ -202,10 +246,16 @@ class ChromaVectorStore:
                 metadatas=[to_metadata(r) for r in recs],
                 embeddings=embs[idx],
             )
-            other = self._col(part, not archive)
+            other = None if part == POOL else self._col(part, not archive)
             if other is not None:  # a record lives in exactly one of the two
                 self._call("delete", other.delete, ids=[r.id for r in recs])
+            if self.catalog is not None:
+                self.catalog.put(recs)
             self._remember(col, recs, embs[idx])
+        if (POOL, False) in groups and self.catalog is not None:
+            for part in {partition(records[i].scope) for i in groups[POOL, False]}:
+                if self.catalog.size(part) > self.pool_limit:
+                    promote(self, self.catalog, part)
 
     def _move(self, records: Sequence[FactRecord]) -> None:
         """Metadata-only update; a record whose validity changed moves to the other collection."""
@@ -223,6 +273,10 @@ class ChromaVectorStore:
         try:
             for col, group in self._id_targets(ids, archive_too=True):
                 self._call("delete", col.delete, ids=group)
+            if self.catalog is not None:
+                if ids and (pool := self._col(POOL)) is not None:  # an interrupted move's copies
+                    self._call("delete", pool.delete, ids=list(ids))
+                self.catalog.drop(ids)
         finally:
             self._forget(ids)
 
@@ -257,12 +311,16 @@ class ChromaVectorStore:
         self._cols.clear()
         if self._cache is not None:
             self._cache.clear()
+        if self.catalog is not None:
+            self.catalog.clear()
 
     def close(self) -> None:
         """Release the client: Chroma shares one system per path in a process and stops it
         when its last client closes, so a store opened again reads the files afresh."""
         client, self._client = self._client, None
         self._cols.clear()
+        if self.catalog is not None:
+            self.catalog.close()
         if self._cache is not None:
             self._cache.clear()
         if client is not None and hasattr(client, "close"):  # frees the index (chromadb 1.x)
@@ -322,7 +380,11 @@ class ChromaVectorStore:
         ones it lacks are read by id and kept)."""
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
         cached = records and self._cache is not None
-        for col, implied in self._targets(scope, include_invalid):
+        targets, pooled = self._targets(scope, include_invalid)
+        if pooled.ids:
+            for n, scored in enumerate(self._score(pooled, q, k, where)):
+                hits[n] += scored if records else [(rec.id, s) for rec, s in scored]
+        for col, implied in targets:
             flt = scope_where(scope, where, owner=implied)
             read = records and not cached
             res = self._call(
@@ -394,11 +456,15 @@ class ChromaVectorStore:
         return [(rec, self._compared(col, e)) for rec, e in zip(rows(res), res["embeddings"])]
 
     @staticmethod
+    def _space(col: Any) -> str:
+        return str((col.metadata or {}).get("hnsw:space", "l2"))
+
+    @staticmethod
     def _compared(col: Any, embedding: Any) -> Vector:
         """A vector as the collection compares it: unit length in a cosine collection, as
         written in an inner-product one. Read-only: the cache shares it with every read."""
         v = np.asarray(embedding, dtype=np.float32)
-        if (col.metadata or {}).get("hnsw:space", "l2") == "cosine":
+        if ChromaVectorStore._space(col) == "cosine":
             v = v / (np.linalg.norm(v) or 1.0)
         v.setflags(write=False)
         return v
@@ -425,11 +491,37 @@ class ChromaVectorStore:
         limit: int = 100,
         include_invalid: bool = False,
     ) -> list[FactRecord]:
-        recs: list[FactRecord] = []
-        for col, implied in self._targets(scope, include_invalid):
+        targets, pooled = self._targets(scope, include_invalid)
+        recs = [rec for rec, _ in self._pooled(pooled, where, vectors=False)]
+        for col, implied in targets:
             flt = scope_where(scope, where, owner=implied)
             res = self._call(
                 "get", col.get, where=flt, limit=limit, include=["documents", "metadatas"]
             )
             recs += rows(res)
         return sorted(recs, key=lambda r: r.created_at)[:limit]
+
+    def _pooled(
+        self, pooled: Pooled, where: dict[str, Any] | None, vectors: bool = True
+    ) -> list[tuple[FactRecord, Vector | None]]:
+        """The pooled records (with their vectors as compared) that ``where`` matches."""
+        if pooled.col is None or not pooled.ids:
+            return []
+        ids = pooled.ids
+        if where is not None:
+            res = self._call("get", pooled.col.get, ids=ids, where=where, include=[])
+            ids = res["ids"]
+        if not vectors and self._cache is None:
+            res = self._call("get", pooled.col.get, ids=ids, include=["documents", "metadatas"])
+            return [(rec, None) for rec in rows(res)]
+        if self._cache is not None:
+            return list(self._cached([(pooled.col, ids)]).values())
+        return list(self._read(pooled.col, ids))
+
+    def _score(
+        self, pooled: Pooled, q: Vector, k: int, where: dict[str, Any] | None
+    ) -> list[list[tuple[FactRecord, float]]]:
+        """The ``k`` best pooled records per query, scored exactly as the index would."""
+        found = self._pooled(pooled, where)
+        cosine = pooled.col is not None and self._space(pooled.col) == "cosine"
+        return best(q, [(rec, v) for rec, v in found if v is not None], k, cosine)

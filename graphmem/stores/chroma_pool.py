@@ -1,0 +1,129 @@
+"""The embedded Chroma's shared pool: exact scoring of pooled records, an owner's move to
+collections of its own, and the upgrade of a data dir written with a collection per owner.
+
+Every step is safe to repeat: a move first copies the owner's records into its own
+collections (dropping what an earlier, interrupted move left there), then records the move
+in the catalog, then deletes the pooled copies; the upgrade moves one owner at a time and
+marks the layout upgraded last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..models import FactRecord
+from ..protocols import Vector
+from .catalog import LAYOUT, Catalog
+from .chroma_rows import rows, to_metadata
+
+if TYPE_CHECKING:
+    from .chroma import ChromaVectorStore
+
+POOL = "pool"  # the pool's partition name (partitions are hex digests: never this)
+PAGE = 5000  # rows read at once while moving records
+log = logging.getLogger("graphmem")
+
+
+@dataclass
+class Pooled:
+    """Pooled records a read must score: the pool collection (None: none yet) and ids."""
+
+    col: Any
+    ids: list[str]
+
+
+def best(
+    q: Vector, found: Sequence[tuple[FactRecord, Vector]], k: int, cosine: bool
+) -> list[list[tuple[FactRecord, float]]]:
+    """The ``k`` best of ``found`` for each query row of ``q``, scored as Chroma's index
+    scores (``1 - distance``: the cosine, or the inner product). Vectors are as compared."""
+    if not found:
+        return [[] for _ in range(len(q))]
+    queries = np.asarray(q, dtype=np.float32)
+    if cosine:
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        queries = (queries / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+    scores = queries @ np.stack([v for _, v in found]).T
+    out = []
+    for row in scores:
+        top = np.argsort(-row, kind="stable")[:k]
+        out.append([(found[i][0], float(row[i])) for i in top])
+    return out
+
+
+def promote(store: ChromaVectorStore, catalog: Catalog, part: str) -> None:
+    """Move an owner's pooled records to collections of its own."""
+    pool = store._col(POOL)
+    ids = catalog.ids_of(part)
+    if pool is None or not ids:
+        return
+    for archive in (False, True):  # what an interrupted move left
+        if store._col(part, archive) is not None:
+            store._cols.drop(store._name(part, archive))
+    for start in range(0, len(ids), PAGE):
+        read = store._read(pool, ids[start : start + PAGE])
+        for archive in (False, True):
+            group = [(r, v) for r, v in read if (r.invalid_at is not None) == archive]
+            if group:
+                _write(store, store._col(part, archive, create=True), group)
+    catalog.own(part)
+    store._call("delete", pool.delete, ids=ids)
+    store._forget(ids)
+    log.info("graphmem: %d records of %s moved to their own collections", len(ids), part)
+
+
+def _write(store: ChromaVectorStore, col: Any, group: Sequence[tuple[FactRecord, Any]]) -> None:
+    store._call(
+        "upsert",
+        col.upsert,
+        ids=[r.id for r, _ in group],
+        documents=[r.text for r, _ in group],
+        metadatas=[to_metadata(r) for r, _ in group],
+        embeddings=np.stack([np.asarray(v, dtype=np.float32) for _, v in group]),
+    )
+
+
+def migrate(store: ChromaVectorStore, catalog: Catalog) -> None:
+    """Bring a data dir written with a collection per owner to the pooled layout: owners with
+    at most ``pool_limit`` records move to the pool, larger ones keep their collections."""
+    if catalog.version() >= LAYOUT:
+        return
+    parts = [p for p in store._partitions() if p != POOL]
+    for part in parts:
+        cols = [(c, a) for a in (False, True) if (c := store._col(part, a)) is not None]
+        found = [(rec, v, c) for c, _ in cols for rec, v in _all(store, c)]
+        catalog.put([rec for rec, _, _ in found])
+        if len(found) > store.pool_limit:
+            catalog.own(part)
+            continue
+        if found:
+            pool = store._col(POOL, create=True)
+            for start in range(0, len(found), PAGE):
+                chunk = found[start : start + PAGE]
+                _write(store, pool, [(rec, v) for rec, v, _ in chunk])
+        for _, archive in cols:
+            store._cols.drop(store._name(part, archive))
+    catalog.upgraded()
+    if parts:
+        log.info("graphmem: vector store %s upgraded (%d owners)", store.base, len(parts))
+
+
+def _all(store: ChromaVectorStore, col: Any) -> list[tuple[FactRecord, Any]]:
+    """Every row of a collection, with its vector as stored."""
+    out: list[tuple[FactRecord, Any]] = []
+    while True:
+        res = store._call(
+            "get",
+            col.get,
+            limit=PAGE,
+            offset=len(out),
+            include=["documents", "metadatas", "embeddings"],
+        )
+        out += zip(rows(res), res["embeddings"])
+        if len(res["ids"]) < PAGE:
+            return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..terms import tokenize, words
 
 SMALL = 2000  # indexes up to this size are rebuilt on the first query after any write
 MIN_AGE = 2.0  # larger ones at most every MIN_AGE seconds (dense + graph see writes at once)
+KEPT = 512  # indexes kept (least recently used out first): thousands of small scopes share it
 
 
 @dataclass
@@ -31,11 +33,13 @@ class _Entry:
 
 
 class LexicalIndex:
-    """One BM25 index per (corpus, scope, archive); ``changed`` makes them stale."""
+    """One BM25 index per (corpus, scope, archive), at most ``kept`` of them; ``changed``
+    makes them stale."""
 
-    def __init__(self, facts: VectorStore, sources: VectorStore) -> None:
+    def __init__(self, facts: VectorStore, sources: VectorStore, kept: int = KEPT) -> None:
         self._stores: dict[Corpus, VectorStore] = {"facts": facts, "sources": sources}
-        self._entries: dict[tuple[Corpus, str, bool], _Entry] = {}
+        self._entries: OrderedDict[tuple[Corpus, str, bool], _Entry] = OrderedDict()
+        self._kept = kept
         self._generation = 0
         self._lock = threading.Lock()  # held while an index is built
         self._counter = threading.Lock()  # a write never waits for a build
@@ -72,6 +76,7 @@ class LexicalIndex:
                 or (len(entry.ids) > SMALL and time.monotonic() - entry.built < MIN_AGE)
             )
             if fresh:
+                self._entries.move_to_end(key)
                 return entry
             recs = self._stores[corpus].scan(scope, limit=10**9, include_invalid=include_invalid)
             if not recs:
@@ -88,4 +93,7 @@ class LexicalIndex:
                 return None
             entry = _Entry(generation, time.monotonic(), [r.id for r in recs], bm25)
             self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._kept:
+                self._entries.popitem(last=False)
             return entry

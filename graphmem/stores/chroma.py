@@ -510,7 +510,8 @@ class ChromaVectorStore:
         ids = pooled.ids
         if where is not None:
             res = self._call("get", pooled.col.get, ids=ids, where=where, include=[])
-            ids = res["ids"]
+            if not (ids := res["ids"]):
+                return []
         if not vectors and self._cache is None:
             res = self._call("get", pooled.col.get, ids=ids, include=["documents", "metadatas"])
             return [(rec, None) for rec in rows(res)]

@@ -153,7 +153,7 @@ def test_reads_without_user_use_the_index_not_every_partition(
         for u in range(40)
         for i, sc in enumerate([Scope(f"u{u}", "a1"), Scope(f"u{u}", "a2", f"r{u % 3}")])
     ]
-    s.upsert(recs, np.random.default_rng(1).standard_normal((len(recs), DIM)))
+    s.upsert(recs, np.random.default_rng(1).standard_normal((len(recs), DIM)).astype(np.float32))
 
     def visited() -> list[str]:
         raise AssertionError("a read visited every partition")
@@ -250,7 +250,7 @@ def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
     s = store(tmp_path, 50)
     users = [Scope(user_id=f"u{i}") for i in range(12)]
     recs = [FactRecord(fact_id(u), f"{u.user_id} plays chess in Lyon", u) for u in users]
-    s.upsert(recs, np.random.default_rng(2).standard_normal((len(recs), DIM)))
+    s.upsert(recs, np.random.default_rng(2).standard_normal((len(recs), DIM)).astype(np.float32))
     index = LexicalIndex(s, s, kept=3)
     found = [index.search("facts", u, "chess", 5) for u in users]
     assert [[i for i, _ in hits] for hits in found] == [[r.id] for r in recs]

@@ -77,8 +77,11 @@ class ChromaVectorStore:
         options = {"hnsw:space": space, "graphmem": collection, "graphmem_embedder": family or ""}
         self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
         self.pool_limit, self._upgrade = pool_limit, upgrade
-        pooled = path is not None and self.embedded and pool_limit > 0
-        self.catalog = Catalog(path / "catalog.sqlite", collection) if pooled else None
+        self.catalog = (
+            Catalog(path / "catalog.sqlite", collection)
+            if path is not None and self.embedded and pool_limit > 0
+            else None
+        )
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:

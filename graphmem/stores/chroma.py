@@ -29,7 +29,7 @@ from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .catalog import Catalog
 from .chroma_handles import Collections
-from .chroma_pool import POOL, Pooled, best, migrate, promote
+from .chroma_pool import POOL, Pooled, migrate, pooled_records, promote, score
 from .chroma_rows import from_row, rows, scope_where, to_metadata
 from .owner import process_lock
 from .record_cache import RecordCache
@@ -385,7 +385,7 @@ class ChromaVectorStore:
         cached = records and self._cache is not None
         targets, pooled = self._targets(scope, include_invalid)
         if pooled.ids:
-            for n, scored in enumerate(self._score(pooled, q, k, where)):
+            for n, scored in enumerate(score(self, pooled, q, k, where)):
                 hits[n] += scored if records else [(rec.id, s) for rec, s in scored]
         for col, implied in targets:
             flt = scope_where(scope, where, owner=implied)
@@ -495,7 +495,7 @@ class ChromaVectorStore:
         include_invalid: bool = False,
     ) -> list[FactRecord]:
         targets, pooled = self._targets(scope, include_invalid)
-        recs = [rec for rec, _ in self._pooled(pooled, where, vectors=False)]
+        recs = [rec for rec, _ in pooled_records(self, pooled, where, vectors=False)]
         for col, implied in targets:
             flt = scope_where(scope, where, owner=implied)
             res = self._call(
@@ -503,29 +503,3 @@ class ChromaVectorStore:
             )
             recs += rows(res)
         return sorted(recs, key=lambda r: r.created_at)[:limit]
-
-    def _pooled(
-        self, pooled: Pooled, where: dict[str, Any] | None, vectors: bool = True
-    ) -> list[tuple[FactRecord, Vector | None]]:
-        """The pooled records (with their vectors as compared) that ``where`` matches."""
-        if pooled.col is None or not pooled.ids:
-            return []
-        ids = pooled.ids
-        if where is not None:
-            res = self._call("get", pooled.col.get, ids=ids, where=where, include=[])
-            if not (ids := res["ids"]):
-                return []
-        if not vectors and self._cache is None:
-            res = self._call("get", pooled.col.get, ids=ids, include=["documents", "metadatas"])
-            return [(rec, None) for rec in rows(res)]
-        if self._cache is not None:
-            return list(self._cached([(pooled.col, ids)]).values())
-        return list(self._read(pooled.col, ids))
-
-    def _score(
-        self, pooled: Pooled, q: Vector, k: int, where: dict[str, Any] | None
-    ) -> list[list[tuple[FactRecord, float]]]:
-        """The ``k`` best pooled records per query, scored exactly as the index would."""
-        found = self._pooled(pooled, where)
-        cosine = pooled.col is not None and self._space(pooled.col) == "cosine"
-        return best(q, [(rec, v) for rec, v in found if v is not None], k, cosine)

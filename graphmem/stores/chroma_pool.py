@@ -56,6 +56,35 @@ def best(
     return out
 
 
+def pooled_records(
+    store: ChromaVectorStore, pooled: Pooled, where: dict[str, Any] | None, vectors: bool = True
+) -> list[tuple[FactRecord, Vector | None]]:
+    """The pooled records (with their vectors as compared, if ``vectors``) that ``where``
+    matches: read by id (through the store's record cache when it has one)."""
+    if pooled.col is None or not pooled.ids:
+        return []
+    ids = pooled.ids
+    if where is not None:
+        res = store._call("get", pooled.col.get, ids=ids, where=where, include=[])
+        if not (ids := res["ids"]):
+            return []
+    if store._cache is not None:
+        return list(store._cached([(pooled.col, ids)]).values())
+    if not vectors:
+        res = store._call("get", pooled.col.get, ids=ids, include=["documents", "metadatas"])
+        return [(rec, None) for rec in rows(res)]
+    return list(store._read(pooled.col, ids))
+
+
+def score(
+    store: ChromaVectorStore, pooled: Pooled, q: Vector, k: int, where: dict[str, Any] | None
+) -> list[list[tuple[FactRecord, float]]]:
+    """The ``k`` best pooled records per query, scored exactly as the index would."""
+    found = [(rec, v) for rec, v in pooled_records(store, pooled, where) if v is not None]
+    cosine = pooled.col is not None and store._space(pooled.col) == "cosine"
+    return best(q, found, k, cosine)
+
+
 def promote(store: ChromaVectorStore, catalog: Catalog, part: str) -> None:
     """Move an owner's pooled records to collections of its own."""
     pool = store._col(POOL)

@@ -21,24 +21,22 @@ from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS records(store TEXT NOT NULL, id TEXT NOT NULL, part TEXT NOT NULL,
-  user_id TEXT, agent_id TEXT, run_id TEXT, valid INTEGER NOT NULL,
-  PRIMARY KEY(store, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_part ON records(store, part, valid);
-CREATE INDEX IF NOT EXISTS records_agent ON records(store, agent_id) WHERE agent_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_run ON records(store, run_id) WHERE run_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS owned(store TEXT NOT NULL, part TEXT NOT NULL,
-  PRIMARY KEY(store, part)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS layout(store TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, part TEXT NOT NULL, user_id TEXT,
+  agent_id TEXT, run_id TEXT, valid INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_part ON records(part, valid);
+CREATE INDEX IF NOT EXISTS records_agent ON records(agent_id) WHERE agent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_run ON records(run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
 """
 LAYOUT = 2  # 1: a collection per owner (no catalog); 2: small owners pooled
 
 
 class Catalog:
-    """The records of one store (a collection family, ``store``) by owner partition."""
+    """The records of one store (one family of collections) by owner partition."""
 
-    def __init__(self, path: Path, store: str) -> None:
-        self.path, self.store = path, store
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
@@ -83,18 +81,18 @@ class Catalog:
     # -- layout ----------------------------------------------------------------------------
     def version(self) -> int:
         with self._conn() as db:
-            row = db.execute("SELECT version FROM layout WHERE store=?", (self.store,)).fetchone()
-        return int(row[0]) if row else 1
+            row = db.execute("SELECT max(version) FROM layout").fetchone()
+        return int(row[0]) if row and row[0] is not None else 1
 
     def upgraded(self) -> None:
         with self._conn(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO layout VALUES (?,?)", (self.store, LAYOUT))
+            db.execute("DELETE FROM layout")
+            db.execute("INSERT INTO layout VALUES (?)", (LAYOUT,))
 
     # -- writes ----------------------------------------------------------------------------
     def put(self, records: Sequence[FactRecord]) -> None:
         rows = [
             (
-                self.store,
                 r.id,
                 partition(r.scope),
                 r.scope.user_id,
@@ -105,46 +103,41 @@ class Catalog:
             for r in records
         ]
         with self._conn(write=True) as db:
-            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?)", rows)
 
     def drop(self, ids: Sequence[str]) -> None:
         with self._conn(write=True) as db:
-            db.executemany(
-                "DELETE FROM records WHERE store=? AND id=?", [(self.store, i) for i in ids]
-            )
+            db.executemany("DELETE FROM records WHERE id=?", [(i,) for i in ids])
 
     def own(self, part: str) -> None:
         """``part`` moved to collections of its own."""
         with self._conn(write=True) as db:
-            db.execute("INSERT OR IGNORE INTO owned VALUES (?,?)", (self.store, part))
+            db.execute("INSERT OR IGNORE INTO owned VALUES (?)", (part,))
 
     def clear(self) -> None:
         with self._conn(write=True) as db:
-            for table in ("records", "owned"):  # constants
-                db.execute(f"DELETE FROM {table} WHERE store=?", (self.store,))
+            db.execute("DELETE FROM records")
+            db.execute("DELETE FROM owned")
 
     # -- reads -----------------------------------------------------------------------------
     def owns(self, part: str) -> bool:
         """Whether ``part`` has collections of its own (else its records are pooled)."""
         with self._conn() as db:
-            sql = "SELECT 1 FROM owned WHERE store=? AND part=?"
-            return db.execute(sql, (self.store, part)).fetchone() is not None
+            return db.execute("SELECT 1 FROM owned WHERE part=?", (part,)).fetchone() is not None
 
     def owners(self) -> set[str]:
         with self._conn() as db:
-            sql = "SELECT part FROM owned WHERE store=?"
-            return {r[0] for r in db.execute(sql, (self.store,))}
+            return {r[0] for r in db.execute("SELECT part FROM owned")}
 
     def size(self, part: str) -> int:
         with self._conn() as db:
-            sql = "SELECT count(*) FROM records WHERE store=? AND part=?"
-            return int(db.execute(sql, (self.store, part)).fetchone()[0])
+            sql = "SELECT count(*) FROM records WHERE part=?"
+            return int(db.execute(sql, (part,)).fetchone()[0])
 
     def ids_of(self, part: str) -> list[str]:
         """Every record of the partition ``part``."""
         with self._conn() as db:
-            sql = "SELECT id FROM records WHERE store=? AND part=?"
-            return [r[0] for r in db.execute(sql, (self.store, part))]
+            return [r[0] for r in db.execute("SELECT id FROM records WHERE part=?", (part,))]
 
     def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
         """The ids of the records in ``scope``, by partition, through the index of the
@@ -164,8 +157,7 @@ class Catalog:
             sql += " AND valid=1"
         out: dict[str, list[str]] = {}
         with self._conn() as db:
-            query = f"SELECT part, id FROM records WHERE store=? AND {sql}"
-            for part, id_ in db.execute(query, [self.store, *args]):
+            for part, id_ in db.execute(f"SELECT part, id FROM records WHERE {sql}", args):
                 out.setdefault(part, []).append(id_)
         return out
 
@@ -177,8 +169,8 @@ class Catalog:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT id, part FROM records WHERE store=? AND id IN ({marks})"
+                sql = f"SELECT id, part FROM records WHERE id IN ({marks})"
                 if valid_only:
                     sql += " AND valid=1"
-                out.update(db.execute(sql, [self.store, *chunk]).fetchall())
+                out.update(db.execute(sql, chunk).fetchall())
         return out

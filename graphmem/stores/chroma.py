@@ -78,7 +78,7 @@ class ChromaVectorStore:
         self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
         self.pool_limit, self._upgrade = pool_limit, upgrade
         self.catalog = (
-            Catalog(path / "catalog.sqlite", collection)
+            Catalog(path / f"{collection}.catalog.sqlite")
             if path is not None and self.embedded and pool_limit > 0
             else None
         )

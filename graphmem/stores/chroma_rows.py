@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import FactRecord, Scope
+from ..models import FACTS_KEY, FactRecord, Scope
 from .filters import META_PREFIX
 
 
@@ -16,22 +16,24 @@ def _ts(value: float | None) -> datetime | None:
 
 
 def to_metadata(rec: FactRecord) -> dict[str, Any]:
+    """A record's Chroma metadata. Keys without a value are written as None: Chroma merges an
+    upsert into the row it replaces, and None is what removes a key there (and stores
+    nothing in a new row)."""
     md: dict[str, Any] = {
         **rec.scope.items(),
         "valid": rec.invalid_at is None,
         "created_at": rec.created_at.timestamp(),
-        "metadata_json": json.dumps(rec.metadata, default=str),
-        "source_ids": json.dumps(list(rec.source_ids)),
+        "metadata_json": json.dumps(rec.metadata, default=str) if rec.metadata else None,
+        "source_ids": json.dumps(list(rec.source_ids)) if rec.source_ids else None,
     }
     for key, ts in (
         ("updated_at", rec.updated_at),
         ("valid_from", rec.valid_from),
         ("invalid_at", rec.invalid_at),
     ):
-        if ts is not None:
-            md[key] = ts.timestamp()
+        md[key] = ts.timestamp() if ts is not None else None
     for key, value in rec.metadata.items():
-        if isinstance(value, str | int | float | bool):
+        if isinstance(value, str | int | float | bool) and key != FACTS_KEY:  # ids: no filter
             md[META_PREFIX + key] = value
     return md
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import Entity, Relation, Scope, Source
+from ..models import Entity, GraphBatch, Relation, Scope, Source
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
@@ -22,7 +23,113 @@ CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, con
   role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
   PRIMARY KEY(fact_id, source_id));
+CREATE TABLE IF NOT EXISTS scopes(key TEXT PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT);
+CREATE INDEX IF NOT EXISTS scopes_user ON scopes(user_id);
+CREATE INDEX IF NOT EXISTS scopes_agent ON scopes(agent_id);
+CREATE INDEX IF NOT EXISTS scopes_run ON scopes(run_id);
+CREATE INDEX IF NOT EXISTS entities_scope ON entities(scope);
+CREATE INDEX IF NOT EXISTS relations_scope ON relations(scope);
+CREATE INDEX IF NOT EXISTS mentions_scope ON mentions(scope);
+CREATE INDEX IF NOT EXISTS sources_scope ON sources(scope);
+CREATE INDEX IF NOT EXISTS derived_source ON derived(source_id);
 """
+#: ``PRAGMA user_version`` once ``scopes`` lists every scope of the other tables
+SCHEMA_VERSION = 1
+
+#: fills ``scopes`` from a file written before it existed: each key ``user␟agent␟run`` split
+#: at its two separators (char 31), an empty id stored as NULL
+BACKFILL_SCOPES = """
+INSERT OR IGNORE INTO scopes(key, user_id, agent_id, run_id)
+SELECT key, nullif(substr(key, 1, a - 1), ''), nullif(substr(key, a + 1, b - a - 1), ''),
+  nullif(substr(key, b + 1), '')
+FROM (SELECT key, a, a + instr(substr(key, a + 1), char(31)) AS b
+  FROM (SELECT key, instr(key, char(31)) AS a
+    FROM (SELECT scope AS key FROM entities UNION SELECT scope FROM relations
+      UNION SELECT scope FROM mentions UNION SELECT scope FROM sources)))
+"""
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """List the scopes of a file written before the ``scopes`` table existed: once, in one
+    transaction with the version mark, so a crash midway leaves it to the next open."""
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(BACKFILL_SCOPES)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # an int constant
+        db.execute("COMMIT")
+    except sqlite3.Error:
+        db.execute("ROLLBACK")
+        raise
+
+
+Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def write_statements(
+    batch: GraphBatch, stale: Sequence[Relation], scope_of: dict[str, str]
+) -> Statements:
+    """What one write runs: mark ``stale`` relations invalid, then upsert ``batch`` (each
+    mention in the scope of its entity, ``scope_of``) and list its scopes."""
+    scopes = {e.scope for e in batch.entities}
+    scopes.update(r.scope for r in batch.relations)
+    scopes.update(s.scope for s in batch.sources)
+    return [
+        (
+            "INSERT OR IGNORE INTO scopes VALUES (?,?,?,?)",
+            [(s.key, s.user_id, s.agent_id, s.run_id) for s in scopes],
+        ),
+        (
+            "UPDATE relations SET invalid_at=? WHERE id=?",
+            [(num(r.invalid_at), r.id) for r in stale],
+        ),
+        (
+            "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
+            [
+                (e.id, e.scope.key, e.name, e.type, json.dumps(list(e.aliases)), num(e.created_at))
+                for e in batch.entities
+            ],
+        ),
+        (
+            "INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    r.id,
+                    r.scope.key,
+                    r.source_id,
+                    r.relation,
+                    r.target_id,
+                    r.fact_id,
+                    num(r.valid_from),
+                    num(r.invalid_at),
+                    num(r.created_at),
+                    r.weight,
+                )
+                for r in batch.relations
+            ],
+        ),
+        (
+            "INSERT OR IGNORE INTO mentions VALUES (?,?,?)",
+            [(f, e, scope_of[e]) for f, e in batch.mentions],
+        ),
+        (
+            "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    s.id,
+                    s.scope.key,
+                    s.content,
+                    s.role,
+                    s.title,
+                    num(s.created_at),
+                    json.dumps(s.metadata, default=str),
+                )
+                for s in batch.sources
+            ],
+        ),
+        ("INSERT OR IGNORE INTO derived VALUES (?,?)", list(batch.derived)),
+    ]
 
 
 def ts(value: float | None) -> datetime | None:

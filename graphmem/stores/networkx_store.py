@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, ConfigError
-from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph, norm_name
-from .scope_cache import ScopeCache, keys_holding, matching_keys
+from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
+from .scope_cache import ScopeCache
 from .scope_graph import ScopeGraph
-from .sqlite_rows import SCHEMA, relation, source, upgrade, write_statements
+from .scope_index import keys_holding, listed, matching_keys, named, read, titled
+from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
 
+_TABLES = ("entities", "names", "relations", "mentions", "sources", "titles", "derived", "scopes")
 #: scope keys of the entities with these ids; of the relations, the mentions, either of facts
 _ENTITY_SCOPES = "SELECT scope FROM entities WHERE id IN {marks}"
 _RELATION_SCOPES = "SELECT scope FROM relations WHERE fact_id IN {marks}"
@@ -98,17 +100,12 @@ class NetworkXGraphStore:
         with self._lock:
             return self._scopes.keys()
 
-    def _matching(self, scope: Scope) -> Iterator[ScopeGraph]:
-        """The graphs of the stored scopes ``scope`` matches, loaded one at a time."""
-        db = self._conn()
-        return self._scopes.graphs(db, matching_keys(db, scope))
-
     def _holding(self, scope: Scope, select: str, ids: Sequence[str]) -> Iterator[ScopeGraph]:
         """The graphs of the scopes, among those ``scope`` matches, of the rows ``select``
         finds by id: a call about some entities or facts loads their scopes only."""
         db = self._conn()
         keys = keys_holding(db, select, ids)
-        return self._scopes.graphs(db, (k for k in keys if scope.contains(Scope.from_key(k))))
+        return self._scopes.graphs(db, (k for k in keys if scope.contains(scope_of_key(k))))
 
     def _tx(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         db = self._conn()
@@ -157,9 +154,6 @@ class NetworkXGraphStore:
         for f, eid in batch.mentions:
             if sg := self._scopes.peek(scope_of[eid]):
                 sg.add_mention(f, eid)
-        for s in batch.sources:
-            if s.title and (sg := self._scopes.peek(s.scope.key)):
-                sg.titled[norm_name(s.title)].add(s.id)
 
     def _current(self, fact_ids: Sequence[str]) -> list[Relation]:
         """The stored current (not invalidated) relations of the facts."""
@@ -167,13 +161,7 @@ class NetworkXGraphStore:
             return []
         marks = ",".join("?" * len(fact_ids))
         sql = f"SELECT * FROM relations WHERE fact_id IN ({marks}) AND invalid_at IS NULL"
-        return [relation(row) for row in self._read(sql, list(fact_ids))]
-
-    def _read(self, sql: str, params: list[str]) -> list[Any]:
-        try:
-            return self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as e:
-            raise BackendError(f"cannot read graph store {self.path}: {e}") from e
+        return [relation(row) for row in read(self._conn(), sql, list(fact_ids))]
 
     def _scopes_of(self, batch: GraphBatch) -> dict[str, str]:
         """Scope key of every entity a batch mentions (new or already stored)."""
@@ -183,7 +171,7 @@ class NetworkXGraphStore:
         if unknown:
             marks = ",".join("?" * len(unknown))
             sql = f"SELECT id, scope FROM entities WHERE id IN ({marks})"
-            out.update(self._read(sql, unknown))
+            out.update(read(self._conn(), sql, unknown))
             missing = [e for e in unknown if e not in out]
             if missing:
                 raise BackendError(f"relation or mention of unknown entity {missing[0]}")
@@ -218,7 +206,7 @@ class NetworkXGraphStore:
                 [(derived, rows)]
                 + [
                     (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
-                    for table in ("entities", "relations", "mentions", "sources")
+                    for table in ("entities", "names", "relations", "mentions", "sources", "titles")
                 ]
                 + [("DELETE FROM scopes WHERE key=?", rows)]
             )
@@ -231,12 +219,7 @@ class NetworkXGraphStore:
 
     def reset(self) -> None:
         with self._lock:
-            self._tx(
-                [
-                    (f"DELETE FROM {t}", [()])
-                    for t in ("entities", "relations", "mentions", "sources", "derived", "scopes")
-                ]
-            )
+            self._tx([(f"DELETE FROM {t}", [()]) for t in _TABLES])
             self._scopes.clear()
 
     def close(self) -> None:
@@ -249,18 +232,11 @@ class NetworkXGraphStore:
     # -- reads -----------------------------------------------------------------------------
     def entities(self, scope: Scope) -> list[Entity]:
         with self._lock:
-            return [
-                d["entity"] for sg in self._matching(scope) for _, d in sg.graph.nodes(data=True)
-            ]
+            return [entity(row) for row in listed(self._conn(), scope, "entities")]
 
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         with self._lock:
-            out: dict[str, Entity] = {}
-            for sg in self._matching(scope):
-                for n in norms:
-                    for eid in sg.by_norm.get(n, ()):
-                        out[eid] = sg.graph.nodes[eid]["entity"]
-            return list(out.values())
+            return named(self._conn(), scope, norms)
 
     def relations(
         self,
@@ -271,31 +247,16 @@ class NetworkXGraphStore:
         include_invalid: bool = False,
     ) -> list[Relation]:
         with self._lock:
-            out: list[Relation] = []
+            rels: list[Relation] = []
             if fact_ids is not None:
-                graphs = self._holding(scope, _RELATION_SCOPES, fact_ids)
+                for sg in self._holding(scope, _RELATION_SCOPES, fact_ids):
+                    rels.extend(r for f in fact_ids for r in sg.fact_relations.get(f, {}).values())
             elif entity_ids is not None:
-                graphs = self._holding(scope, _ENTITY_SCOPES, entity_ids)
+                for sg in self._holding(scope, _ENTITY_SCOPES, entity_ids):
+                    rels.extend(_touching(sg, entity_ids))
             else:
-                graphs = self._matching(scope)
-            for sg in graphs:
-                if fact_ids is not None:
-                    rels: Iterable[Relation] = (
-                        r for f in fact_ids for r in sg.fact_relations.get(f, {}).values()
-                    )
-                elif entity_ids is not None:
-                    ids = [e for e in entity_ids if e in sg.graph]
-                    rels = {
-                        d["rel"].id: d["rel"]
-                        for _, _, d in [
-                            *sg.graph.out_edges(ids, data=True),
-                            *sg.graph.in_edges(ids, data=True),
-                        ]
-                    }.values()
-                else:
-                    rels = (d["rel"] for _, _, d in sg.graph.edges(data=True))
-                out.extend(r for r in rels if include_invalid or r.invalid_at is None)
-            return out
+                rels = [relation(row) for row in listed(self._conn(), scope, "relations")]
+            return [r for r in rels if include_invalid or r.invalid_at is None]
 
     def neighbourhood(
         self,
@@ -370,11 +331,7 @@ class NetworkXGraphStore:
     def _titled(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
         """Name → ids of the sources in ``scope`` it titles (names titling none left out)."""
         with self._lock:
-            found: dict[str, list[str]] = {n: [] for n in names}
-            for sg in self._matching(scope):
-                for n in names:
-                    found[n].extend(sg.titled.get(n, ()))
-        return {n: ids for n, ids in found.items() if ids}
+            return titled(self._conn(), scope, names)
 
     def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
         return {
@@ -407,20 +364,20 @@ class NetworkXGraphStore:
             return
         rows = [(s,) for s in source_ids]
         with self._lock:
-            marks = ",".join("?" * len(source_ids))
-            titled = self._conn().execute(
-                f"SELECT id, scope, title FROM sources WHERE id IN ({marks})", list(source_ids)
-            )
-            found = titled.fetchall()
             self._tx(
                 [
                     ("DELETE FROM derived WHERE source_id=?", rows),
+                    ("DELETE FROM titles WHERE source_id=?", rows),
                     ("DELETE FROM sources WHERE id=?", rows),
                 ]
             )
-            for sid, key, title in found:
-                if title and (sg := self._scopes.peek(key)):
-                    sg.titled[norm_name(title)].discard(sid)
+
+
+def _touching(sg: ScopeGraph, entity_ids: Sequence[str]) -> Iterable[Relation]:
+    """The relations of the graph from or to the entities, each once."""
+    ids = [e for e in entity_ids if e in sg.graph]
+    edges = [*sg.graph.out_edges(ids, data="rel"), *sg.graph.in_edges(ids, data="rel")]
+    return {r.id: r for *_, r in edges}.values()
 
 
 def _oldest(r: Relation) -> tuple[datetime, str]:

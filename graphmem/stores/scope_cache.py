@@ -1,7 +1,6 @@
 """The embedded graph store's scopes in memory: each loaded from SQLite the first time a call
 needs it, at most ``capacity`` kept (the least recently used one is let go, and loaded again
-when it is needed again). Which scopes a call needs comes from indexed SELECTs, never from
-visiting every scope.
+when it is needed again). Which scopes a call needs comes from ``scope_index.py``.
 
 The caller holds the store's lock around every method here (one connection, one thread at a
 time)."""
@@ -10,10 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from ..errors import BackendError
-from ..models import Scope, norm_name
 from .scope_graph import ScopeGraph
 from .sqlite_rows import entity, relation
 
@@ -36,41 +34,11 @@ def load_scope(db: sqlite3.Connection, key: str) -> ScopeGraph:
                 "SELECT fact_id, entity_id FROM mentions WHERE scope=?", (key,)
             ):
                 sg.add_mention(fact_id, entity_id)
-            for sid, title in db.execute(
-                "SELECT id, title FROM sources WHERE scope=? AND title IS NOT NULL AND title != ''",
-                (key,),
-            ):
-                sg.titled[norm_name(title)].add(sid)
         finally:
             db.execute("COMMIT")
     except sqlite3.Error as e:
         raise BackendError(f"cannot read graph store scope: {e}") from e
     return sg
-
-
-def matching_keys(db: sqlite3.Connection, scope: Scope) -> list[str]:
-    """Keys of the stored scopes ``scope`` matches (``Scope.contains``), oldest first: one
-    SELECT served by the index of a column the query sets."""
-    ids = scope.items()  # column names are the fixed Scope fields, values are parameters
-    where = " AND ".join(f"{column}=?" for column in ids)
-    sql = f"SELECT key FROM scopes WHERE {where} ORDER BY rowid"
-    return [k for (k,) in _read(db, sql, list(ids.values()))]
-
-
-def keys_holding(db: sqlite3.Connection, select: str, ids: Sequence[str]) -> list[str]:
-    """Distinct scope keys of the rows ``select`` (a constant; each ``{marks}`` in it stands
-    for the list of ids) finds by id."""
-    if not ids:
-        return []
-    sql = select.format(marks=f"({','.join('?' * len(ids))})")
-    return sorted({k for (k,) in _read(db, sql, list(ids) * select.count("{marks}"))})
-
-
-def _read(db: sqlite3.Connection, sql: str, params: list[str]) -> list[tuple[str]]:
-    try:
-        return db.execute(sql, params).fetchall()
-    except sqlite3.Error as e:
-        raise BackendError(f"cannot read graph store: {e}") from e
 
 
 class ScopeCache:

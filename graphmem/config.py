@@ -40,6 +40,10 @@ class Config(BaseSettings):
     read_only: bool = False
 
     graph_store: Literal["networkx", "neo4j"] = "networkx"
+    #: scopes (users, agents, runs) the embedded graph keeps in memory, least recently used
+    #: let go first (and read again from its SQLite file when needed): bounds its memory
+    #: however many scopes the data dir holds. Not used with Neo4j.
+    graph_cache_scopes: int = Field(default=2000, ge=1)
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr(DEFAULT_NEO4J_PASSWORD)

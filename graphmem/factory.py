@@ -161,7 +161,7 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
                 config.neo4j_database,
             )
         else:
-            graph = NetworkXGraphStore(data / "graph.sqlite")
+            graph = NetworkXGraphStore(data / "graph.sqlite", config.graph_cache_scopes)
     history = given.get("history") or HistoryStore(data / "history.sqlite")
     keywords = given.get("keywords") or _keywords(config, graph, vectors, source_vectors)
     return Parts(

@@ -1,41 +1,56 @@
 """Embedded graph store: NetworkX in memory, persisted transactionally to SQLite.
 
 SQLite is the durable copy (one transaction per ``write``); one ``MultiDiGraph`` per scope
-is loaded from it on ``setup`` and updated only after a commit succeeds, so the two never
-disagree and a restart loses nothing. One process writes it (see ``owner.py``); a read-only
-one calls ``refresh`` to load it again once the writer committed.
+is loaded from it the first time a call needs that scope (``scope_cache.py``: at most
+``cache_scopes`` kept) and updated only after a commit succeeds, so the two never disagree and
+a restart loses nothing. Opening a file loads nothing. One process writes it (see
+``owner.py``); a read-only one calls ``refresh`` to let go of what it loaded once the writer
+committed.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError
-from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph, norm_name
+from ..errors import BackendError, ConfigError
+from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
+from .scope_cache import ScopeCache
 from .scope_graph import ScopeGraph
-from .sqlite_rows import SCHEMA, entity, num, relation, source
+from .scope_index import keys_holding, listed, matching_keys, named, read, titled
+from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
+
+_TABLES = ("entities", "names", "relations", "mentions", "sources", "titles", "derived", "scopes")
+#: scope keys of the entities with these ids; of the relations, the mentions, either of facts
+_ENTITY_SCOPES = "SELECT scope FROM entities WHERE id IN {marks}"
+_RELATION_SCOPES = "SELECT scope FROM relations WHERE fact_id IN {marks}"
+_MENTION_SCOPES = "SELECT scope FROM mentions WHERE fact_id IN {marks}"
+_FACT_SCOPES = (
+    "SELECT scope FROM relations WHERE fact_id IN {marks}"
+    " UNION SELECT scope FROM mentions WHERE fact_id IN {marks}"
+)
 
 
 class NetworkXGraphStore:
     """The default :class:`~graphmem.protocols.GraphStore`: no server, one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache_scopes: int = 2000) -> None:
+        if cache_scopes < 1:
+            raise ConfigError(f"cache_scopes must be at least 1, not {cache_scopes}")
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
-        self._scopes: dict[str, ScopeGraph] = {}
+        self._scopes = ScopeCache(cache_scopes)
         self._lock = threading.RLock()
-        self._loaded = -1  # the file's data_version when it was loaded
+        self._loaded = -1  # the file's data_version when the loaded scopes were read
         self._writers: dict[str, threading.RLock] = {}  # scope key → its writers' lock
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -49,11 +64,12 @@ class NetworkXGraphStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten on disk
-                db.executescript(SCHEMA)
+                db.executescript(SCHEMA)  # indexes added since a file was written, too
+                upgrade(db)
+                self._loaded = self._version(db)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open graph store {self.path}: {e}") from e
             self._db = db
-            self._load()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -61,51 +77,35 @@ class NetworkXGraphStore:
         assert self._db is not None
         return self._db
 
-    def _load(self) -> None:
-        db = self._conn()
-        self._scopes = {}
-        version = self._version(db)
-        db.execute("BEGIN")  # one snapshot: another process's commit is in it wholly or not
-        try:
-            for row in db.execute(
-                "SELECT id, scope, name, type, aliases, created_at FROM entities"
-            ):
-                self._sg(row[1]).add_entity(entity(row))
-            for row in db.execute("SELECT * FROM relations"):
-                self._sg(row[1]).add_relation(relation(row))
-            for fact_id, entity_id, scope in db.execute("SELECT * FROM mentions"):
-                self._sg(scope).add_mention(fact_id, entity_id)
-            for sid, scope, title in db.execute(
-                "SELECT id, scope, title FROM sources WHERE title IS NOT NULL AND title != ''"
-            ):
-                self._sg(scope).titled[norm_name(title)].add(sid)
-        finally:
-            db.execute("COMMIT")
-        self._loaded = version  # not before: a failed load is tried again
-
     @staticmethod
     def _version(db: sqlite3.Connection) -> int:
         """Changes whenever another connection (another process) commits to the file."""
         return int(db.execute("PRAGMA data_version").fetchone()[0])
 
     def refresh(self) -> None:
-        """Load the graph again if another process changed the file since it was loaded."""
+        """Let go of the loaded scopes if another process changed the file since they were
+        read: each is loaded again, as it is now, when a call next needs it."""
         with self._lock:
             try:
-                if self._db is not None and self._version(self._db) != self._loaded:
-                    self._load()
+                if self._db is not None:
+                    version = self._version(self._db)
+                    if version != self._loaded:
+                        self._scopes.clear()
+                        self._loaded = version
             except sqlite3.Error as e:
                 raise BackendError(f"cannot read graph store {self.path}: {e}") from e
 
-    def _sg(self, scope_key: str) -> ScopeGraph:
-        sg = self._scopes.get(scope_key)
-        if sg is None:
-            sg = self._scopes[scope_key] = ScopeGraph()
-        return sg
+    def loaded_scopes(self) -> list[str]:
+        """Keys of the scopes held in memory now, least recently used first."""
+        with self._lock:
+            return self._scopes.keys()
 
-    def _matching(self, scope: Scope) -> Iterable[ScopeGraph]:
-        self._conn()
-        return [sg for key, sg in self._scopes.items() if scope.contains(Scope.from_key(key))]
+    def _holding(self, scope: Scope, select: str, ids: Sequence[str]) -> Iterator[ScopeGraph]:
+        """The graphs of the scopes, among those ``scope`` matches, of the rows ``select``
+        finds by id: a call about some entities or facts loads their scopes only."""
+        db = self._conn()
+        keys = keys_holding(db, select, ids)
+        return self._scopes.graphs(db, (k for k in keys if scope.contains(scope_of_key(k))))
 
     def _tx(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         db = self._conn()
@@ -133,97 +133,48 @@ class NetworkXGraphStore:
             keep = {r.id for r in batch.relations}
             scope_of = self._scopes_of(batch)
             stale = [
-                _replace_invalid(r, ended.get(f, at))
-                for f in invalidate_facts
-                for sg in self._scopes.values()
-                for r in sg.fact_relations.get(f, {}).values()
-                if r.invalid_at is None and r.id not in keep
+                _replace_invalid(r, ended.get(r.fact_id, at))
+                for r in self._current(invalidate_facts)
+                if r.id not in keep
             ]
-            self._tx(
-                [
-                    (
-                        "UPDATE relations SET invalid_at=? WHERE id=?",
-                        [(num(r.invalid_at), r.id) for r in stale],
-                    ),
-                    (
-                        "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
-                        [
-                            (
-                                e.id,
-                                e.scope.key,
-                                e.name,
-                                e.type,
-                                json.dumps(list(e.aliases)),
-                                e.created_at.timestamp(),
-                            )
-                            for e in batch.entities
-                        ],
-                    ),
-                    (
-                        "INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        [
-                            (
-                                r.id,
-                                r.scope.key,
-                                r.source_id,
-                                r.relation,
-                                r.target_id,
-                                r.fact_id,
-                                num(r.valid_from),
-                                num(r.invalid_at),
-                                r.created_at.timestamp(),
-                                r.weight,
-                            )
-                            for r in batch.relations
-                        ],
-                    ),
-                    (
-                        "INSERT OR IGNORE INTO mentions VALUES (?,?,?)",
-                        [(f, e, scope_of[e]) for f, e in batch.mentions],
-                    ),
-                    (
-                        "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)",
-                        [
-                            (
-                                s.id,
-                                s.scope.key,
-                                s.content,
-                                s.role,
-                                s.title,
-                                s.created_at.timestamp(),
-                                json.dumps(s.metadata, default=str),
-                            )
-                            for s in batch.sources
-                        ],
-                    ),
-                    (
-                        "INSERT OR IGNORE INTO derived VALUES (?,?)",
-                        list(batch.derived),
-                    ),
-                ]
-            )
-            for r in stale:
-                self._sg(r.scope.key).add_relation(r)
-            for e in batch.entities:
-                self._sg(e.scope.key).add_entity(e)
-            for r in batch.relations:
-                self._sg(r.scope.key).add_relation(r)
-            for f, eid in batch.mentions:
-                self._sg(scope_of[eid]).add_mention(f, eid)
-            for s in batch.sources:
-                if s.title:
-                    self._sg(s.scope.key).titled[norm_name(s.title)].add(s.id)
+            self._tx(write_statements(batch, stale, scope_of))
+            self._apply(batch, stale, scope_of)
+
+    def _apply(self, batch: GraphBatch, stale: list[Relation], scope_of: dict[str, str]) -> None:
+        """A committed write, in the loaded graphs it concerns (the others load it later)."""
+        for r in stale:
+            if sg := self._scopes.peek(r.scope.key):
+                sg.add_relation(r)
+        for e in batch.entities:
+            if sg := self._scopes.peek(e.scope.key):
+                sg.add_entity(e)
+        for r in batch.relations:
+            if sg := self._scopes.peek(r.scope.key):
+                sg.add_relation(r)
+        for f, eid in batch.mentions:
+            if sg := self._scopes.peek(scope_of[eid]):
+                sg.add_mention(f, eid)
+
+    def _current(self, fact_ids: Sequence[str]) -> list[Relation]:
+        """The stored current (not invalidated) relations of the facts."""
+        if not fact_ids:
+            return []
+        marks = ",".join("?" * len(fact_ids))
+        sql = f"SELECT * FROM relations WHERE fact_id IN ({marks}) AND invalid_at IS NULL"
+        return [relation(row) for row in read(self._conn(), sql, list(fact_ids))]
 
     def _scopes_of(self, batch: GraphBatch) -> dict[str, str]:
         """Scope key of every entity a batch mentions (new or already stored)."""
         out = {e.id: e.scope.key for e in batch.entities}
         ends = [r.source_id for r in batch.relations] + [r.target_id for r in batch.relations]
-        for eid in [e for _, e in batch.mentions] + ends:
-            if eid not in out:
-                key = next((k for k, sg in self._scopes.items() if eid in sg.graph), None)
-                if key is None:
-                    raise BackendError(f"relation or mention of unknown entity {eid}")
-                out[eid] = key
+        unknown = sorted({e for _, e in batch.mentions}.union(ends).difference(out))
+        if unknown:
+            marks = ",".join("?" * len(unknown))
+            sql = f"SELECT id, scope FROM entities WHERE id IN ({marks})"
+            out.update(read(self._conn(), sql, unknown))
+            missing = [e for e in unknown if e not in out]
+            if missing:
+                raise BackendError(f"relation or mention of unknown entity {missing[0]}")
         return out
 
     def delete_facts(self, fact_ids: Sequence[str]) -> None:
@@ -231,6 +182,7 @@ class NetworkXGraphStore:
             return
         rows = [(f,) for f in fact_ids]
         with self._lock:
+            keys = keys_holding(self._conn(), _FACT_SCOPES, fact_ids)
             self._tx(
                 [
                     ("DELETE FROM relations WHERE fact_id=?", rows),
@@ -238,15 +190,14 @@ class NetworkXGraphStore:
                     ("DELETE FROM derived WHERE fact_id=?", rows),
                 ]
             )
-            for sg in self._scopes.values():
-                for f in fact_ids:
-                    sg.drop_fact(f)
+            for key in keys:
+                if sg := self._scopes.peek(key):
+                    for f in fact_ids:
+                        sg.drop_fact(f)
 
     def delete_scope(self, scope: Scope) -> None:
         with self._lock:
-            keys = [k for k in self._scopes if scope.contains(Scope.from_key(k))]
-            stored = {r[0] for r in self._conn().execute("SELECT DISTINCT scope FROM sources")}
-            keys += [k for k in stored if k and scope.contains(Scope.from_key(k)) and k not in keys]
+            keys = matching_keys(self._conn(), scope)
             rows = [(k,) for k in keys]
             derived = (
                 "DELETE FROM derived WHERE source_id IN (SELECT id FROM sources WHERE scope=?)"
@@ -255,11 +206,11 @@ class NetworkXGraphStore:
                 [(derived, rows)]
                 + [
                     (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
-                    for table in ("entities", "relations", "mentions", "sources")
+                    for table in ("entities", "names", "relations", "mentions", "sources", "titles")
                 ]
+                + [("DELETE FROM scopes WHERE key=?", rows)]
             )
-            for k in keys:
-                self._scopes.pop(k, None)
+            self._scopes.drop(keys)
 
     def lock(self, scope: Scope) -> AbstractContextManager[object]:
         """One writer of the scope at a time in this process (one process owns the file)."""
@@ -268,36 +219,24 @@ class NetworkXGraphStore:
 
     def reset(self) -> None:
         with self._lock:
-            self._tx(
-                [
-                    (f"DELETE FROM {t}", [()])
-                    for t in ("entities", "relations", "mentions", "sources", "derived")
-                ]
-            )
-            self._scopes = {}
+            self._tx([(f"DELETE FROM {t}", [()]) for t in _TABLES])
+            self._scopes.clear()
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
             self._db = None
-            self._scopes = {}
+            self._scopes.clear()
 
     # -- reads -----------------------------------------------------------------------------
     def entities(self, scope: Scope) -> list[Entity]:
         with self._lock:
-            return [
-                d["entity"] for sg in self._matching(scope) for _, d in sg.graph.nodes(data=True)
-            ]
+            return [entity(row) for row in listed(self._conn(), scope, "entities")]
 
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         with self._lock:
-            out: dict[str, Entity] = {}
-            for sg in self._matching(scope):
-                for n in norms:
-                    for eid in sg.by_norm.get(n, ()):
-                        out[eid] = sg.graph.nodes[eid]["entity"]
-            return list(out.values())
+            return named(self._conn(), scope, norms)
 
     def relations(
         self,
@@ -308,25 +247,16 @@ class NetworkXGraphStore:
         include_invalid: bool = False,
     ) -> list[Relation]:
         with self._lock:
-            out: list[Relation] = []
-            for sg in self._matching(scope):
-                if fact_ids is not None:
-                    rels: Iterable[Relation] = (
-                        r for f in fact_ids for r in sg.fact_relations.get(f, {}).values()
-                    )
-                elif entity_ids is not None:
-                    ids = [e for e in entity_ids if e in sg.graph]
-                    rels = {
-                        d["rel"].id: d["rel"]
-                        for _, _, d in [
-                            *sg.graph.out_edges(ids, data=True),
-                            *sg.graph.in_edges(ids, data=True),
-                        ]
-                    }.values()
-                else:
-                    rels = (d["rel"] for _, _, d in sg.graph.edges(data=True))
-                out.extend(r for r in rels if include_invalid or r.invalid_at is None)
-            return out
+            rels: list[Relation] = []
+            if fact_ids is not None:
+                for sg in self._holding(scope, _RELATION_SCOPES, fact_ids):
+                    rels.extend(r for f in fact_ids for r in sg.fact_relations.get(f, {}).values())
+            elif entity_ids is not None:
+                for sg in self._holding(scope, _ENTITY_SCOPES, entity_ids):
+                    rels.extend(_touching(sg, entity_ids))
+            else:
+                rels = [relation(row) for row in listed(self._conn(), scope, "relations")]
+            return [r for r in rels if include_invalid or r.invalid_at is None]
 
     def neighbourhood(
         self,
@@ -342,7 +272,7 @@ class NetworkXGraphStore:
 
         with self._lock:
             # an entity belongs to one exact scope: walk each in its own graph, all at once
-            graphs = list(self._matching(scope))
+            graphs = list(self._holding(scope, _ENTITY_SCOPES, entity_ids))
             home = {e: sg for e in entity_ids for sg in graphs if e in sg.graph}
             frontier = list(home)
             rels: dict[str, Relation] = {}
@@ -378,7 +308,7 @@ class NetworkXGraphStore:
         with self._lock:
             return [
                 (f, e)
-                for sg in self._matching(scope)
+                for sg in self._holding(scope, _MENTION_SCOPES, fact_ids)
                 for f in fact_ids
                 for e in sg.fact_entities.get(f, ())
             ]
@@ -401,9 +331,7 @@ class NetworkXGraphStore:
     def _titled(self, scope: Scope, names: Sequence[str]) -> dict[str, list[str]]:
         """Name → ids of the sources in ``scope`` it titles (names titling none left out)."""
         with self._lock:
-            groups = self._matching(scope)
-            found = {n: [i for sg in groups for i in sg.titled.get(n, ())] for n in names}
-        return {n: ids for n, ids in found.items() if ids}
+            return titled(self._conn(), scope, names)
 
     def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
         return {
@@ -436,20 +364,20 @@ class NetworkXGraphStore:
             return
         rows = [(s,) for s in source_ids]
         with self._lock:
-            marks = ",".join("?" * len(source_ids))
-            titled = self._conn().execute(
-                f"SELECT id, scope, title FROM sources WHERE id IN ({marks})", list(source_ids)
-            )
-            found = titled.fetchall()
             self._tx(
                 [
                     ("DELETE FROM derived WHERE source_id=?", rows),
+                    ("DELETE FROM titles WHERE source_id=?", rows),
                     ("DELETE FROM sources WHERE id=?", rows),
                 ]
             )
-            for sid, key, title in found:
-                if title and key in self._scopes:
-                    self._scopes[key].titled[norm_name(title)].discard(sid)
+
+
+def _touching(sg: ScopeGraph, entity_ids: Sequence[str]) -> Iterable[Relation]:
+    """The relations of the graph from or to the entities, each once."""
+    ids = [e for e in entity_ids if e in sg.graph]
+    edges = [*sg.graph.out_edges(ids, data="rel"), *sg.graph.in_edges(ids, data="rel")]
+    return {r.id: r for *_, r in edges}.values()
 
 
 def _oldest(r: Relation) -> tuple[datetime, str]:

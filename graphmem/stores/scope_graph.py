@@ -7,30 +7,23 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..models import Entity, Relation, norm_name
+from ..models import Entity, Relation
 
 
 @dataclass
 class ScopeGraph:
-    """Everything of one exact scope, in memory."""
+    """One exact scope's entities, relations and mentions, in memory (names and titles are
+    looked up in SQLite: ``scope_index.py``)."""
 
     graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
-    by_norm: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     fact_entities: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     entity_facts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     fact_relations: dict[str, dict[str, Relation]] = field(
         default_factory=lambda: defaultdict(dict)
     )
-    titled: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def add_entity(self, e: Entity) -> None:
-        old = self.graph.nodes[e.id]["entity"] if e.id in self.graph else None
-        if old is not None:
-            for n in old.names:
-                self.by_norm[norm_name(n)].discard(e.id)
         self.graph.add_node(e.id, entity=e)
-        for n in e.names:
-            self.by_norm[norm_name(n)].add(e.id)
 
     def add_relation(self, r: Relation) -> None:
         self.graph.add_edge(r.source_id, r.target_id, key=r.id, rel=r)

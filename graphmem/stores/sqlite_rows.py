@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import Entity, Relation, Scope, Source
+from ..models import Entity, GraphBatch, Relation, Scope, Source, norm_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
@@ -22,7 +24,140 @@ CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, con
   role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
   PRIMARY KEY(fact_id, source_id));
+CREATE TABLE IF NOT EXISTS scopes(key TEXT PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT);
+CREATE INDEX IF NOT EXISTS scopes_user ON scopes(user_id);
+CREATE INDEX IF NOT EXISTS scopes_agent ON scopes(agent_id);
+CREATE INDEX IF NOT EXISTS scopes_run ON scopes(run_id);
+CREATE INDEX IF NOT EXISTS entities_scope ON entities(scope);
+CREATE INDEX IF NOT EXISTS relations_scope ON relations(scope);
+CREATE INDEX IF NOT EXISTS mentions_scope ON mentions(scope);
+CREATE INDEX IF NOT EXISTS sources_scope ON sources(scope);
+CREATE INDEX IF NOT EXISTS derived_source ON derived(source_id);
+CREATE TABLE IF NOT EXISTS names(scope TEXT NOT NULL, norm TEXT NOT NULL, entity_id TEXT NOT NULL,
+  PRIMARY KEY(scope, norm, entity_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS names_entity ON names(entity_id);
+CREATE TABLE IF NOT EXISTS titles(scope TEXT NOT NULL, norm TEXT NOT NULL, source_id TEXT NOT NULL,
+  PRIMARY KEY(scope, norm, source_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS titles_source ON titles(source_id);
 """
+#: ``PRAGMA user_version`` once ``scopes``, ``names`` and ``titles`` index the other tables
+SCHEMA_VERSION = 1
+
+#: ``scopes``, ``names`` and ``titles`` of a file written before they existed. A scope key
+#: ``user␟agent␟run`` is split at its two separators (char 31), an empty id stored as NULL;
+#: ``norm_name`` is the Python function (registered on the connection)
+BACKFILL = (
+    """
+INSERT OR IGNORE INTO scopes(key, user_id, agent_id, run_id)
+SELECT key, nullif(substr(key, 1, a - 1), ''), nullif(substr(key, a + 1, b - a - 1), ''),
+  nullif(substr(key, b + 1), '')
+FROM (SELECT key, a, a + instr(substr(key, a + 1), char(31)) AS b
+  FROM (SELECT key, instr(key, char(31)) AS a
+    FROM (SELECT scope AS key FROM entities UNION SELECT scope FROM relations
+      UNION SELECT scope FROM mentions UNION SELECT scope FROM sources)))
+""",
+    "INSERT OR IGNORE INTO names SELECT scope, norm_name(name), id FROM entities",
+    """INSERT OR IGNORE INTO names SELECT e.scope, norm_name(j.value), e.id
+FROM entities e, json_each(e.aliases) j""",
+    """INSERT OR IGNORE INTO titles SELECT scope, norm_name(title), id FROM sources
+WHERE title IS NOT NULL AND title != ''""",
+)
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """List the scopes of a file written before the ``scopes`` table existed: once, in one
+    transaction with the version mark, so a crash midway leaves it to the next open."""
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+        return
+    db.create_function("norm_name", 1, norm_name, deterministic=True)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in BACKFILL:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # an int constant
+        db.execute("COMMIT")
+    except sqlite3.Error:
+        db.execute("ROLLBACK")
+        raise
+
+
+Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def write_statements(
+    batch: GraphBatch, stale: Sequence[Relation], scope_of: dict[str, str]
+) -> Statements:
+    """What one write runs: mark ``stale`` relations invalid, then upsert ``batch`` (each
+    mention in the scope of its entity, ``scope_of``) and list its scopes."""
+    scopes = {e.scope for e in batch.entities}
+    scopes.update(r.scope for r in batch.relations)
+    scopes.update(s.scope for s in batch.sources)
+    entities, sources = batch.entities, batch.sources
+    return [
+        (
+            "INSERT OR IGNORE INTO scopes VALUES (?,?,?,?)",
+            [(s.key, s.user_id, s.agent_id, s.run_id) for s in scopes],
+        ),
+        (
+            "UPDATE relations SET invalid_at=? WHERE id=?",
+            [(num(r.invalid_at), r.id) for r in stale],
+        ),
+        (
+            "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
+            [
+                (e.id, e.scope.key, e.name, e.type, json.dumps(list(e.aliases)), num(e.created_at))
+                for e in batch.entities
+            ],
+        ),
+        (
+            "INSERT OR REPLACE INTO relations VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    r.id,
+                    r.scope.key,
+                    r.source_id,
+                    r.relation,
+                    r.target_id,
+                    r.fact_id,
+                    num(r.valid_from),
+                    num(r.invalid_at),
+                    num(r.created_at),
+                    r.weight,
+                )
+                for r in batch.relations
+            ],
+        ),
+        ("DELETE FROM names WHERE entity_id=?", [(e.id,) for e in entities]),
+        (
+            "INSERT OR IGNORE INTO names VALUES (?,?,?)",
+            [(e.scope.key, norm_name(n), e.id) for e in entities for n in e.names],
+        ),
+        (
+            "INSERT OR IGNORE INTO mentions VALUES (?,?,?)",
+            [(f, e, scope_of[e]) for f, e in batch.mentions],
+        ),
+        (
+            "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    s.id,
+                    s.scope.key,
+                    s.content,
+                    s.role,
+                    s.title,
+                    num(s.created_at),
+                    json.dumps(s.metadata, default=str),
+                )
+                for s in batch.sources
+            ],
+        ),
+        ("DELETE FROM titles WHERE source_id=?", [(s.id,) for s in sources]),
+        (
+            "INSERT INTO titles VALUES (?,?,?)",
+            [(s.scope.key, norm_name(s.title), s.id) for s in sources if s.title],
+        ),
+        ("INSERT OR IGNORE INTO derived VALUES (?,?)", list(batch.derived)),
+    ]
 
 
 def ts(value: float | None) -> datetime | None:
@@ -33,13 +168,18 @@ def num(ts: datetime | None) -> float | None:
     return ts.timestamp() if ts else None
 
 
+#: a stored scope key as a Scope, parsed (and its ids checked) once per key: rows of one
+#: scope share it
+scope_of_key = functools.lru_cache(maxsize=4096)(Scope.from_key)
+
+
 def entity(row: Sequence[Any]) -> Entity:
     id_, scope, name, type_, aliases, created = row
     return Entity(
         id_,
         name,
         type_,
-        Scope.from_key(scope),
+        scope_of_key(scope),
         tuple(json.loads(aliases)),
         ts(created) or datetime.now(UTC),
     )
@@ -53,7 +193,7 @@ def relation(row: Sequence[Any]) -> Relation:
         rel,
         dst,
         fact,
-        Scope.from_key(scope),
+        scope_of_key(scope),
         ts(vf),
         ts(inv),
         ts(created) or datetime.now(UTC),
@@ -63,7 +203,7 @@ def relation(row: Sequence[Any]) -> Relation:
 
 def source(row: Sequence[Any]) -> Source:
     id_, key, content, role, title, created, md = row
-    scope = Scope.from_key(key)
+    scope = scope_of_key(key)
     return Source(
         id_, scope, content, role, title, ts(created) or datetime.now(UTC), json.loads(md)
     )

@@ -221,46 +221,74 @@ def _walk(node: dict[str, Any], out: list[tuple[str, str]]) -> int:
 
 
 # -- the workload --------------------------------------------------------------------------
-def workload(store: Neo4jGraphStore, scope: Scope, facts: int) -> None:
-    """The store calls of a search and of a write (and a delete) for the tenant ``scope``
-    (written with :func:`write_tenant`, ``facts`` facts), with the arguments they would have:
-    names the tenant knows, its facts, messages and entities. Run it inside
-    :func:`recording`: its writes are rolled back."""
+Call = tuple[str, Callable[[Neo4jGraphStore], object]]
+
+
+def search_calls(scope: Scope, facts: int) -> list[Call]:
+    """The store calls of a search for the tenant ``scope`` (written with :func:`write_tenant`,
+    ``facts`` facts), with the arguments they would have: link the query's names (names the
+    tenant knows and one it does not), walk the graph, read provenance, the keyword signal."""
     fids = [fact_id(scope, i) for i in range(min(facts, 6))]
     sids = [source_id(scope, i) for i in range(min(facts, 6))]
     names = [norm_name(n) for n in ("USER", SPEAKER, "Bob", "Thing 0", "Nobody")]
     user, alice = entity_id(scope, "USER"), entity_id(scope, SPEAKER)
-    # search: link the query's names, then walk, read provenance and the keyword signal
-    store.find_entities(scope, names)
-    store.title_counts(scope, names, 21)
-    store.sources_about(scope, names, 20)
-    store.neighbourhood(scope, [alice, user], hops=2, limit=200, mention_cap=20)
-    store.neighbourhood(scope, [alice], hops=1, limit=50, at=T0 + timedelta(minutes=3))
-    store.mentions(scope, fids)
-    store.fact_sources(fids)
-    store.source_facts(sids)
-    store.sources(scope, sids)
-    keywords = store.keyword_index()
-    keywords.search("facts", scope, "who does alice know", 10)
-    keywords.search("sources", scope, "alice", 10)
-    # write: reconcile and resolve read, then one locked write (invalidating a fact and
-    # re-typing an entity), and the deletes
-    store.relations(scope, entity_ids=[user])
-    store.relations(scope, fact_ids=fids)
-    store.relations(scope)
-    store.entities(scope)
-    with store.lock(scope):
-        store.write(batch(scope, range(facts, facts + 2), "Robot"), invalidate_facts=fids[:1])
-    store.delete_facts(fids[1:2])
-    store.delete_sources(sids[1:2])
-    store.delete_scope(scope)
-    # inspection
-    store.describe(scope)
-    store.fact_nodes(fids)
+    past = T0 + timedelta(minutes=3)
+    return [
+        ("find_entities", lambda s: s.find_entities(scope, names)),
+        ("title_counts", lambda s: s.title_counts(scope, names, 21)),
+        ("sources_about", lambda s: s.sources_about(scope, names, 20)),
+        ("neighbourhood", lambda s: s.neighbourhood(scope, [alice, user], 2, 200, 20)),
+        ("neighbourhood_at", lambda s: s.neighbourhood(scope, [alice], 1, 50, at=past)),
+        ("mentions", lambda s: s.mentions(scope, fids)),
+        ("fact_sources", lambda s: s.fact_sources(fids)),
+        ("source_facts", lambda s: s.source_facts(sids)),
+        ("sources", lambda s: s.sources(scope, sids)),
+        ("keyword_facts", lambda s: s.keyword_index().search("facts", scope, "alice knows", 10)),
+        ("keyword_sources", lambda s: s.keyword_index().search("sources", scope, "alice", 10)),
+    ]
 
 
-def record(store: Neo4jGraphStore, scope: Scope, facts: int) -> list[Statement]:
-    """The named statements of :func:`workload`."""
+def write_calls(scope: Scope, facts: int) -> list[Call]:
+    """The store calls of a write for the tenant: reconcile and resolve read, then one locked
+    write (invalidating a fact and re-typing an entity), the deletes, and inspection."""
+    fids = [fact_id(scope, i) for i in range(min(facts, 6))]
+    sids = [source_id(scope, i) for i in range(min(facts, 6))]
+    user = entity_id(scope, "USER")
+    new = batch(scope, range(facts, facts + 2), "Robot")
+
+    def locked_write(s: Neo4jGraphStore) -> None:
+        with s.lock(scope):
+            s.write(new, invalidate_facts=fids[:1])
+
+    return [
+        ("relations_by_entity", lambda s: s.relations(scope, entity_ids=[user])),
+        ("relations_by_fact", lambda s: s.relations(scope, fact_ids=fids)),
+        ("relations", lambda s: s.relations(scope)),
+        ("entities", lambda s: s.entities(scope)),
+        ("write", locked_write),
+        ("delete_facts", lambda s: s.delete_facts(fids[1:2])),
+        ("delete_sources", lambda s: s.delete_sources(sids[1:2])),
+        ("delete_scope", lambda s: s.delete_scope(scope)),
+        ("describe", lambda s: s.describe(scope)),
+        ("fact_nodes", lambda s: s.fact_nodes(fids)),
+    ]
+
+
+def workload(store: Neo4jGraphStore, scope: Scope, facts: int) -> None:
+    """Every call of :func:`search_calls` and :func:`write_calls`. Run it inside
+    :func:`recording`: its writes are rolled back."""
+    for _, call in [*search_calls(scope, facts), *write_calls(scope, facts)]:
+        call(store)
+
+
+def record(
+    store: Neo4jGraphStore, scope: Scope, facts: int, calls: Callable[..., list[Call]] | None = None
+) -> list[Statement]:
+    """The named statements of :func:`workload` (or of ``calls(scope, facts)`` only)."""
     with recording(store) as ran:
-        workload(store, scope, facts)
+        if calls is None:
+            workload(store, scope, facts)
+        else:
+            for _, call in calls(scope, facts):
+                call(store)
     return named(ran)

@@ -18,6 +18,11 @@ CREATE INDEX graphmem_entity_norm IF NOT EXISTS FOR (n:Entity) ON (n.norm);
 CREATE FULLTEXT INDEX graphmem_entity_names IF NOT EXISTS
   FOR (n:Entity) ON EACH [n.name, n.aliases_text];
 CREATE INDEX graphmem_source_title_norm IF NOT EXISTS FOR (n:Source) ON (n.title_norm);
+// A title within one scope key: a speaker's name titles every message of theirs, in every
+// scope, so a lookup by title alone would read other scopes' messages.
+CREATE INDEX graphmem_source_user_title IF NOT EXISTS FOR (n:Source) ON (n.user_id, n.title_norm);
+CREATE INDEX graphmem_source_agent_title IF NOT EXISTS FOR (n:Source) ON (n.agent_id, n.title_norm);
+CREATE INDEX graphmem_source_run_title IF NOT EXISTS FOR (n:Source) ON (n.run_id, n.title_norm);
 // The keyword signal: Lucene BM25 over fact texts and source contents and titles, shared by
 // every process that uses this server. The `standard` analyzer drops the stop words that
 // bm25s drops (the same 33) and stems nothing, as the embedded index does. The scope keys are

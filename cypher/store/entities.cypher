@@ -1,8 +1,12 @@
 // Entities whose scope matches every non-null key of ($user_id, $agent_id, $run_id).
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 MATCH (e:Entity)
-// any key that is set selects through its index; the rest is the exact scope
-WHERE (e.user_id = $user_id OR e.agent_id = $agent_id OR e.run_id = $run_id)
+USING INDEX SEEK e:Entity(run_id)
+USING INDEX SEEK e:Entity(user_id)
+USING INDEX SEEK e:Entity(agent_id)
+// one scope key seeks through its index ($by_*: the store sets one; the hints keep that
+// plan whatever the statistics say); the rest is the exact scope
+WHERE (e.run_id = $by_run OR e.user_id = $by_user OR e.agent_id = $by_agent)
   AND ($user_id IS NULL OR e.user_id = $user_id)
   AND ($agent_id IS NULL OR e.agent_id = $agent_id)
   AND ($run_id IS NULL OR e.run_id = $run_id)

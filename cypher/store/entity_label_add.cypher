@@ -2,4 +2,5 @@
 // graphmem.models.LABEL and passed as a parameter (a dynamic label, Neo4j 5.26+).
 UNWIND $rows AS row
 MATCH (e:Entity {id: row.id})
+USING INDEX SEEK e:Entity(id)
 SET e:$(row.label)

@@ -3,6 +3,7 @@
 // record costs next to nothing.
 UNWIND $fact_ids AS fid
 MATCH (f:Fact {id: fid})-[:DERIVED_FROM]->(s:Source)
+USING INDEX SEEK f:Fact(id)
 WITH fid, s.id AS sid
 ORDER BY fid, sid
 RETURN collect([fid, sid]) AS pairs

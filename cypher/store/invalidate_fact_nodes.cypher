@@ -3,6 +3,7 @@
 // invalid_at (idempotent).
 UNWIND $rows AS row
 MATCH (f:Fact {id: row.fid})
+USING INDEX SEEK f:Fact(id)
 WHERE f.invalid_at IS NULL AND NOT row.fid IN $keep
 SET f.invalid_at = row.at
 RETURN count(f) AS n

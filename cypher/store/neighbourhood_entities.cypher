@@ -4,6 +4,7 @@
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 UNWIND $ids AS eid
 MATCH (e:Entity {id: eid})
+USING INDEX SEEK e:Entity(id)
 WHERE ($user_id IS NULL OR e.user_id = $user_id)
   AND ($agent_id IS NULL OR e.agent_id = $agent_id)
   AND ($run_id IS NULL OR e.run_id = $run_id)

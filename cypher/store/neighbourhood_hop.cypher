@@ -12,6 +12,7 @@
 UNWIND range(0, size($frontier) - 1) AS i
 CALL (i) {
   MATCH (n:Entity {id: $frontier[i]})-[r]-(m:Entity)
+  USING INDEX SEEK n:Entity(id)
   WHERE CASE WHEN $at IS NULL THEN r.invalid_at IS NULL
       ELSE coalesce(r.valid_from, r.created_at) <= $at
         AND (r.invalid_at IS NULL OR r.invalid_at > $at) END

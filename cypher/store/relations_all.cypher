@@ -1,8 +1,12 @@
 // Relations whose scope matches; current only unless $include_invalid. The source entity
-// (same scope as its relations) is found through the index of any scope key that is set.
-// Times are returned as epoch microseconds: cheaper for the driver than temporal values.
+// (same scope as its relations) is found through the index of one scope key ($by_*: the
+// store sets one). Times are returned as epoch microseconds: cheaper for the driver than
+// temporal values.
 MATCH (e:Entity)
-WHERE e.user_id = $user_id OR e.agent_id = $agent_id OR e.run_id = $run_id
+USING INDEX SEEK e:Entity(run_id)
+USING INDEX SEEK e:Entity(user_id)
+USING INDEX SEEK e:Entity(agent_id)
+WHERE e.run_id = $by_run OR e.user_id = $by_user OR e.agent_id = $by_agent
 MATCH (e)-[r]->(b:Entity)
 WHERE ($user_id IS NULL OR r.user_id = $user_id)
   AND ($agent_id IS NULL OR r.agent_id = $agent_id)

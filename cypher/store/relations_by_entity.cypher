@@ -1,7 +1,8 @@
 // Relations (either direction) of the entities $entity_ids, in the scope.
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 UNWIND $entity_ids AS eid
-MATCH (:Entity {id: eid})-[r]-(:Entity)
+MATCH (a:Entity {id: eid})-[r]-(:Entity)
+USING INDEX SEEK a:Entity(id)
 WHERE ($user_id IS NULL OR r.user_id = $user_id)
   AND ($agent_id IS NULL OR r.agent_id = $agent_id)
   AND ($run_id IS NULL OR r.run_id = $run_id)

@@ -2,8 +2,10 @@
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 UNWIND $fact_ids AS fid
 MATCH (f:Fact {id: fid})
+USING INDEX SEEK f:Fact(id)
 UNWIND coalesce(f.relation_sources, []) AS sid
 MATCH (a:Entity {id: sid})-[r]->(b:Entity)
+USING INDEX SEEK a:Entity(id)
 WHERE r.fact_id = fid
   AND ($user_id IS NULL OR r.user_id = $user_id)
   AND ($agent_id IS NULL OR r.agent_id = $agent_id)

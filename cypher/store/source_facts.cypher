@@ -2,6 +2,7 @@
 // row (see fact_sources).
 UNWIND $source_ids AS sid
 MATCH (f:Fact)-[:DERIVED_FROM]->(s:Source {id: sid})
+USING INDEX SEEK s:Source(id)
 WITH sid, f.id AS fid
 ORDER BY sid, fid
 RETURN collect([sid, fid]) AS pairs

@@ -1,5 +1,6 @@
 // Times are returned as epoch microseconds: cheaper for the driver than temporal values.
 MATCH (s:Source)
+USING INDEX SEEK s:Source(id)
 WHERE s.id IN $ids
   AND ($user_id IS NULL OR s.user_id = $user_id)
   AND ($agent_id IS NULL OR s.agent_id = $agent_id)

@@ -1,6 +1,7 @@
 // (:Fact)-[:DERIVED_FROM]->(:Source); the link carries the source's scope.
 UNWIND $rows AS row
 MATCH (s:Source {id: row.source_id})
+USING INDEX SEEK s:Source(id)
 MERGE (f:Fact {id: row.fact_id})
   ON CREATE SET f.user_id = s.user_id, f.agent_id = s.agent_id, f.run_id = s.run_id,
     f.scope_key = s.scope_key

@@ -2,6 +2,7 @@
 // Times arrive as ISO strings (cheaper to send than temporal values).
 UNWIND $rows AS row
 OPTIONAL MATCH (old:Entity {id: row.id})
+USING INDEX SEEK old:Entity(id)
 WITH row, old.type AS old_type
 MERGE (e:Entity {id: row.id})
 SET e += row.props, e.created_at = datetime(row.created_at)

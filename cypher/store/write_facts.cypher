@@ -4,6 +4,7 @@
 // of them gets no node, as it would belong to no scope.
 UNWIND $rows AS row
 MATCH (f:Fact {id: row.id})
+USING INDEX SEEK f:Fact(id)
 SET f.text = row.text, f.valid_from = coalesce(datetime(row.valid_from), f.valid_from),
   f.invalid_at = coalesce(f.invalid_at, datetime(row.invalid_at))
 RETURN count(*) AS n

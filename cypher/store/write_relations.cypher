@@ -4,7 +4,9 @@
 // arrive as ISO strings (cheaper to send than temporal values).
 UNWIND $rows AS row
 MATCH (a:Entity {id: row.source_id})
+USING INDEX SEEK a:Entity(id)
 MATCH (b:Entity {id: row.target_id})
+USING INDEX SEEK b:Entity(id)
 MERGE (a)-[r:`__TYPE__` {id: row.id}]->(b)
 SET r += row.props, r.created_at = datetime(row.created_at),
   r.valid_from = datetime(row.valid_from), r.invalid_at = datetime(row.invalid_at)

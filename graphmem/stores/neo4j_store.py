@@ -44,6 +44,8 @@ log = logging.getLogger("graphmem")
 Work = Callable[[ManagedTransaction], T]
 
 RESET_CHUNK = 10_000
+#: which scope key a scoped query seeks through: the first one set (see :func:`scoped`)
+SEEK_ORDER = ("run_id", "user_id", "agent_id")
 INDEX_TIMEOUT_S = 300
 
 
@@ -193,7 +195,7 @@ class Neo4jGraphStore:
 
     def delete_scope(self, scope: Scope) -> None:
         names = ("delete_scope_entities", "delete_scope_sources", "delete_scope_facts")
-        self._write_all("delete_scope", names, scope.as_dict())
+        self._write_all("delete_scope", names, scoped(scope))
 
     @contextmanager
     def lock(self, scope: Scope) -> Iterator[None]:
@@ -231,14 +233,14 @@ class Neo4jGraphStore:
 
     # -- reads -----------------------------------------------------------------------------
     def entities(self, scope: Scope) -> list[Entity]:
-        rows = self._query("entities", "store/entities", **scope.as_dict())
+        rows = self._query("entities", "store/entities", **scoped(scope))
         return [_entity(r["e"]) for r in rows]
 
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         if not norms:
             return []
         rows = self._query(
-            "find_entities", "store/find_entities", norms=list(norms), **scope.as_dict()
+            "find_entities", "store/find_entities", norms=list(norms), **scoped(scope)
         )
         return [_entity(r["e"]) for r in rows]
 
@@ -250,7 +252,7 @@ class Neo4jGraphStore:
         entity_ids: Sequence[str] | None = None,
         include_invalid: bool = False,
     ) -> list[Relation]:
-        params: dict[str, Any] = {"include_invalid": include_invalid, **scope.as_dict()}
+        params: dict[str, Any] = {"include_invalid": include_invalid, **scoped(scope)}
         if fact_ids is not None:
             name, params["fact_ids"] = "store/relations_by_fact", list(fact_ids)
         elif entity_ids is not None:
@@ -277,13 +279,13 @@ class Neo4jGraphStore:
         if not fact_ids:
             return []
         ids = list(dict.fromkeys(fact_ids))
-        (row,) = self._query("mentions", "store/mentions", fact_ids=ids, **scope.as_dict())
+        (row,) = self._query("mentions", "store/mentions", fact_ids=ids, **scoped(scope))
         return [(f, e) for f, e in row["pairs"]]
 
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
         if not ids:
             return []
-        rows = self._query("sources", "store/sources", ids=list(ids), **scope.as_dict())
+        rows = self._query("sources", "store/sources", ids=list(ids), **scoped(scope))
         return [_source(r["s"]) for r in rows]
 
     def sources_about(self, scope: Scope, names: Sequence[str], limit: int) -> dict[str, list[str]]:
@@ -294,7 +296,7 @@ class Neo4jGraphStore:
             "store/sources_about",
             names=list(names),
             limit=limit,
-            **scope.as_dict(),
+            **scoped(scope),
         )
         return {row["name"]: row["source_ids"] for row in rows}
 
@@ -306,7 +308,7 @@ class Neo4jGraphStore:
             "store/title_counts",
             names=list(dict.fromkeys(names)),
             limit=limit,
-            **scope.as_dict(),
+            **scoped(scope),
         )
         return {name: count for name, count in row["counts"]}
 
@@ -340,10 +342,21 @@ class Neo4jGraphStore:
     def describe(self, scope: Scope) -> dict[str, dict[str, int]]:
         """Counts of labels and relationship types stored for ``scope`` (for inspection)."""
         out: dict[str, dict[str, int]] = {"labels": {}, "relationships": {}}
-        for row in self._query("describe", "store/describe", **scope.as_dict()):
+        for row in self._query("describe", "store/describe", **scoped(scope)):
             kind = "labels" if row["kind"] == "label" else "relationships"
             out[kind][row["name"]] = row["n"]
         return out
+
+
+def scoped(scope: Scope) -> dict[str, str | None]:
+    """The query parameters of ``scope``: its keys (the exact scope every query checks) and
+    ``by_run``/``by_user``/``by_agent``, of which only the first key set in that order is not
+    null: queries seek through that key's index and filter by the rest. A run is the
+    narrowest key and an agent (serving many users) the broadest, so a scope given by several
+    keys reads only its narrowest slice, never the whole of a big tenant that shares a key."""
+    keys = scope.as_dict()
+    seek = next(k for k in SEEK_ORDER if keys[k] is not None)
+    return {**keys, **{f"by_{k[:-3]}": keys[k] if k == seek else None for k in SEEK_ORDER}}
 
 
 def _release(tx: Any, session: Any) -> None:

@@ -256,3 +256,19 @@ def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
     assert [[i for i, _ in hits] for hits in found] == [[r.id] for r in recs]
     assert len(index._entries) == 3
     assert [i for i, _ in index.search("facts", users[0], "chess", 5)] == [recs[0].id]
+
+
+def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> None:
+    """The catalog is derived data: deleted, it is rebuilt from the pool and the owners'
+    collections on the next open, and every read answers as before."""
+    recs, vecs = records(3, big=10)
+    ids = [r.id for r in recs]
+    s = store(tmp_path, 8)
+    s.upsert(recs, vecs)
+    before = answers(s, ids)
+    assert s.catalog is not None
+    path = s.catalog.path
+    s.close()
+    for f in path.parent.glob(path.name + "*"):
+        f.unlink()
+    assert answers(store(tmp_path, 8), ids) == before

@@ -119,15 +119,19 @@ def _write(store: ChromaVectorStore, col: Any, group: Sequence[tuple[FactRecord,
 
 def migrate(store: ChromaVectorStore, catalog: Catalog) -> None:
     """Bring a data dir written with a collection per owner to the pooled layout: owners with
-    at most ``pool_limit`` records move to the pool, larger ones keep their collections."""
+    at most ``pool_limit`` records move to the pool, larger ones keep their collections. A
+    catalog that was lost (a pool exists, its catalog does not) is read back from the pool
+    and the owners' collections."""
     if catalog.version() >= LAYOUT:
         return
+    if (pool := store._col(POOL)) is not None:
+        catalog.put([rec for rec, _ in _all(store, pool, vectors=False)])
     parts = [p for p in store._partitions() if p != POOL]
     for part in parts:
         cols = [(c, a) for a in (False, True) if (c := store._col(part, a)) is not None]
         found = [(rec, v, c) for c, _ in cols for rec, v in _all(store, c)]
         catalog.put([rec for rec, _, _ in found])
-        if len(found) > store.pool_limit:
+        if len(found) > store.pool_limit or catalog.owns(part):
             catalog.own(part)
             continue
         if found:
@@ -142,17 +146,12 @@ def migrate(store: ChromaVectorStore, catalog: Catalog) -> None:
         log.info("graphmem: vector store %s upgraded (%d owners)", store.base, len(parts))
 
 
-def _all(store: ChromaVectorStore, col: Any) -> list[tuple[FactRecord, Any]]:
-    """Every row of a collection, with its vector as stored."""
+def _all(store: ChromaVectorStore, col: Any, vectors: bool = True) -> list[tuple[FactRecord, Any]]:
+    """Every row of a collection, with its vector as stored (None unless ``vectors``)."""
     out: list[tuple[FactRecord, Any]] = []
+    include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
     while True:
-        res = store._call(
-            "get",
-            col.get,
-            limit=PAGE,
-            offset=len(out),
-            include=["documents", "metadatas", "embeddings"],
-        )
-        out += zip(rows(res), res["embeddings"])
+        res = store._call("get", col.get, limit=PAGE, offset=len(out), include=include)
+        out += zip(rows(res), res["embeddings"] if vectors else [None] * len(res["ids"]))
         if len(res["ids"]) < PAGE:
             return out

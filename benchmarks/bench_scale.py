@@ -45,7 +45,7 @@ from bench_core import ingest as ingest_documents
 from bench_core import run_queries
 from corpus import build_corpus, documents, queries_for
 from scale_report import markdown, targets
-from servers import MB, Servers, disk_bytes, status, tree_rss
+from servers import MB, Servers, disk_bytes, status, watch
 from tenants import AGENTS, agent_id, tenant, user_id
 
 from graphmem import Config, Memory
@@ -313,29 +313,9 @@ def run_child(
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     hard_rss = args.max_rss_gb * GB + GB
     hard_s = None if args.time_limit is None else 4 * args.time_limit + 600
-    proc = subprocess.Popen(cmd, env=os.environ)
-    t0, peak, server_peak, killed = time.monotonic(), 0, Counter[str](), None
-    while proc.poll() is None:
-        rss = tree_rss(proc.pid)
-        peak = max(peak, rss)
-        for name, b in (servers.rss() if servers else {}).items():
-            server_peak[name] = max(server_peak[name], b)
-        if rss > hard_rss or (hard_s is not None and time.monotonic() - t0 > hard_s):
-            killed = "memory guard (killed)" if rss > hard_rss else "time limit (killed)"
-            proc.kill()
-            proc.wait()
-        time.sleep(0.5)
+    watched = watch(subprocess.Popen(cmd, env=os.environ), servers, hard_rss, hard_s)
     state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
-    if killed:
-        state["killed"] = killed
-    elif proc.returncode:
-        state["error"] = f"exit status {proc.returncode}"
-    state["wall_s"] = round(time.monotonic() - t0, 1)
-    state["sampled_peak_rss_mb"] = round(peak / MB, 1)
-    if servers is not None:
-        state["server_peak_rss_mb"] = {k: round(v / MB, 1) for k, v in server_peak.items()}
-        state["server_rss_mb"] = {k: round(v / MB, 1) for k, v in servers.rss().items()}
-    return state
+    return state | watched
 
 
 @contextmanager

@@ -68,6 +68,34 @@ def disk_bytes(path: Path) -> int:
     return total
 
 
+def watch(
+    proc: subprocess.Popen[bytes], servers: Servers | None, max_rss: float, max_s: float | None
+) -> dict[str, Any]:
+    """Wait for ``proc``, sampling its resident memory and the servers' twice a second; kill
+    it above ``max_rss`` bytes or after ``max_s`` seconds. What was seen, in MB."""
+    t0, peak, server_peak, killed = time.monotonic(), 0, dict[str, int](), None
+    while proc.poll() is None:
+        rss = tree_rss(proc.pid)
+        peak = max(peak, rss)
+        for name, b in (servers.rss() if servers else {}).items():
+            server_peak[name] = max(server_peak.get(name, 0), b)
+        if rss > max_rss or (max_s is not None and time.monotonic() - t0 > max_s):
+            killed = "memory guard (killed)" if rss > max_rss else "time limit (killed)"
+            proc.kill()
+            proc.wait()
+        time.sleep(0.5)
+    out: dict[str, Any] = {"wall_s": round(time.monotonic() - t0, 1)}
+    if killed:
+        out["killed"] = killed
+    elif proc.returncode:
+        out["error"] = f"exit status {proc.returncode}"
+    out["sampled_peak_rss_mb"] = round(peak / MB, 1)
+    if servers is not None:
+        out["server_peak_rss_mb"] = {k: round(v / MB, 1) for k, v in server_peak.items()}
+        out["server_rss_mb"] = {k: round(v / MB, 1) for k, v in servers.rss().items()}
+    return out
+
+
 def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -406,3 +406,18 @@ def test_bench_scale_targets_compare_largest_with_smallest(monkeypatch: pytest.M
     stopped = {r["target"]: r for r in targets(b)}
     row = stopped["random-tenant search p50 at 10000 users"]
     assert row["met"] is False and row["note"] == "memory guard"  # a stopped phase is never met
+
+
+def test_bench_scale_kills_a_process_past_the_memory_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from servers import MB, watch
+
+    hog = "import time; x = bytearray(400 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); "
+    proc = subprocess.Popen([sys.executable, "-c", hog + "time.sleep(60)"])
+    seen = watch(proc, None, 200 * MB, None)
+    assert seen["killed"] == "memory guard (killed)" and proc.returncode is not None
+    assert seen["sampled_peak_rss_mb"] > 200
+    ok = watch(subprocess.Popen([sys.executable, "-c", "pass"]), None, 200 * MB, None)
+    assert "killed" not in ok and "error" not in ok

@@ -48,7 +48,7 @@ from scale_report import markdown, targets
 from servers import MB, Servers, disk_bytes, status, watch
 from tenants import AGENTS, agent_id, tenant, user_id
 
-from graphmem import Config, Memory
+from graphmem import Config, GraphMemError, Memory
 from graphmem.bench.common import console, machine, percentile, progress
 
 GB = 1024 * MB
@@ -161,29 +161,42 @@ def timed(
     stop: Guard,
 ) -> dict[str, Any]:
     """Run each job (call, check) timing the call only; ``check`` gives (answer found, number
-    of results from another scope)."""
+    of results from another scope). A call that raises a ``GraphMemError`` is counted as
+    failed (not timed) and the phase goes on."""
     ms: list[float] = []
     hits = leaks = 0
-    stopped = None
+    stopped, failures = None, Counter[str]()
     with progress() as bar:
         task = bar.add_task(label, total=len(jobs))
         for call, check in jobs:
             t0 = time.perf_counter()
-            res = call()
-            ms.append((time.perf_counter() - t0) * 1000)
-            hit, leak = check(res)
-            hits, leaks = hits + hit, leaks + leak
+            try:
+                res = call()
+            except GraphMemError as e:
+                failures[f"{type(e).__name__}: {e}"[:300]] += 1
+            else:
+                ms.append((time.perf_counter() - t0) * 1000)
+                hit, leak = check(res)
+                hits, leaks = hits + hit, leaks + leak
             bar.advance(task)
             if stopped := stop.reason():
                 break
+    if not ms:  # every call failed or none ran
+        ms_stats: dict[str, float | None] = dict.fromkeys(("p50_ms", "p95_ms", "mean_ms", "max_ms"))
+    else:
+        ms_stats = {
+            "p50_ms": round(percentile(ms, 0.5), 2),
+            "p95_ms": round(percentile(ms, 0.95), 2),
+            "mean_ms": round(sum(ms) / len(ms), 2),
+            "max_ms": round(max(ms), 2),
+        }
     return {
-        "p50_ms": round(percentile(ms, 0.5), 2),
-        "p95_ms": round(percentile(ms, 0.95), 2),
-        "mean_ms": round(sum(ms) / len(ms), 2) if ms else 0.0,
-        "max_ms": round(max(ms, default=0.0), 2),
+        **ms_stats,
         "n": len(ms),
         "answer_found": round(hits / len(ms), 3) if ms else 0.0,
         "other_scope_results": leaks,
+        "failed_calls": sum(failures.values()),
+        "failures": dict(failures),
         "stopped": stopped,
     }
 

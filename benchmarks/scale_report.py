@@ -27,6 +27,7 @@ def stopped(r: dict[str, Any] | None, *parts: str) -> list[str]:
         out.append(str(r["stopped"]))
     out += [f"{p}: {_get(r, p, 'stopped')}" for p in parts if _get(r, p, "stopped")]
     out += [f"{p}: not run" for p in parts if p not in r]
+    out += [f"{p}: {n} failed calls" for p in parts if (n := _get(r, p, "failed_calls"))]
     return out
 
 
@@ -136,7 +137,9 @@ def _lat(d: dict[str, Any] | None) -> str:
     if not d:
         return "–"
     found = f", {100 * d['answer_found']:.0f} % found" if "answer_found" in d else ""
-    return f"{d['p50_ms']:.1f} / {d['p95_ms']:.1f} (n {d.get('n', d.get('queries'))}{found})"
+    failed = f", {d['failed_calls']} failed" if d.get("failed_calls") else ""
+    n = d.get("n", d.get("queries"))
+    return f"{_f(d['p50_ms'])} / {_f(d['p95_ms'])} (n {n}{found}{failed})"
 
 
 def tenant_line(users: str, r: dict[str, Any]) -> str:

@@ -130,8 +130,14 @@ class CorpusBuilder:
     def __init__(self, rng: random.Random, user: str, n_people: int) -> None:
         self.rng, self.user = rng, user
         names: set[str] = set()
+        # a scope of tens of thousands of facts needs more people than first x last names:
+        # they get a middle name (smaller corpora draw exactly as before)
+        middle = n_people > len(FIRST) * len(LAST) // 4
         while len(names) < n_people:
-            names.add(f"{rng.choice(FIRST)} {rng.choice(LAST)}")
+            first = rng.choice(FIRST)
+            if middle:
+                first += f" {rng.choice(FIRST)}"
+            names.add(f"{first} {rng.choice(LAST)}")
         self.people = [
             Person(
                 n,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +342,82 @@ def test_bench_locomo_end_to_end(tmp_path: Path) -> None:
         assert m["context_tokens@10"] > 0
     assert result["full_context_tokens"] > 0
     assert "LoCoMo evidence recall" in out.with_suffix(".md").read_text()
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+LATENCY = {"p50_ms", "p95_ms", "mean_ms", "max_ms", "n", "answer_found", "other_scope_results"}
+
+
+def test_bench_scale_smoke_reports_every_field(tmp_path: Path) -> None:
+    out, work = tmp_path / "scale.json", tmp_path / "work"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--smoke", "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--data-dir", str(work)], env=os.environ, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["params"]["agents"] == 10 and report["params"]["facts_per_user"] == 5
+    tenants = report["backends"]["embedded"]["tenants"]["20"]
+    ing, read = tenants["ingest"], tenants["read"]
+    assert (ing["users_done"], ing["facts_generated"], ing["stopped"]) == (20, 100, None)
+    assert ing["facts_stored"] >= 90 and len(ing["facts_per_s_by_decile"]) == 10
+    for key in ("ingest_s", "facts_per_s", "facts_per_s_first_10pct", "facts_per_s_last_10pct"):
+        assert ing[key] > 0, key
+    assert ing["after"]["peak_rss_mb"] > 0 and ing["sampled_peak_rss_mb"] > 0
+    assert read["open_s"] > 0 and read["open_empty_s"] > 0
+    assert read["after_searches"]["rss_mb"] > 0 and read["end"]["peak_rss_mb"] > 0
+    for kind, n in (("search", 50), ("agent_search", 10), ("get_all", 20)):
+        assert set(read[kind]) >= LATENCY and read[kind]["n"] == n, kind
+        assert read[kind]["other_scope_results"] == 0, kind  # no tenant sees another's memories
+        assert read[kind]["answer_found"] > 0.5 and read[kind]["failed_calls"] == 0, kind
+    assert tenants["disk_bytes"]["data_dir"] > 0 and tenants["disk_per_fact_bytes"] > 0
+    big = report["backends"]["embedded"]["big"]["200"]
+    assert big["ingest"]["facts_stored"] >= 190 and big["ingest"]["stopped"] is None
+    for preset in ("hybrid", "dense"):
+        assert big["search"][preset]["p50_ms"] > 0 and big["search"][preset]["queries"] == 20
+    rows = report["targets"]["embedded"]
+    assert len(rows) == 7 and all(isinstance(r["met"], bool) and r["value"] for r in rows)
+    assert "### Targets" in out.with_suffix(".md").read_text()
+    assert not list(work.iterdir())  # the data dirs are removed
+
+
+def test_bench_scale_targets_compare_largest_with_smallest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from scale_report import targets
+
+    def tenants(p50: float, facts_per_s: float, stopped: str | None) -> dict[str, Any]:
+        read = {"search": {"p50_ms": p50}, "agent_search": {"p50_ms": 50.0}, "get_all": {}}
+        ingest = {"facts_per_s": facts_per_s, "stopped": stopped, "sampled_peak_rss_mb": 900.0}
+        return {"ingest": ingest, "read": read, "disk_per_fact_bytes": 9000}
+
+    big = {
+        n: {"ingest": {}, "search": {"hybrid": {"p50_ms": ms}}}
+        for n, ms in [("10", 10.0), ("100", 25.0)]
+    }
+    b = {"tenants": {"100": tenants(10.0, 50.0, None), "10000": tenants(14.0, 38.0, None)}}
+    rows = {r["target"]: r for r in targets(b | {"big": big})}
+    ratio = rows["random-tenant search p50 at 10000 users / at 100 users"]
+    assert (ratio["value"], ratio["met"]) == (1.4, True)
+    ingest = rows["ingest facts/s at 10000 users / at 100 users"]
+    assert (ingest["value"], ingest["met"]) == (0.76, False)
+    assert rows["peak resident memory at 10000 users (MB)"]["value"] == 900.0
+    assert rows["big scope hybrid p50 at 100 / at 10 facts"]["value"] == 2.5
+    b["tenants"]["10000"] = tenants(14.0, 45.0, "memory guard")
+    stopped = {r["target"]: r for r in targets(b)}
+    row = stopped["random-tenant search p50 at 10000 users"]
+    assert row["met"] is False and row["note"] == "memory guard"  # a stopped phase is never met
+
+
+def test_bench_scale_kills_a_process_past_the_memory_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from servers import MB, watch
+
+    hog = "import time; x = bytearray(400 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); "
+    proc = subprocess.Popen([sys.executable, "-c", hog + "time.sleep(60)"])
+    seen = watch(proc, None, 200 * MB, None)
+    assert seen["killed"] == "memory guard (killed)" and proc.returncode is not None
+    assert seen["sampled_peak_rss_mb"] > 200
+    ok = watch(subprocess.Popen([sys.executable, "-c", "pass"]), None, 200 * MB, None)
+    assert "killed" not in ok and "error" not in ok

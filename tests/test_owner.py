@@ -327,6 +327,7 @@ def test_processes_take_turns_on_an_embedded_chroma(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store._client, "get_collection", get_collection)
+    store._cols.clear()  # opening the store looked its collections up: look them up again
     assert store.scan(Scope(user_id="alice")) == []
     assert seen == ["busy"]  # inside a Chroma call, other processes wait
     assert other_process() == "free"  # and after it, no longer

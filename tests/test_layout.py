@@ -272,3 +272,25 @@ def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> Non
     for f in path.parent.glob(path.name + "*"):
         f.unlink()
     assert answers(store(tmp_path, 8), ids) == before
+
+
+def test_a_read_matching_many_pooled_records_searches_the_pool_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``SCORED_MAX`` pooled records (an agent across thousands of users), a query asks
+    the pool's index with the scope, the filters and validity as Chroma's filter: the same
+    answers as scoring them here."""
+    from graphmem.stores import chroma_pool
+
+    recs, vecs = records(3, big=0)
+    ids = [r.id for r in recs]
+    s = store(tmp_path, 50)
+    s.upsert(recs, vecs)
+    scored = answers(s, ids)
+    monkeypatch.setattr(chroma_pool, "SCORED_MAX", 1)
+    monkeypatch.setattr("graphmem.stores.chroma.SCORED_MAX", 1)
+    calls: list[Any] = []
+    real = s._col(POOL).query
+    monkeypatch.setattr(s._col(POOL), "query", lambda **kw: calls.append(kw) or real(**kw))
+    assert answers(s, ids) == scored
+    assert calls  # the pool's index answered

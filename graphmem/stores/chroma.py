@@ -29,8 +29,17 @@ from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .catalog import Catalog
 from .chroma_handles import Collections
-from .chroma_pool import POOL, Pooled, migrate, pooled_records, promote, score
-from .chroma_rows import from_row, rows, scope_where, to_metadata
+from .chroma_pool import (
+    POOL,
+    SCORED_MAX,
+    Pooled,
+    migrate,
+    pool_where,
+    pooled_records,
+    promote,
+    score,
+)
+from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
 from .owner import process_lock
 from .record_cache import RecordCache
 
@@ -182,13 +191,6 @@ class ChromaVectorStore:
                     out.append((col, implied))
         return out, pooled
 
-    @staticmethod
-    def _by_part(ids: Sequence[str]) -> dict[str | None, list[str]]:
-        out: dict[str | None, list[str]] = {}
-        for i in ids:
-            out.setdefault(i.split(".", 1)[0] if "." in i else None, []).append(i)
-        return out
-
     def _id_targets(
         self, ids: Sequence[str], archive_too: bool, scope: Scope | None = None
     ) -> list[tuple[Any, list[str]]]:
@@ -198,7 +200,7 @@ class ChromaVectorStore:
         out = []
         own = partition(scope) if scope is not None and scope.user_id is not None else None
         pooled: list[str] = []
-        for part, group in self._by_part(ids).items():
+        for part, group in by_part(ids).items():
             key = part or own
             if self.catalog is not None and (key is None or not self.catalog.owns(key)):
                 pooled += group
@@ -290,7 +292,7 @@ class ChromaVectorStore:
         self._cache.put(
             col.name,
             [
-                (from_row(r.id, r.text, to_metadata(r)), self._compared(col, emb))
+                (from_row(r.id, r.text, to_metadata(r)), compared(col, emb))
                 for r, emb in zip(records, embeddings)
             ],
         )
@@ -384,11 +386,13 @@ class ChromaVectorStore:
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
         cached = records and self._cache is not None
         targets, pooled = self._targets(scope, include_invalid)
-        if pooled.ids:
+        searched = [(col, scope_where(scope, where, owner=implied)) for col, implied in targets]
+        if len(pooled.ids) > SCORED_MAX:  # e.g. an agent of thousands of users: the index
+            searched.append((pooled.col, pool_where(scope, where, include_invalid)))
+        elif pooled.ids:
             for n, scored in enumerate(score(self, pooled, q, k, where)):
                 hits[n] += scored if records else [(rec.id, s) for rec, s in scored]
-        for col, implied in targets:
-            flt = scope_where(scope, where, owner=implied)
+        for col, flt in searched:
             read = records and not cached
             res = self._call(
                 "query",
@@ -456,21 +460,7 @@ class ChromaVectorStore:
         res = self._call(
             "get", col.get, ids=ids, where=where, include=["documents", "metadatas", "embeddings"]
         )
-        return [(rec, self._compared(col, e)) for rec, e in zip(rows(res), res["embeddings"])]
-
-    @staticmethod
-    def _space(col: Any) -> str:
-        return str((col.metadata or {}).get("hnsw:space", "l2"))
-
-    @staticmethod
-    def _compared(col: Any, embedding: Any) -> Vector:
-        """A vector as the collection compares it: unit length in a cosine collection, as
-        written in an inner-product one. Read-only: the cache shares it with every read."""
-        v = np.asarray(embedding, dtype=np.float32)
-        if ChromaVectorStore._space(col) == "cosine":
-            v = v / (np.linalg.norm(v) or 1.0)
-        v.setflags(write=False)
-        return v
+        return [(rec, compared(col, e)) for rec, e in zip(rows(res), res["embeddings"])]
 
     def _cached(
         self, targets: Sequence[tuple[Any, list[str]]]

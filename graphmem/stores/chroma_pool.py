@@ -16,16 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models import FactRecord
+from ..models import FactRecord, Scope
 from ..protocols import Vector
 from .catalog import LAYOUT, Catalog
-from .chroma_rows import rows, to_metadata
+from .chroma_rows import rows, scope_where, space, to_metadata
 
 if TYPE_CHECKING:
     from .chroma import ChromaVectorStore
 
 POOL = "pool"  # the pool's partition name (partitions are hex digests: never this)
 PAGE = 5000  # rows read at once while moving records
+#: pooled records a query reads by id and scores here at most; a query that matches more (an
+#: agent or a run across thousands of users) searches the pool's index with Chroma's filter,
+#: whose cost grows with the pool but not with the records matched
+SCORED_MAX = 2000
 log = logging.getLogger("graphmem")
 
 
@@ -35,6 +39,18 @@ class Pooled:
 
     col: Any
     ids: list[str]
+
+
+def pool_where(
+    scope: Scope, where: dict[str, Any] | None, include_invalid: bool
+) -> dict[str, Any] | None:
+    """The filter of a query of the pool's index: the scope, ``where``, and validity (the
+    pool holds current and superseded records alike)."""
+    flt = scope_where(scope, where, owner=False)
+    if include_invalid:
+        return flt
+    valid = {"valid": {"$eq": True}}
+    return valid if flt is None else {"$and": [valid, flt]}
 
 
 def best(
@@ -81,7 +97,7 @@ def score(
 ) -> list[list[tuple[FactRecord, float]]]:
     """The ``k`` best pooled records per query, scored exactly as the index would."""
     found = [(rec, v) for rec, v in pooled_records(store, pooled, where) if v is not None]
-    cosine = pooled.col is not None and store._space(pooled.col) == "cosine"
+    cosine = pooled.col is not None and space(pooled.col) == "cosine"
     return best(q, found, k, cosine)
 
 

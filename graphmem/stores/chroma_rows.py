@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from ..models import FACTS_KEY, FactRecord, Scope
+from ..protocols import Vector
 from .filters import META_PREFIX
 
 
@@ -76,3 +80,26 @@ def scope_where(
 
 def rows(res: dict[str, Any]) -> list[FactRecord]:
     return [from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
+
+
+def by_part(ids: Sequence[str]) -> dict[str | None, list[str]]:
+    """Ids by the partition they name (``<partition>.<uuid>``; None: a bare id)."""
+    out: dict[str | None, list[str]] = {}
+    for i in ids:
+        out.setdefault(i.split(".", 1)[0] if "." in i else None, []).append(i)
+    return out
+
+
+def space(col: Any) -> str:
+    """A collection's distance (``cosine``, ``ip`` or ``l2``)."""
+    return str((col.metadata or {}).get("hnsw:space", "l2"))
+
+
+def compared(col: Any, embedding: Any) -> Vector:
+    """A vector as the collection compares it: unit length in a cosine collection, as
+    written in an inner-product one. Read-only: the cache shares it with every read."""
+    v = np.asarray(embedding, dtype=np.float32)
+    if space(col) == "cosine":
+        v = v / (np.linalg.norm(v) or 1.0)
+    v.setflags(write=False)
+    return v

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
+from .sqlite_file import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records(id TEXT PRIMARY KEY, part TEXT NOT NULL, user_id TEXT,
@@ -46,12 +47,7 @@ class Catalog:
             if self._db is not None:
                 return
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA busy_timeout=10000")
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(SCHEMA)
+                db = connect(self.path, SCHEMA)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open vector catalog {self.path}: {e}") from e
             self._db = db

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import BackendError
 from .owner import FileLock
+from .sqlite_file import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history(id TEXT PRIMARY KEY, memory_id TEXT NOT NULL,
@@ -60,11 +61,7 @@ class HistoryStore:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA secure_delete=ON")  # erased text is overwritten on disk
-                db.executescript(SCHEMA)
+                db = connect(self.path, SCHEMA, synchronous="FULL")  # the journal: durable
                 for table, column, kind in ADDED:  # a file written before they existed
                     cols = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
                     if column not in cols:  # names are the constants above

@@ -27,6 +27,7 @@ from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
 from .scope_cache import ScopeCache
 from .scope_graph import ScopeGraph
 from .scope_index import keys_holding, listed, matching_keys, named, read, titled
+from .sqlite_file import connect
 from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
 
 _TABLES = ("entities", "names", "relations", "mentions", "sources", "titles", "derived", "scopes")
@@ -59,12 +60,7 @@ class NetworkXGraphStore:
             if self._db is not None:
                 return
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten on disk
-                db.executescript(SCHEMA)  # indexes added since a file was written, too
+                db = connect(self.path, SCHEMA)  # indexes added since it was written, too
                 upgrade(db)
                 self._loaded = self._version(db)
             except sqlite3.Error as e:

@@ -54,6 +54,16 @@ def memory(
     m.close()
 
 
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def any_memory(
+    request: pytest.FixtureRequest, config: Config, embedder: Any, spacy_extractor: Any
+) -> Iterator[Memory]:
+    """A memory on each graph store (Neo4j is shared: tests use ids unique to the run)."""
+    cfg = config.model_copy(update={"graph_store": request.param})
+    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
+        yield m
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

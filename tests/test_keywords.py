@@ -4,12 +4,11 @@ the Neo4j full-text index (``graph_store=neo4j``), each behind a real Memory."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from graphmem import Config, Memory
+from graphmem import Memory
 from graphmem.models import Scope
 from graphmem.stores.neo4j_keywords import lucene_query
 
@@ -29,14 +28,10 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def mem(
-    request: pytest.FixtureRequest, config: Config, embedder: Any, spacy_extractor: Any
-) -> Iterator[Memory]:
-    cfg = config.model_copy(update={"graph_store": request.param})
-    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
-        m.reset()  # scopes such as agent "the" recur: nothing of an earlier test may remain
-        yield m
+@pytest.fixture()
+def mem(any_memory: Memory) -> Memory:
+    any_memory.reset()  # scopes such as agent "the" recur: nothing of an earlier test may remain
+    return any_memory
 
 
 @pytest.fixture()

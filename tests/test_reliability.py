@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,16 +176,6 @@ def test_dropping_a_quarantined_write(config: Config, embedder: Any, spacy_extra
 
 
 # -- delete means gone ---------------------------------------------------------------------
-@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def any_memory(
-    request: pytest.FixtureRequest, config: Config, embedder: Any, spacy_extractor: Any
-) -> Iterator[Memory]:
-    """A memory on each graph store (users are unique per test run: Neo4j is shared)."""
-    cfg = config.model_copy(update={"graph_store": request.param})
-    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
-        yield m
-
-
 @pytest.fixture()
 def u() -> str:
     return f"u-{uuid.uuid4()}"

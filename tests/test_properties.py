@@ -114,6 +114,9 @@ class MemoryMachine(RuleBasedStateMachine):
         config = Config.load({"data_dir": self.dir, "extractor": "offline"})
         self.m = Memory(config, **parts())
         self.deleted: dict[str, set[str]] = {}  # user → texts of deleted memories
+        #: user → messages added: (text, ids of the live memories it backs, all it backed)
+        self.messages: dict[str, list[tuple[str, set[str], frozenset[str]]]] = {}
+        self.origin: dict[tuple[str, str], set[str]] = {}  # (user, deleted text) → memory ids
         self.users: set[str] = set()
         STATS["examples"] += 1
 
@@ -140,6 +143,8 @@ class MemoryMachine(RuleBasedStateMachine):
         said = self.deleted.get(user, set())
         said -= {t for t in said if t in text}  # said again: its message holds it again
         added = [r for r in out["results"] if r["event"] in ("ADD", "UPDATE")]
+        ids = {r["id"] for r in added}
+        self.messages.setdefault(user, []).append((text, ids, frozenset(ids)))
         return multiple(*[(r["id"], user) for r in added])
 
     @rule(
@@ -174,6 +179,9 @@ class MemoryMachine(RuleBasedStateMachine):
         got = self.call(self.m.get, mem[0])
         if got is not None and self.call(self.m.delete, mem[0]) is not None:
             self.deleted.setdefault(mem[1], set()).add(got["memory"])
+            self.origin.setdefault((mem[1], got["memory"]), set()).add(mem[0])
+            for _, ids, _ in self.messages.get(mem[1], []):
+                ids.discard(mem[0])
 
     @rule(user=users, erase=st.booleans())
     def delete_all(self, user: str, erase: bool) -> None:
@@ -181,6 +189,7 @@ class MemoryMachine(RuleBasedStateMachine):
         done = self.call(self.m.erase if erase else self.m.delete_all, user_id=user)
         if listed is not None and done is not None:
             self.deleted.setdefault(user, set()).update(r["memory"] for r in listed["results"])
+            self.messages.pop(user, None)
 
     @rule(memory_id=st.one_of(ids, memories.map(lambda m: m[0])))
     def read_by_id(self, memory_id: Any) -> None:
@@ -201,6 +210,10 @@ class MemoryMachine(RuleBasedStateMachine):
             for text in self.deleted.get(user, set()):
                 if any(text in t for t in live):
                     continue  # said again since, or part of a memory that still holds
+                mine = self.origin.get((user, text), set())
+                held = [m for m, ids, was in self.messages.get(user, []) if ids and not mine & was]
+                if any(text in m for m in held):
+                    continue  # in another message, which a memory still holds
                 found = self.m.search(text, user_id=user, limit=20)
                 self.only_of(found, user)
                 seen = json.dumps([found, listed], ensure_ascii=False)

@@ -251,7 +251,16 @@ def test_a_file_written_before_the_scope_indexes_opens_indexed_and_reads_the_sam
         "EXPLAIN QUERY PLAN SELECT key FROM scopes WHERE agent_id=?", ("a1",)
     ).fetchall()
     stored = sorted(db.execute("SELECT key, user_id, agent_id, run_id FROM scopes").fetchall())
+    keyed = {
+        n
+        for n, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type='table'")
+        if "WITHOUT ROWID" in sql
+    }
     db.close()
+    # the small tables are rebuilt without rowids (and keep every index)
+    assert {"entities", "relations", "mentions", "derived"} <= keyed
+    assert "sources" not in keyed
+    assert {"relations_fact", "derived_source"} <= indexes
     assert {"entities_scope", "relations_scope", "mentions_scope", "sources_scope"} <= indexes
     assert {"scopes_user", "scopes_agent", "scopes_run"} <= indexes
     assert "scopes_agent" in str(plan)

@@ -53,12 +53,12 @@ _COLUMNS = {
 def listed(
     db: sqlite3.Connection, scope: Scope, table: Literal["entities", "relations"]
 ) -> list[Any]:
-    """Every row of ``table`` in the scopes ``scope`` matches, scope by scope (oldest first),
-    read without loading any scope into memory."""
+    """Every row of ``table`` in the scopes ``scope`` matches, scope by scope (oldest first;
+    inside one, by creation time and id), read without loading any scope into memory."""
     where, params = _where(scope)
     sql = (
         f"SELECT {_COLUMNS[table]} FROM scopes s JOIN {table} t ON t.scope = s.key"
-        f" WHERE {where} ORDER BY s.rowid, t.rowid"
+        f" WHERE {where} ORDER BY s.rowid, t.created_at, t.id"
     )
     return read(db, sql, params)
 

@@ -11,19 +11,26 @@ from typing import Any
 
 from ..models import Entity, GraphBatch, Relation, Scope, Source, norm_name
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
-  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS relations(id TEXT PRIMARY KEY, scope TEXT NOT NULL,
+#: the tables of small rows keyed by their primary key (WITHOUT ROWID: no second index of
+#: the key beside the table, a third of their size); sources keep a rowid (passages are long)
+KEYED = {
+    "entities": """entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
+  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID""",
+    "relations": """relations(id TEXT PRIMARY KEY, scope TEXT NOT NULL,
   source_id TEXT NOT NULL, relation TEXT NOT NULL, target_id TEXT NOT NULL, fact_id TEXT NOT NULL,
-  valid_from REAL, invalid_at REAL, created_at REAL NOT NULL, weight REAL NOT NULL);
+  valid_from REAL, invalid_at REAL, created_at REAL NOT NULL, weight REAL NOT NULL)
+  WITHOUT ROWID""",
+    "mentions": """mentions(fact_id TEXT NOT NULL, entity_id TEXT NOT NULL,
+  scope TEXT NOT NULL, PRIMARY KEY(fact_id, entity_id)) WITHOUT ROWID""",
+    "derived": """derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
+  PRIMARY KEY(fact_id, source_id)) WITHOUT ROWID""",
+}
+SCHEMA = (
+    "".join(f"CREATE TABLE IF NOT EXISTS {t};\n" for t in KEYED.values())
+    + """
 CREATE INDEX IF NOT EXISTS relations_fact ON relations(fact_id);
-CREATE TABLE IF NOT EXISTS mentions(fact_id TEXT NOT NULL, entity_id TEXT NOT NULL,
-  scope TEXT NOT NULL, PRIMARY KEY(fact_id, entity_id));
 CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, content TEXT NOT NULL,
   role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS derived(fact_id TEXT NOT NULL, source_id TEXT NOT NULL,
-  PRIMARY KEY(fact_id, source_id));
 CREATE TABLE IF NOT EXISTS scopes(key TEXT PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT);
 CREATE INDEX IF NOT EXISTS scopes_user ON scopes(user_id);
 CREATE INDEX IF NOT EXISTS scopes_agent ON scopes(agent_id);
@@ -40,8 +47,10 @@ CREATE TABLE IF NOT EXISTS titles(scope TEXT NOT NULL, norm TEXT NOT NULL, sourc
   PRIMARY KEY(scope, norm, source_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS titles_source ON titles(source_id);
 """
-#: ``PRAGMA user_version`` once ``scopes``, ``names`` and ``titles`` index the other tables
-SCHEMA_VERSION = 1
+)
+#: ``PRAGMA user_version``: 1 once ``scopes``, ``names`` and ``titles`` index the other tables,
+#: 2 once the ``KEYED`` tables are WITHOUT ROWID
+SCHEMA_VERSION = 2
 
 #: ``scopes``, ``names`` and ``titles`` of a file written before they existed. A scope key
 #: ``user␟agent␟run`` is split at its two separators (char 31), an empty id stored as NULL;
@@ -65,20 +74,39 @@ WHERE title IS NOT NULL AND title != ''""",
 
 
 def upgrade(db: sqlite3.Connection) -> None:
-    """List the scopes of a file written before the ``scopes`` table existed: once, in one
-    transaction with the version mark, so a crash midway leaves it to the next open."""
-    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+    """Bring a file of an older layout to this one: list the scopes, names and titles of a
+    file written before those tables existed, and rebuild the ``KEYED`` tables of one
+    written with rowids. Once, in one transaction with the version mark, so a crash midway
+    leaves it to the next open."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version >= SCHEMA_VERSION:
         return
     db.create_function("norm_name", 1, norm_name, deterministic=True)
     db.execute("BEGIN IMMEDIATE")
     try:
-        for statement in BACKFILL:
-            db.execute(statement)
+        if version < 1:
+            for statement in BACKFILL:
+                db.execute(statement)
+        for table, ddl in KEYED.items():
+            _without_rowid(db, table, ddl)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # an int constant
         db.execute("COMMIT")
     except sqlite3.Error:
         db.execute("ROLLBACK")
         raise
+    for statement in SCHEMA.split(";"):  # the indexes of the rebuilt tables
+        db.execute(statement)
+
+
+def _without_rowid(db: sqlite3.Connection, table: str, ddl: str) -> None:
+    """Copy ``table`` (a constant) into its WITHOUT ROWID form, unless it is in it."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_schema WHERE name=?", (table,)).fetchone()
+    if "WITHOUT ROWID" in sql.upper():
+        return
+    db.execute(f"CREATE TABLE {ddl.replace(table, f'{table}_keyed', 1)}")
+    db.execute(f"INSERT INTO {table}_keyed SELECT * FROM {table}")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(f"ALTER TABLE {table}_keyed RENAME TO {table}")
 
 
 Statements = list[tuple[str, list[tuple[Any, ...]]]]

@@ -274,12 +274,14 @@ def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> Non
     assert answers(store(tmp_path, 8), ids) == before
 
 
+@pytest.mark.parametrize("unfiltered_max", [5000, 2])
 def test_a_read_matching_many_pooled_records_searches_the_pool_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unfiltered_max: int
 ) -> None:
     """Past ``SCORED_MAX`` pooled records (an agent across thousands of users), a query asks
-    the pool's index with the scope, the filters and validity as Chroma's filter: the same
-    answers as scoring them here."""
+    the pool's index: unfiltered for more neighbours, keeping those in the scope, or, when
+    that does not find enough (``UNFILTERED_MAX``) or the query has filters, with the scope,
+    the filters and validity as Chroma's filter. The same answers as scoring them here."""
     from graphmem.stores import chroma_pool
 
     recs, vecs = records(3, big=0)
@@ -289,8 +291,14 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     scored = answers(s, ids)
     monkeypatch.setattr(chroma_pool, "SCORED_MAX", 1)
     monkeypatch.setattr("graphmem.stores.chroma.SCORED_MAX", 1)
+    monkeypatch.setattr(chroma_pool, "UNFILTERED_MAX", unfiltered_max)
     calls: list[Any] = []
     real = s._col(POOL).query
     monkeypatch.setattr(s._col(POOL), "query", lambda **kw: calls.append(kw) or real(**kw))
     assert answers(s, ids) == scored
-    assert calls  # the pool's index answered
+    unfiltered = [kw for kw in calls if kw.get("where") is None]
+    filtered = [kw for kw in calls if kw.get("where") is not None]
+    fallback = [kw for kw in filtered if "'n'" not in str(kw["where"])]  # no filter given
+    assert unfiltered  # the pool's index answered without a filter
+    assert filtered  # and with one: the queries with filters
+    assert bool(fallback) == (unfiltered_max == 2)  # and those it could not answer so

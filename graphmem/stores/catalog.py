@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
 """
 LAYOUT = 2  # 1: a collection per owner (no catalog); 2: small owners pooled
+KEPT = 64  # ``ids`` answers kept
 
 
 class Catalog:
@@ -40,6 +42,9 @@ class Catalog:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._count: int | None = None  # records listed, until the next write
+        #: ``ids`` answers until the next write (a search asks for its scope's a few times)
+        self._ids: OrderedDict[tuple[str, bool], dict[str, list[str]]] = OrderedDict()
 
     # -- plumbing --------------------------------------------------------------------------
     def setup(self) -> None:
@@ -53,10 +58,13 @@ class Catalog:
             self._db = db
 
     def close(self) -> None:
+        """Close the file and forget what was read of it (another process may write it)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
             self._db = None
+            self._count = None
+            self._ids.clear()
 
     @contextmanager
     def _conn(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -65,6 +73,8 @@ class Catalog:
         with self._lock:
             try:
                 if write:
+                    self._count = None
+                    self._ids.clear()
                     self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 if write:
@@ -130,6 +140,13 @@ class Catalog:
             sql = "SELECT count(*) FROM records WHERE part=?"
             return int(db.execute(sql, (part,)).fetchone()[0])
 
+    def count(self) -> int:
+        """Every record listed (counted again after a write)."""
+        with self._conn() as db:
+            if self._count is None:
+                self._count = int(db.execute("SELECT count(*) FROM records").fetchone()[0])
+            return self._count
+
     def ids_of(self, part: str) -> list[str]:
         """Every record of the partition ``part``."""
         with self._conn() as db:
@@ -137,7 +154,20 @@ class Catalog:
 
     def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
         """The ids of the records in ``scope``, by partition, through the index of the
-        scope's most selective key (owner partition, else agent, else run)."""
+        scope's most selective key (owner partition, else agent, else run). The caller does
+        not change what it is given (answers are kept until the next write)."""
+        key = (scope.key, include_invalid)
+        with self._lock:
+            if (found := self._ids.get(key)) is not None:
+                self._ids.move_to_end(key)
+                return found
+            found = self._select(scope, include_invalid)
+            self._ids[key] = found
+            while len(self._ids) > KEPT:
+                self._ids.popitem(last=False)
+            return found
+
+    def _select(self, scope: Scope, include_invalid: bool) -> dict[str, list[str]]:
         items = scope.items()
         if scope.user_id is not None:
             sql, args = "part=?", [partition(scope)]

@@ -33,7 +33,9 @@ from .chroma_pool import (
     POOL,
     SCORED_MAX,
     Pooled,
+    found_records,
     migrate,
+    nearest_pooled,
     pool_where,
     pooled_records,
     promote,
@@ -388,7 +390,13 @@ class ChromaVectorStore:
         targets, pooled = self._targets(scope, include_invalid)
         searched = [(col, scope_where(scope, where, owner=implied)) for col, implied in targets]
         if len(pooled.ids) > SCORED_MAX:  # e.g. an agent of thousands of users: the index
-            searched.append((pooled.col, pool_where(scope, where, include_invalid)))
+            near: list[list[tuple[str, float]] | None] = [None]  # Chroma's filter
+            if where is None and self.catalog is not None:
+                near = nearest_pooled(pooled, q, k, self.catalog.count(), self._call)
+            if any(h is None for h in near):
+                searched.append((pooled.col, pool_where(scope, where, include_invalid)))
+            else:
+                hits = found_records(self, pooled.col, near, records)
         elif pooled.ids:
             for n, scored in enumerate(score(self, pooled, q, k, where)):
                 hits[n] += scored if records else [(rec.id, s) for rec, s in scored]

@@ -26,7 +26,7 @@ from ..errors import BackendError, ConfigError
 from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
 from .scope_cache import ScopeCache
 from .scope_graph import ScopeGraph
-from .scope_index import keys_holding, listed, matching_keys, named, read, titled
+from .scope_index import keys_holding, listed, matching_keys, named, read, rows_by_id, titled
 from .sqlite_file import connect
 from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
 
@@ -34,7 +34,8 @@ _TABLES = ("entities", "names", "relations", "mentions", "sources", "titles", "d
 #: scope keys of the entities with these ids; of the relations, the mentions, either of facts
 _ENTITY_SCOPES = "SELECT scope FROM entities WHERE id IN {marks}"
 _RELATION_SCOPES = "SELECT scope FROM relations WHERE fact_id IN {marks}"
-_MENTION_SCOPES = "SELECT scope FROM mentions WHERE fact_id IN {marks}"
+_MENTIONS = "SELECT fact_id, entity_id, scope FROM mentions WHERE fact_id IN {marks}"
+_HOMES = "SELECT id, scope FROM entities WHERE id IN {marks}"
 _FACT_SCOPES = (
     "SELECT scope FROM relations WHERE fact_id IN {marks}"
     " UNION SELECT scope FROM mentions WHERE fact_id IN {marks}"
@@ -267,17 +268,27 @@ class NetworkXGraphStore:
             return r.invalid_at is None if at is None else r.held_at(at)
 
         with self._lock:
-            # an entity belongs to one exact scope: walk each in its own graph, all at once
-            graphs = list(self._holding(scope, _ENTITY_SCOPES, entity_ids))
-            home = {e: sg for e in entity_ids for sg in graphs if e in sg.graph}
-            frontier = list(home)
+            # an entity belongs to one exact scope: walked in its graph, which is loaded when
+            # the walk first reaches it (an agent's query may start in thousands of scopes;
+            # the edge budget goes to the first start entities first)
+            db = self._conn()
+            home = self._homes(scope, entity_ids)
+            graphs: dict[str, ScopeGraph] = {}
+
+            def graph_of(node: str) -> ScopeGraph:
+                key = home[node]
+                if key not in graphs:
+                    graphs[key] = self._scopes.get(db, key)
+                return graphs[key]
+
+            frontier = [e for e in entity_ids if e in home]
             rels: dict[str, Relation] = {}
             for _ in range(hops):
                 nxt: list[str] = []
-                for node in frontier:  # the budget goes to the first entities first
+                for node in frontier:
                     if len(rels) >= limit:
                         break
-                    g = home[node].graph
+                    g = graph_of(node).graph
                     edges = itertools.chain(
                         g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
                     )
@@ -292,7 +303,10 @@ class NetworkXGraphStore:
             ents: dict[str, Entity] = {}
             mentions: list[tuple[str, str]] = []
             degree: dict[str, int] = {}
-            for eid, sg in home.items():
+            for eid, key in home.items():
+                if key not in graphs:  # a start entity the budget did not reach
+                    continue
+                sg = graphs[key]
                 ents[eid] = sg.graph.nodes[eid]["entity"]
                 facts = sg.entity_facts.get(eid, ())
                 degree[eid] = len(facts)
@@ -300,14 +314,17 @@ class NetworkXGraphStore:
                     mentions.extend((f, eid) for f in facts)
             return Subgraph(ents, list(rels.values()), mentions, degree)
 
+    def _homes(self, scope: Scope, entity_ids: Sequence[str]) -> dict[str, str]:
+        """Entity id → the key of its scope, for the entities in ``scope``."""
+        rows = rows_by_id(self._conn(), _HOMES, list(dict.fromkeys(entity_ids)))
+        return {e: key for e, key in rows if scope.contains(scope_of_key(key))}
+
     def mentions(self, scope: Scope, fact_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Read from the file by fact id: the facts of a query across many scopes (an
+        agent's) need no scope loaded."""
         with self._lock:
-            return [
-                (f, e)
-                for sg in self._holding(scope, _MENTION_SCOPES, fact_ids)
-                for f in fact_ids
-                for e in sg.fact_entities.get(f, ())
-            ]
+            rows = rows_by_id(self._conn(), _MENTIONS, list(dict.fromkeys(fact_ids)))
+        return [(f, e) for f, e, key in rows if scope.contains(scope_of_key(key))]
 
     def sources(self, scope: Scope, ids: Sequence[str]) -> list[Source]:
         if not ids:

@@ -24,6 +24,9 @@ def _where(scope: Scope) -> tuple[str, list[str]]:
     return " AND ".join(f"s.{column}=?" for column in ids), list(ids.values())
 
 
+CHUNK = 5000  # ids bound in one statement (SQLite limits a statement's parameters)
+
+
 def _marks(n: int) -> str:
     return f"({','.join('?' * n)})"
 
@@ -70,6 +73,16 @@ def keys_holding(db: sqlite3.Connection, select: str, ids: Sequence[str]) -> lis
         return []
     sql = select.format(marks=_marks(len(ids)))
     return sorted({k for (k,) in read(db, sql, list(ids) * select.count("{marks}"))})
+
+
+def rows_by_id(db: sqlite3.Connection, select: str, ids: Sequence[str]) -> list[Any]:
+    """The rows ``select`` (a constant; its ``{marks}`` stands for the list of ids) finds by
+    id, read from the file without loading any scope."""
+    out: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        chunk = list(ids[start : start + CHUNK])
+        out += read(db, select.format(marks=_marks(len(chunk))), chunk)
+    return out
 
 
 def named(db: sqlite3.Connection, scope: Scope, norms: Sequence[str]) -> list[Entity]:

@@ -29,6 +29,7 @@ from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
 from .retrieve import Retriever, SearchConfig
+from .retrieve.connect import connect
 from .retrieve.when import as_of_where
 from .stores.filters import to_where
 from .write import Item, Writer, about
@@ -410,6 +411,35 @@ class Memory:
             as_of=as_of,
         )
         return answer(self.parts.llm, question, found["results"], found["relations"])
+
+    def paths(
+        self,
+        source: str,
+        target: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        max_hops: int = 3,
+        limit: int = 5,
+        as_of: str | float | datetime | None = None,
+    ) -> dict[str, Any]:
+        """How the graph connects two named entities: the shortest relation paths between
+        them (``"Bob -[WORKS_AT]-> Acme -[BASED_IN]-> Lisbon"``, at most ``max_hops``
+        relations), each with the memory ids its relations come from. No LLM call.
+        ``as_of``: the relations that held at that time, as in ``search``."""
+        scope = Scope(user_id, agent_id, run_id)
+        names = [inputs.name(source, "source"), inputs.name(target, "target")]
+        if not isinstance(max_hops, int) or isinstance(max_hops, bool) or not 1 <= max_hops <= 6:
+            raise InvalidInputError(f"max_hops must be an integer in 1..6: {max_hops!r}")
+        at = inputs.as_of(as_of)
+        graph = self.parts.graph
+        return connect(graph, scope, *names, hops=max_hops, limit=_limit(limit), at=at)
+
+    @property
+    def can_ask(self) -> bool:
+        """Whether ``ask`` has an LLM to answer with."""
+        return self.parts.llm is not None
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         rows = self.parts.history.history(inputs.memory_id(memory_id))

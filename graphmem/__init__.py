@@ -6,6 +6,7 @@ m.add("My manager Bob works at Acme in Berlin.", user_id="alice")
 m.search("Where does my manager work?", user_id="alice")
 """
 
+from .aio import AsyncMemory
 from .config import Config
 from .errors import (
     BackendError,
@@ -22,6 +23,7 @@ from .retrieve import PRESETS, SearchConfig
 
 __all__ = [
     "PRESETS",
+    "AsyncMemory",
     "BackendError",
     "Config",
     "ConfigError",

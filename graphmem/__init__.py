@@ -12,10 +12,12 @@ from .errors import (
     BackendError,
     ConfigError,
     ExtractionError,
+    Forbidden,
     GraphMemError,
     InvalidInputError,
     NotFoundError,
     ReadOnlyError,
+    Unauthorized,
 )
 from .memory import Memory
 from .qa import format_context
@@ -28,12 +30,14 @@ __all__ = [
     "Config",
     "ConfigError",
     "ExtractionError",
+    "Forbidden",
     "GraphMemError",
     "InvalidInputError",
     "Memory",
     "NotFoundError",
     "ReadOnlyError",
     "SearchConfig",
+    "Unauthorized",
     "format_context",
 ]
 __version__ = "0.1.0"

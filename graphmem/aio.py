@@ -86,6 +86,8 @@ class AsyncMemory:
     delete_all = _in_thread(Memory.delete_all)
     erase = _in_thread(Memory.erase)
     history = _in_thread(Memory.history)
+    entities = _in_thread(Memory.entities)
+    graph = _in_thread(Memory.graph)
     reset = _in_thread(Memory.reset)
     health = _in_thread(Memory.health)
     retry_quarantined = _in_thread(Memory.retry_quarantined)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import call_args, forget, inputs, journal
+from . import call_args, forget, graph_view, inputs, journal
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
@@ -415,10 +415,40 @@ class Memory:
         return answer(self.parts.llm, question, found["results"], found["relations"])
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """Every event of a memory, oldest first, with the scope it was written in."""
         rows = self.parts.history.history(inputs.memory_id(memory_id))
         if not rows:
             raise NotFoundError(f"no history for memory id {memory_id!r}")
+        for row in rows:
+            row.update(_scope_dict(row.pop("scope", None)) or {})
         return rows
+
+    def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's entities (people, places, things its memories name), by name."""
+        scope = Scope(user_id, agent_id, run_id)
+        return graph_view.entities(self.parts.graph, scope, _limit(limit))
+
+    def graph(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        as_of: str | float | datetime | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's relations that hold now (``as_of``: that held then, superseded since
+        or not), oldest first, and the entities they connect."""
+        scope = Scope(user_id, agent_id, run_id)
+        at = inputs.as_of(as_of)
+        return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit))
 
     def _sources(self, rec: FactRecord) -> list[dict[str, Any]]:
         return [_source(s) for s in self.parts.graph.sources(rec.scope, list(rec.source_ids))]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import forget, inputs, journal
+from . import call_args, forget, graph_view, inputs, journal
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
@@ -31,7 +31,6 @@ from .results import source as _source
 from .retrieve import Retriever, SearchConfig
 from .retrieve.connect import connect
 from .retrieve.when import as_of_where
-from .stores.filters import to_where
 from .write import Item, Writer, about
 
 log = logging.getLogger("graphmem")
@@ -313,20 +312,21 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         include_invalid: bool = False,
         as_of: str | float | datetime | None = None,
+        top_k: int | None = None,
     ) -> dict[str, Any]:
         """The scope's current memories, oldest first (``include_invalid``: superseded ones
-        too; ``as_of``: those that held at that time, as in ``search``)."""
-        scope = Scope(user_id, agent_id, run_id)
-        where = to_where(filters) if filters else None
+        too; ``as_of``: those that held at that time, as in ``search``). At most ``limit``
+        (or ``top_k``; 100). The scope may be given in ``filters`` too (``call_args``)."""
+        scope, where = call_args.scoped(user_id, agent_id, run_id, filters)
+        n = call_args.count(limit, top_k, 100)
         at = inputs.as_of(as_of)
         if at is None:
-            recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
+            recs = self.parts.vectors.scan(scope, where, n, include_invalid)
             return {"results": [r.to_result() for r in recs]}
         # the store's clause lets a few through (see ``as_of_where``): cut after ``held_at``
-        n = _limit(limit)
         recs = self.parts.vectors.scan(scope, as_of_where(at, where), 10**9, include_invalid=True)
         return {"results": [r.to_result() for r in recs if r.held_at(at)][:n]}
 
@@ -337,23 +337,26 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-        limit: int = 10,
+        limit: int | None = None,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         config: str | SearchConfig = "hybrid",
         as_of: str | float | datetime | None = None,
+        top_k: int | None = None,
     ) -> dict[str, Any]:
         """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score.
         ``as_of`` (ISO string, epoch seconds or datetime): search what held at that time —
         memories and relations begun by then (at their event time, else when written) and
-        not yet superseded then, whether superseded since or not."""
-        scope = Scope(user_id, agent_id, run_id)
+        not yet superseded then, whether superseded since or not. At most ``limit`` (or
+        ``top_k``; 10) results. The scope may be given in ``filters`` too (Mem0 3.x:
+        ``filters={"user_id": …}``, see ``call_args``)."""
+        scope, where = call_args.scoped(user_id, agent_id, run_id, filters)
+        n = call_args.count(limit, top_k, 10)
         query = inputs.text(query)
         threshold = inputs.number(threshold, "threshold")
         if len(query) > self.config.max_text_chars:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)
-        where = to_where(filters) if filters else None
         at = inputs.as_of(as_of)
         p = self.parts
         retriever = Retriever(
@@ -365,7 +368,7 @@ class Memory:
             p.entity_vectors,
             at,
         )
-        ranking = retriever.search(query, scope, _limit(limit), cfg, where)
+        ranking = retriever.search(query, scope, n, cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
         wanted = [i for h in keep for i in h.record.source_ids]
         sources = {s.id: s for s in p.graph.sources(scope, wanted)}
@@ -442,10 +445,40 @@ class Memory:
         return self.parts.llm is not None
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """Every event of a memory, oldest first, with the scope it was written in."""
         rows = self.parts.history.history(inputs.memory_id(memory_id))
         if not rows:
             raise NotFoundError(f"no history for memory id {memory_id!r}")
+        for row in rows:
+            row.update(_scope_dict(row.pop("scope", None)) or {})
         return rows
+
+    def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's entities (people, places, things its memories name), by name."""
+        scope = Scope(user_id, agent_id, run_id)
+        return graph_view.entities(self.parts.graph, scope, _limit(limit))
+
+    def graph(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        as_of: str | float | datetime | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's relations that hold now (``as_of``: that held then, superseded since
+        or not), oldest first, and the entities they connect."""
+        scope = Scope(user_id, agent_id, run_id)
+        at = inputs.as_of(as_of)
+        return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit))
 
     def _sources(self, rec: FactRecord) -> list[dict[str, Any]]:
         return [_source(s) for s in self.parts.graph.sources(rec.scope, list(rec.source_ids))]

@@ -88,6 +88,7 @@ class AsyncMemory:
     history = _in_thread(Memory.history)
     entities = _in_thread(Memory.entities)
     graph = _in_thread(Memory.graph)
+    paths = _in_thread(Memory.paths)
     reset = _in_thread(Memory.reset)
     health = _in_thread(Memory.health)
     retry_quarantined = _in_thread(Memory.retry_quarantined)

@@ -180,6 +180,25 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command("mcp")
+def mcp_stdio(
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve memory to an MCP host (Claude Desktop, Cursor, ...) over stdio. --user/--agent/--run
+    set the scope of calls that name none. Logs go to stderr; stdout carries only MCP."""
+    from .server.mcp import run_stdio
+
+    scope = {"user_id": user, "agent_id": agent, "run_id": run}
+    try:
+        run_stdio(_memory(data_dir), {k: v for k, v in scope.items() if v})
+    except GraphMemError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run a scripted multi-session conversation offline and show what graphmem remembers."""

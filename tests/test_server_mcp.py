@@ -1,0 +1,169 @@
+"""The MCP server through the SDK's own client (``ClientSession``): over stdio, spawning
+``graphmem mcp`` as a desktop host does, and over streamable HTTP against a live
+``graphmem serve``. One scenario runs through both: add, a two-hop search with its paths,
+the relation paths, update, history, delete; over HTTP, alice's key can reach none of bob's
+memories by any tool, whatever the arguments say."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+pytestmark = pytest.mark.slow
+
+MEM0_TOOLS = {
+    "add_memory",
+    "search_memories",
+    "get_memories",
+    "get_memory",
+    "update_memory",
+    "delete_memory",
+    "delete_all_memories",
+    "list_entities",
+    "delete_entities",
+}
+TWO_HOP = "Where is the company my manager works for based?"
+MANAGER = "My manager Bob works at Acme Robotics."
+LISBON = "Acme Robotics is based in Lisbon."
+FILLERS = ("I enjoy hiking in the Alps.", "My favorite city for food is Naples.")
+ALICE_KEY, BOB_KEY = "gm-test-alice-0123456789abcdef", "gm-test-bob-0123456789abcdef"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """This process's environment (so the child imports the same graphmem), offline, no LLM."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHMEM_LLM_")}
+    return {**env, "GRAPHMEM_EXTRACTOR": "offline", **extra}
+
+
+# -- the two transports ---------------------------------------------------------------------
+@asynccontextmanager
+async def stdio_session(data_dir: Path, *args: str, **env: str) -> AsyncIterator[ClientSession]:
+    cmd = [*("-m", "graphmem.cli", "mcp", "--data-dir", str(data_dir)), *args]
+    params = StdioServerParameters(command=sys.executable, args=cmd, env=_env(**env))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def http_session(url: str, key: str | None) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=120) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+class Refused(Exception):
+    """A tool call answered with an error result: ``{"error": class, "message"}``."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.error = body.get("error")
+
+
+async def call(session: ClientSession, tool: str, **args: Any) -> Any:
+    result = await session.call_tool(tool, args)
+    text = "".join(getattr(c, "text", "") for c in result.content)
+    if result.is_error:
+        try:
+            raise Refused(json.loads(text))
+        except json.JSONDecodeError:
+            raise Refused({"error": "?", "message": text}) from None
+    return json.loads(text)
+
+
+# -- the scenario ---------------------------------------------------------------------------
+async def scenario(session: ClientSession, **scope: str) -> None:
+    """add, a two-hop search and its paths, relation paths, update, history, delete; in the
+    caller's default scope (``scope`` empty) or the one given."""
+    tools = {t.name for t in (await session.list_tools()).tools}
+    assert tools >= MEM0_TOOLS | {"memory_history", "relation_paths"}
+    assert "ask" not in tools  # no LLM configured
+
+    added = await call(session, "add_memory", text=MANAGER, **scope)
+    assert [r["event"] for r in added["results"]] == ["ADD"]
+    manager = added["results"][0]["id"]
+    lisbon = (await call(session, "add_memory", text=LISBON, **scope))["results"][0]["id"]
+    for text in FILLERS:
+        await call(session, "add_memory", text=text, **scope)
+
+    found = await call(session, "search_memories", query=TWO_HOP, limit=3, **scope)
+    top = {r["id"]: r for r in found["results"][:2]}
+    assert lisbon in top
+    assert top[lisbon]["memory"] == LISBON and top[lisbon]["score"] > 0
+    assert any("WORKS_AT" in p for p in top[lisbon]["paths"])
+    assert "hash" not in top[lisbon] and "score_parts" not in top[lisbon]  # compact
+    past = await call(session, "search_memories", query=TWO_HOP, as_of="2000-01-01", **scope)
+    assert past.get("results", []) == []
+
+    paths = await call(session, "relation_paths", source="Bob", target="Lisbon", **scope)
+    assert paths["paths"][0] == {
+        "path": "Bob -[WORKS_AT]-> Acme Robotics -[BASED_IN]-> Lisbon",
+        "memory_ids": [manager, lisbon],
+    }
+
+    moved = "Acme Robotics is based in Porto."
+    await call(session, "update_memory", memory_id=lisbon, text=moved)
+    assert (await call(session, "get_memory", memory_id=lisbon))["memory"] == moved
+    events = await call(session, "memory_history", memory_id=lisbon)
+    assert [e["event"] for e in events] == ["ADD", "UPDATE"]
+    assert events[1]["old_memory"] == LISBON and events[1]["new_memory"] == moved
+
+    await call(session, "delete_memory", memory_id=lisbon)
+    with pytest.raises(Refused) as gone:
+        await call(session, "get_memory", memory_id=lisbon)
+    assert gone.value.error == "NotFoundError"
+    listed = await call(session, "get_memories", **scope)
+    assert manager in {r["id"] for r in listed["results"]}
+    assert lisbon not in {r["id"] for r in listed["results"]}
+
+
+# -- stdio ----------------------------------------------------------------------------------
+def test_stdio_scenario_in_the_default_scope(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with stdio_session(tmp_path / "gm", "--user", "alice") as session:
+            await scenario(session)
+            await call(session, "add_memory", text="I live in Oslo.", user_id="bob")
+            mine = await call(session, "get_memories")
+            assert all(r["user_id"] == "alice" for r in mine["results"])
+            assert "Oslo" not in json.dumps(mine)
+            bobs = await call(session, "get_memories", filters={"user_id": "bob"})
+            assert [r["memory"] for r in bobs["results"]] == ["I live in Oslo."]
+
+    anyio.run(main)
+
+
+def test_stdio_without_a_default_scope_needs_ids(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with stdio_session(tmp_path / "gm") as session:
+            with pytest.raises(Refused) as no_scope:
+                await call(session, "add_memory", text=MANAGER)
+            assert no_scope.value.error == "InvalidInputError"
+            await scenario(session, user_id="carol")
+
+    anyio.run(main)
+
+
+def test_stdio_registers_ask_only_with_an_llm(tmp_path: Path) -> None:
+    async def main() -> None:
+        llm = {"GRAPHMEM_LLM_BASE_URL": "http://127.0.0.1:9/v1", "GRAPHMEM_EXTRACTOR": "auto"}
+        async with stdio_session(tmp_path / "gm", "--user", "alice", **llm) as session:
+            tools = {t.name: t for t in (await session.list_tools()).tools}
+            assert "ask" in tools and tools["ask"].description
+
+    anyio.run(main)

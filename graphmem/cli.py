@@ -16,12 +16,13 @@ from .config import Config
 from .cypher_cli import cypher_cmd
 from .errors import GraphMemError
 from .memory import Memory
-from .server.cli import keys_app
+from .server.cli import keys_app, serve
 
 app = typer.Typer(help="graphmem: long-term graph memory for AI agents.", no_args_is_help=True)
 app.command("cypher")(cypher_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 console = Console()
 
 User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]

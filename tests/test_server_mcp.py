@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import httpx2
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+
+from graphmem.server.auth import add_key
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +43,6 @@ TWO_HOP = "Where is the company my manager works for based?"
 MANAGER = "My manager Bob works at Acme Robotics."
 LISBON = "Acme Robotics is based in Lisbon."
 FILLERS = ("I enjoy hiking in the Alps.", "My favorite city for food is Naples.")
-ALICE_KEY, BOB_KEY = "gm-test-alice-0123456789abcdef", "gm-test-bob-0123456789abcdef"
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -167,3 +172,123 @@ def test_stdio_registers_ask_only_with_an_llm(tmp_path: Path) -> None:
             assert "ask" in tools and tools["ask"].description
 
     anyio.run(main)
+
+
+# -- streamable HTTP, on a live ``graphmem serve`` --------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A ``graphmem serve`` process on a free loopback port with two keys, bound to alice and
+    to bob: its MCP URL and the keys by user."""
+    root = tmp_path_factory.mktemp("serve")
+    keys_file = root / "keys.json"
+    keys = {user: add_key(keys_file, user, user_id=user) for user in ("alice", "bob")}
+    port = _free_port()
+    cmd = [sys.executable, "-m", "graphmem.cli", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(root / "gm"), "--keys", str(keys_file), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=_env())
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"graphmem serve did not start (exit code {proc.poll()})")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/mcp", keys
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_http_scenario_with_a_key_bound_to_alice(served: tuple[str, dict[str, str]]) -> None:
+    url, keys = served
+
+    async def main() -> None:
+        async with http_session(url, keys["alice"]) as session:
+            await scenario(session)  # the key's scope: no ids needed
+            mine = await call(session, "get_memories")
+            assert {r["user_id"] for r in mine["results"]} == {"alice"}
+
+    anyio.run(main)
+
+
+#: every tool with a scope or a memory id, called by alice's key with bob's: (tool,
+#: arguments, the error expected)
+INTO_BOB: list[tuple[str, dict[str, Any], str]] = [
+    ("add_memory", {"text": "I live in Rome.", "user_id": "bob"}, "Forbidden"),
+    ("search_memories", {"query": "Where do I live?", "user_id": "bob"}, "Forbidden"),
+    ("search_memories", {"query": "Oslo", "filters": {"user_id": "bob"}}, "Forbidden"),
+    ("search_memories", {"query": "Oslo", "filters": {"AND": [{"user_id": "bob"}]}}, "Forbidden"),
+    ("get_memories", {"user_id": "bob"}, "Forbidden"),
+    ("get_memories", {"filters": {"user_id": {"eq": "bob"}}}, "Forbidden"),
+    ("get_memory", {"memory_id": "{bob}"}, "NotFoundError"),
+    ("update_memory", {"memory_id": "{bob}", "text": "I live in Rome."}, "NotFoundError"),
+    ("memory_history", {"memory_id": "{bob}"}, "NotFoundError"),
+    ("delete_memory", {"memory_id": "{bob}"}, "NotFoundError"),
+    ("delete_all_memories", {"user_id": "bob"}, "Forbidden"),
+    ("list_entities", {"user_id": "bob"}, "Forbidden"),
+    ("delete_entities", {"user_id": "bob"}, "Forbidden"),
+    ("relation_paths", {"source": "bob", "target": "Oslo", "user_id": "bob"}, "Forbidden"),
+]
+
+
+def test_http_a_key_bound_to_alice_reaches_nothing_of_bob(
+    served: tuple[str, dict[str, str]],
+) -> None:
+    url, keys = served
+
+    async def main() -> None:
+        async with http_session(url, keys["bob"]) as bob:
+            added = await call(bob, "add_memory", text="I live in Oslo.")
+            bobs = added["results"][0]["id"]
+        async with http_session(url, keys["alice"]) as alice:
+            tools = {t.name for t in (await alice.list_tools()).tools}
+            assert {tool for tool, _, _ in INTO_BOB} == tools  # every tool is tried
+            for tool, args, error in INTO_BOB:
+                args = {k: bobs if v == "{bob}" else v for k, v in args.items()}
+                with pytest.raises(Refused) as refused:
+                    await call(alice, tool, **args)
+                assert refused.value.error == error, (tool, args)
+            for query in ("Where do I live?", "Oslo"):
+                found = await call(alice, "search_memories", query=query)
+                assert "Oslo" not in json.dumps(found)
+            assert "Oslo" not in json.dumps(await call(alice, "list_entities"))
+        async with http_session(url, keys["bob"]) as bob:
+            assert (await call(bob, "get_memory", memory_id=bobs))["memory"] == "I live in Oslo."
+            events = await call(bob, "memory_history", memory_id=bobs)
+            assert [e["event"] for e in events] == ["ADD"]
+
+    anyio.run(main)
+
+
+def test_http_needs_a_known_key(served: tuple[str, dict[str, str]]) -> None:
+    url, keys = served
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    for headers in ({}, {"Authorization": "Bearer gm_unknown"}, {"X-API-Key": "gm_unknown"}):
+        answer = httpx.post(url, json=hello, headers={**accept, **headers}, timeout=30)
+        assert answer.status_code == 401, headers
+        assert answer.json()["error"] == "Unauthorized"
+    for headers in ({"Authorization": f"Bearer {keys['alice']}"}, {"X-API-Key": keys["bob"]}):
+        answer = httpx.post(url, json=hello, headers={**accept, **headers}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["result"]["serverInfo"]["name"] == "graphmem"

@@ -83,9 +83,12 @@ def extensions(
     memory: AsyncMemory, keys: Keys, default: dict[str, str] | None
 ) -> tuple[dict[str, ASGIApp], list[Lifespan]]:
     """The other protocols ``graphmem serve`` serves beside the REST routes: path → ASGI app
-    (mounted by ``rest.create_app``), and the lifespans those apps need entered while the
-    server runs. The MCP server's streamable HTTP app joins here, at ``/mcp``."""
-    return {}, []
+    (routed by ``rest.create_app``), and the lifespans those apps need entered while the
+    server runs: the MCP server's streamable HTTP endpoint at ``/mcp``."""
+    from .mcp import McpHttp
+
+    mcp = McpHttp(memory, keys, default, ask=memory.memory.can_ask)
+    return {"/mcp": mcp}, [mcp.lifespan]
 
 
 def serve(

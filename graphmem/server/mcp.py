@@ -22,6 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, ParamSpec, TypedDict, cast
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 from starlette.requests import Request
@@ -398,8 +399,10 @@ def _version() -> str:
 class McpHttp:
     """The streamable HTTP endpoint (stateless, JSON responses): an ASGI app that
     authenticates every request by its API key (``Authorization: Bearer …`` or
-    ``X-API-Key``) before the SDK sees it. Mount it with ``lifespan()`` entered for the
-    app's life (the SDK's session manager runs its task group there)."""
+    ``X-API-Key``; ``Keys.principal``) before the SDK sees it, and leaves the principal in
+    the request's state for the tools. Serve it at one exact path (a ``Route``, not a
+    ``Mount``, which would redirect ``/mcp`` to ``/mcp/``), with ``lifespan()`` entered for
+    the app's life: the SDK's session manager runs its task group there."""
 
     def __init__(
         self,
@@ -407,15 +410,17 @@ class McpHttp:
         keys: Keys,
         default: dict[str, str] | None = None,
         *,
-        host: str = "127.0.0.1",
         ask: bool = False,
     ) -> None:
         self.keys = keys
         self.server = create_server(memory, default, ask=ask)
-        # builds the session manager; on a loopback host the SDK also turns on its DNS
-        # rebinding protection (Host and Origin must be loopback)
+        # builds the session manager (stateless: every request stands alone, so any server
+        # process of a deployment can answer it)
         self.server.streamable_http_app(
-            streamable_http_path="/", stateless_http=True, json_response=True, host=host
+            streamable_http_path="/",
+            stateless_http=True,
+            json_response=True,
+            transport_security=_rebinding(keys),
         )
         self.manager = self.server.session_manager
 
@@ -431,6 +436,19 @@ class McpHttp:
                 return
             scope.setdefault("state", {})[PRINCIPAL] = principal
         await self.manager.handle_request(scope, receive, send)
+
+
+def _rebinding(keys: Keys) -> TransportSecuritySettings:
+    """Without keys the server serves loopback clients as the anonymous admin: then the
+    SDK's DNS rebinding protection admits only loopback ``Host`` and ``Origin`` headers, so
+    that no web page can reach it through a name that resolves to 127.0.0.1. With keys, a
+    request needs a key anyway (and may come through a proxy under any name)."""
+    if keys:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
 
 
 def _api_key(scope: Scope) -> str | None:

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .. import __version__, call_args
@@ -352,10 +353,10 @@ def create_app(
     """The REST app over ``memory``. ``default``: the scope a request gets when it (and its
     key) names none, e.g. ``{"user_id": "alice"}`` for a personal server.
 
-    Other protocols join here: ``mounts`` maps a path to an ASGI app served beside the
-    routes (the MCP server's streamable HTTP app at ``/mcp``), ``lifespans`` are entered
-    when the server starts and left when it stops (e.g. that app's session manager). The
-    request size limit (``Config.max_request_bytes``) covers them too."""
+    Other protocols join here: ``mounts`` maps a path to an ASGI app served at that exact
+    path beside the routes (the MCP server's streamable HTTP app at ``/mcp``), ``lifespans``
+    are entered when the server starts and left when it stops (e.g. that app's session
+    manager). The request size limit (``Config.max_request_bytes``) covers them too."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -377,7 +378,8 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal)
     for path, sub in (mounts or {}).items():
-        app.mount(path, sub)
+        # a Route serves the exact path (a Mount would answer /mcp with a redirect to /mcp/)
+        app.router.routes.append(Route(path, sub, include_in_schema=False))
     app.add_middleware(BodyLimit, max_bytes=memory.config.max_request_bytes)
     return app
 

@@ -42,7 +42,8 @@ MEM0_TOOLS = {
 TWO_HOP = "Where is the company my manager works for based?"
 MANAGER = "My manager Bob works at Acme Robotics."
 LISBON = "Acme Robotics is based in Lisbon."
-FILLERS = ("I enjoy hiking in the Alps.", "My favorite city for food is Naples.")
+FILLERS = ("My favorite city for food is Naples.", "I bought a new bike in the city.")
+HIKING = "I went hiking in the Alps."
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -74,7 +75,7 @@ async def http_session(url: str, key: str | None) -> AsyncIterator[ClientSession
 
 
 class Refused(Exception):
-    """A tool call answered with an error result: ``{"error": class, "message"}``."""
+    """A tool call answered with an error result: ``{"error": class, "detail"}``."""
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(body)
@@ -88,7 +89,7 @@ async def call(session: ClientSession, tool: str, **args: Any) -> Any:
         try:
             raise Refused(json.loads(text))
         except json.JSONDecodeError:
-            raise Refused({"error": "?", "message": text}) from None
+            raise Refused({"error": "?", "detail": text}) from None
     return json.loads(text)
 
 
@@ -106,6 +107,9 @@ async def scenario(session: ClientSession, **scope: str) -> None:
     lisbon = (await call(session, "add_memory", text=LISBON, **scope))["results"][0]["id"]
     for text in FILLERS:
         await call(session, "add_memory", text=text, **scope)
+    hiked = await call(session, "add_memory", text=HIKING, timestamp="2020-05-01", **scope)
+    hiking = hiked["results"][0]["id"]
+    assert (await call(session, "get_memory", memory_id=hiking))["valid_from"].startswith("2020-05")
 
     found = await call(session, "search_memories", query=TWO_HOP, limit=3, **scope)
     top = {r["id"]: r for r in found["results"][:2]}
@@ -113,8 +117,8 @@ async def scenario(session: ClientSession, **scope: str) -> None:
     assert top[lisbon]["memory"] == LISBON and top[lisbon]["score"] > 0
     assert any("WORKS_AT" in p for p in top[lisbon]["paths"])
     assert "hash" not in top[lisbon] and "score_parts" not in top[lisbon]  # compact
-    past = await call(session, "search_memories", query=TWO_HOP, as_of="2000-01-01", **scope)
-    assert past.get("results", []) == []
+    then = await call(session, "search_memories", query="hiking", as_of="2021-01-01", **scope)
+    assert [r["id"] for r in then["results"]] == [hiking]  # nothing else had happened yet
 
     paths = await call(session, "relation_paths", source="Bob", target="Lisbon", **scope)
     assert paths["paths"][0] == {

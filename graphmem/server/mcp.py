@@ -28,6 +28,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from .. import __version__
 from ..aio import AsyncMemory
 from ..call_args import merge, split
 from ..errors import GraphMemError, InvalidInputError, NotFoundError, Unauthorized
@@ -97,8 +98,8 @@ def _brief(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(fn: Callable[P, Awaitable[str]]) -> Callable[P, Awaitable[str | CallToolResult]]:
-    """A graphmem error becomes the tool's error result, ``{"error": class, "message"}``
-    (``Unauthorized``, ``Forbidden``, ``NotFoundError``, ``InvalidInputError``…)."""
+    """A graphmem error becomes the tool's error result, ``{"error": class, "detail"}`` as
+    the REST routes answer (``Forbidden``, ``NotFoundError``, ``InvalidInputError``…)."""
 
     @functools.wraps(fn)  # the SDK reads the arguments (and the Context) from its signature
     async def call(*args: P.args, **kwargs: P.kwargs) -> str | CallToolResult:
@@ -106,7 +107,7 @@ def _errors(fn: Callable[P, Awaitable[str]]) -> Callable[P, Awaitable[str | Call
             return await fn(*args, **kwargs)
         except GraphMemError as e:
             log.info("%s: %s: %s", fn.__name__, type(e).__name__, e)
-            body = dumps({"error": type(e).__name__, "message": str(e)})
+            body = dumps({"error": type(e).__name__, "detail": str(e)})
             return CallToolResult(content=[TextContent(type="text", text=body)], is_error=True)
 
     return call
@@ -152,6 +153,8 @@ class Tools:
         run_id: str | None,
         app_id: str | None = None,
     ) -> Ids:
+        """The scope a call may use (``Principal.scope``; the server's default fills what it
+        leaves out)."""
         if app_id is not None:
             raise InvalidInputError("graphmem has no app_id scope: use user_id, agent_id, run_id")
         return cast(Ids, self.principal(ctx).scope(user_id, agent_id, run_id, self.default))
@@ -199,6 +202,9 @@ class Tools:
         infer: Annotated[
             bool, Field(description="Distil facts and reconcile (false: store as given).")
         ] = True,
+        timestamp: Annotated[
+            str | None, Field(description="When it happened (ISO time), if not now.")
+        ] = None,
     ) -> str:
         """Store facts, preferences or events to remember. Contradicted memories are
         superseded (their history kept); returns each memory's id and event."""
@@ -206,7 +212,9 @@ class Tools:
         said: str | list[dict[str, str]] | None = messages or text
         if not said:
             raise InvalidInputError("give text or messages")
-        out = await self.memory.add(said, metadata=metadata, infer=infer, **scope)
+        out = await self.memory.add(
+            said, metadata=metadata, infer=infer, timestamp=timestamp, **scope
+        )
         return dumps(out)
 
     @_errors
@@ -383,17 +391,11 @@ def create_server(
     (``{"user_id": "alice"}``); ``local``: the principal of calls that arrive without an HTTP
     request (stdio); ``ask``: register ``ask`` (the memory has an LLM)."""
     tools = Tools(memory, default or {}, local)
-    server: MCPServer = MCPServer("graphmem", instructions=INSTRUCTIONS, version=_version())
+    server: MCPServer = MCPServer("graphmem", instructions=INSTRUCTIONS, version=__version__)
     names = {**_TOOLS, **({"ask": _READ} if ask else {})}
     for name, hints in names.items():
         server.add_tool(getattr(tools, name), name=name, annotations=hints, structured_output=False)
     return server
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 class McpHttp:
@@ -452,14 +454,15 @@ def _rebinding(keys: Keys) -> TransportSecuritySettings:
 
 
 def _api_key(scope: Scope) -> str | None:
-    """The request's API key: ``Authorization: Bearer <key>``, else ``X-API-Key``."""
+    """The request's API key, read as the REST routes read it: ``X-API-Key``, else
+    ``Authorization: Bearer <key>``."""
     headers: dict[str, str] = {
         k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
     }
+    if headers.get("x-api-key"):
+        return headers["x-api-key"]
     kind, _, token = headers.get("authorization", "").partition(" ")
-    if kind.lower() == "bearer" and token.strip():
-        return token.strip()
-    return headers.get("x-api-key") or None
+    return token.strip() or None if kind.lower() == "bearer" else None
 
 
 def _client(scope: Scope) -> str | None:
@@ -467,8 +470,8 @@ def _client(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-async def _refuse(send: Send, status: int, error: str, message: str) -> None:
-    body = dumps({"error": error, "message": message}).encode()
+async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
+    body = dumps({"error": error, "detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

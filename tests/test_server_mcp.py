@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from graphmem.server.auth import add_key
 
 pytestmark = pytest.mark.slow
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 MEM0_TOOLS = {
     "add_memory",
@@ -44,6 +46,14 @@ MANAGER = "My manager Bob works at Acme Robotics."
 LISBON = "Acme Robotics is based in Lisbon."
 FILLERS = ("My favorite city for food is Naples.", "I bought a new bike in the city.")
 HIKING = "I went hiking in the Alps."
+
+
+def readme_configs() -> list[dict[str, Any]]:
+    """The MCP host configurations the README gives: stdio, then HTTP."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### MCP") : text.index("## Configuration")]
+    blocks = re.findall(r"```json\n(.*?)\n```", section, re.S)
+    return [json.loads(b)["mcpServers"]["graphmem"] for b in blocks]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -144,8 +154,11 @@ async def scenario(session: ClientSession, **scope: str) -> None:
 
 # -- stdio ----------------------------------------------------------------------------------
 def test_stdio_scenario_in_the_default_scope(tmp_path: Path) -> None:
+    stdio, _ = readme_configs()  # as the README tells a host to start it
+    assert stdio["command"] == "graphmem" and stdio["args"][:3] == ["mcp", "--user", "alice"]
+
     async def main() -> None:
-        async with stdio_session(tmp_path / "gm", "--user", "alice") as session:
+        async with stdio_session(tmp_path / "gm", *stdio["args"][1:3]) as session:
             await scenario(session)
             await call(session, "add_memory", text="I live in Oslo.", user_id="bob")
             mine = await call(session, "get_memories")
@@ -277,6 +290,8 @@ def test_http_a_key_bound_to_alice_reaches_nothing_of_bob(
 
 def test_http_needs_a_known_key(served: tuple[str, dict[str, str]]) -> None:
     url, keys = served
+    _, http = readme_configs()
+    assert http["url"].endswith("/mcp") and http["headers"]["Authorization"].startswith("Bearer ")
     hello = {
         "jsonrpc": "2.0",
         "id": 1,

@@ -75,14 +75,17 @@ _DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_worl
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON: no whitespace, no empty or null fields."""
-    return json.dumps(_compact(value), separators=(",", ":"), ensure_ascii=False, default=str)
+    """Compact JSON: no whitespace, no null or empty fields below the top level (an empty
+    ``results`` stays)."""
+    compact = _compact(value, top=True)
+    return json.dumps(compact, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _compact(value: Any, drop: frozenset[str] = frozenset()) -> Any:
+def _compact(value: Any, drop: frozenset[str] = frozenset(), top: bool = False) -> Any:
     if isinstance(value, dict):
         out = {k: _compact(v, drop) for k, v in value.items() if k not in drop}
-        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+        empty: tuple[Any, ...] = (None,) if top else (None, "", [], {})
+        return {k: v for k, v in out.items() if v not in empty}
     if isinstance(value, list):
         return [_compact(v, drop) for v in value]
     return value

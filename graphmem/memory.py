@@ -57,16 +57,21 @@ class Memory:
     # -- plumbing --------------------------------------------------------------------------
     @property
     def parts(self) -> Parts:
-        with self._lock:
-            if self._parts is None:
-                p = build(self.config, **self._given)
-                p.setup()
-                self._parts = p
-            if not self._recovered and not self.config.read_only:
-                self._recover(self._parts)
-            if self._parts.stale():  # another process wrote: keyword indexes rebuild
-                self._parts.keywords.changed()
-            return self._parts
+        """The open stores. Once open (and the journal replayed), no lock is taken: a read
+        in one thread never waits for a write in another (see ``aio`` for the model)."""
+        p = self._parts
+        if p is None or not (self._recovered or self.config.read_only):
+            with self._lock:
+                if self._parts is None:
+                    built = build(self.config, **self._given)
+                    built.setup()
+                    self._parts = built
+                p = self._parts
+                if not self._recovered and not self.config.read_only:
+                    self._recover(p)
+        if p.stale():  # another process wrote: keyword indexes rebuild
+            p.keywords.changed()
+        return p
 
     def _writable(self) -> None:
         if self.config.read_only:
@@ -78,17 +83,20 @@ class Memory:
     def _recover(self, p: Parts) -> None:
         """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
         that keeps failing is quarantined (``journal``), never blocking this call."""
-        p.keywords.changed()
-        self._recovered = journal.recover(p, self.config.journal_max_attempts)
+        try:
+            self._recovered = journal.recover(p, self.config.journal_max_attempts)
+        finally:
+            p.keywords.changed()
 
     def _apply(self, plan: Plan, scope: Scope) -> None:
         p = self.parts
-        p.keywords.changed()
         try:
             journal.apply(p, plan, scope, self.config.journal_max_attempts)
         except BackendError:
             self._recovered = False  # the next call replays the journal
             raise
+        finally:  # after the write: a search meanwhile (another thread) indexed part of it
+            p.keywords.changed()
 
     @contextmanager
     def _writing(self, scope: Scope) -> Iterator[None]:

@@ -166,3 +166,56 @@ def test_wraps_a_memory_and_builds_from_a_dict(tmp_path: Path, memory: Memory) -
     asyncio.run(built.close())
     with pytest.raises(ValueError):
         AsyncMemory(memory, threads=0)
+
+
+def test_a_search_while_a_write_is_applied_leaves_no_stale_keyword_index(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search that runs while an add is being stored (here: just before its records reach
+    the vector store, as another thread's would) builds the keyword index without them;
+    once the add returns, a keyword search finds them all the same."""
+    memory.add("Quentin collects antique barometers.", user_id="alice")
+    store = memory.parts.vectors
+    upsert = store.upsert
+    searched: list[int] = []
+
+    def interrupted(records: Any, embeddings: Any) -> None:
+        if not searched:
+            found = memory.search("zeppelins", user_id="alice", config="bm25")
+            searched.append(len(found["results"]))
+        upsert(records, embeddings)
+
+    monkeypatch.setattr(store, "upsert", interrupted)
+    memory.add("My friend Rosalind restores zeppelins.", user_id="alice")
+    assert searched == [0]
+    found = memory.search("zeppelins", user_id="alice", config="bm25")
+    assert [r["memory"] for r in found["results"]] == ["My friend Rosalind restores zeppelins."]
+
+
+def test_a_read_in_another_thread_does_not_wait_for_a_write(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While an add holds the write lock (here: while it stores its records), a search in
+    another thread runs to its end."""
+    memory.add("Quentin collects antique barometers.", user_id="alice")
+    store = memory.parts.vectors
+    upsert = store.upsert
+    found: list[list[str]] = []
+    done: list[bool] = []
+
+    def search() -> None:
+        out = memory.search("Who collects barometers?", user_id="alice")
+        found.append([r["memory"] for r in out["results"]])
+
+    def during_the_write(records: Any, embeddings: Any) -> None:
+        if not done:
+            reader = threading.Thread(target=search, daemon=True)
+            reader.start()
+            reader.join(WAIT)  # without the lock-free read it waits for this write: WAIT out
+            done.append(not reader.is_alive())
+        upsert(records, embeddings)
+
+    monkeypatch.setattr(store, "upsert", during_the_write)
+    memory.add("My friend Rosalind restores zeppelins.", user_id="alice")
+    assert done == [True]  # the search ended while the write was still holding its lock
+    assert found == [["Quentin collects antique barometers."]]

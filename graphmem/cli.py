@@ -16,10 +16,13 @@ from .config import Config
 from .cypher_cli import cypher_cmd
 from .errors import GraphMemError
 from .memory import Memory
+from .server.cli import keys_app, serve
 
 app = typer.Typer(help="graphmem: long-term graph memory for AI agents.", no_args_is_help=True)
 app.command("cypher")(cypher_cmd)
 app.add_typer(bench_app, name="bench")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 console = Console()
 
 User = Annotated[str | None, typer.Option("--user", "-u", help="user_id scope")]
@@ -176,6 +179,25 @@ def doctor(
             _print(rows, False, ("state", "id", "scope", "attempts", "error"))
     if not out["ok"]:
         raise typer.Exit(1)
+
+
+@app.command("mcp")
+def mcp_stdio(
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve memory to an MCP host (Claude Desktop, Cursor, ...) over stdio. --user/--agent/--run
+    set the scope of calls that name none. Logs go to stderr; stdout carries only MCP."""
+    from .server.mcp import run_stdio
+
+    scope = {"user_id": user, "agent_id": agent, "run_id": run}
+    try:
+        run_stdio(_memory(data_dir), {k: v for k, v in scope.items() if v})
+    except GraphMemError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
 
 
 @app.command()

@@ -95,6 +95,14 @@ class Config(BaseSettings):
     #: failed attempts at a journaled write before it is quarantined (``graphmem doctor``)
     journal_max_attempts: int = Field(default=3, ge=1, le=100)
 
+    #: the servers (``graphmem serve``): the API keys file (``graphmem keys add``), and/or the
+    #: same JSON document in ``GRAPHMEM_API_KEYS``; without any key a server serves loopback
+    #: clients only. See ``graphmem/server/auth.py``.
+    keys_file: Path | None = None
+    api_keys: SecretStr | None = None
+    #: the largest request body a server reads (413 beyond)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     @property
     def llm_configured(self) -> bool:
         return self.llm_api_key is not None or self.llm_base_url is not None

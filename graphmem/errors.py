@@ -37,3 +37,11 @@ class NotFoundError(GraphMemError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
         return str(self.args[0]) if self.args else "not found"
+
+
+class Unauthorized(GraphMemError):
+    """A server call without a valid API key (HTTP 401)."""
+
+
+class Forbidden(GraphMemError, PermissionError):
+    """A server call outside what its API key may do: another scope, or an admin call (403)."""

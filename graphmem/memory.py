@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import forget, inputs, journal
+from . import call_args, forget, graph_view, inputs, journal
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
@@ -29,8 +29,8 @@ from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
 from .retrieve import Retriever, SearchConfig
+from .retrieve.connect import connect
 from .retrieve.when import as_of_where
-from .stores.filters import to_where
 from .write import Item, Writer, about
 
 log = logging.getLogger("graphmem")
@@ -57,16 +57,21 @@ class Memory:
     # -- plumbing --------------------------------------------------------------------------
     @property
     def parts(self) -> Parts:
-        with self._lock:
-            if self._parts is None:
-                p = build(self.config, **self._given)
-                p.setup()
-                self._parts = p
-            if not self._recovered and not self.config.read_only:
-                self._recover(self._parts)
-            if self._parts.stale():  # another process wrote: keyword indexes rebuild
-                self._parts.keywords.changed()
-            return self._parts
+        """The open stores. Once open (and the journal replayed), no lock is taken: a read
+        in one thread never waits for a write in another (see ``aio`` for the model)."""
+        p = self._parts
+        if p is None or not (self._recovered or self.config.read_only):
+            with self._lock:
+                if self._parts is None:
+                    built = build(self.config, **self._given)
+                    built.setup()
+                    self._parts = built
+                p = self._parts
+                if not self._recovered and not self.config.read_only:
+                    self._recover(p)
+        if p.stale():  # another process wrote: keyword indexes rebuild
+            p.keywords.changed()
+        return p
 
     def _writable(self) -> None:
         if self.config.read_only:
@@ -78,17 +83,20 @@ class Memory:
     def _recover(self, p: Parts) -> None:
         """Replay plans a crash or an error left half-applied (plans are idempotent); a plan
         that keeps failing is quarantined (``journal``), never blocking this call."""
-        p.keywords.changed()
-        self._recovered = journal.recover(p, self.config.journal_max_attempts)
+        try:
+            self._recovered = journal.recover(p, self.config.journal_max_attempts)
+        finally:
+            p.keywords.changed()
 
     def _apply(self, plan: Plan, scope: Scope) -> None:
         p = self.parts
-        p.keywords.changed()
         try:
             journal.apply(p, plan, scope, self.config.journal_max_attempts)
         except BackendError:
             self._recovered = False  # the next call replays the journal
             raise
+        finally:  # after the write: a search meanwhile (another thread) indexed part of it
+            p.keywords.changed()
 
     @contextmanager
     def _writing(self, scope: Scope) -> Iterator[None]:
@@ -312,20 +320,21 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         include_invalid: bool = False,
         as_of: str | float | datetime | None = None,
+        top_k: int | None = None,
     ) -> dict[str, Any]:
         """The scope's current memories, oldest first (``include_invalid``: superseded ones
-        too; ``as_of``: those that held at that time, as in ``search``)."""
-        scope = Scope(user_id, agent_id, run_id)
-        where = to_where(filters) if filters else None
+        too; ``as_of``: those that held at that time, as in ``search``). At most ``limit``
+        (or ``top_k``; 100). The scope may be given in ``filters`` too (``call_args``)."""
+        scope, where = call_args.scoped(user_id, agent_id, run_id, filters)
+        n = call_args.count(limit, top_k, 100)
         at = inputs.as_of(as_of)
         if at is None:
-            recs = self.parts.vectors.scan(scope, where, _limit(limit), include_invalid)
+            recs = self.parts.vectors.scan(scope, where, n, include_invalid)
             return {"results": [r.to_result() for r in recs]}
         # the store's clause lets a few through (see ``as_of_where``): cut after ``held_at``
-        n = _limit(limit)
         recs = self.parts.vectors.scan(scope, as_of_where(at, where), 10**9, include_invalid=True)
         return {"results": [r.to_result() for r in recs if r.held_at(at)][:n]}
 
@@ -336,23 +345,26 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-        limit: int = 10,
+        limit: int | None = None,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         config: str | SearchConfig = "hybrid",
         as_of: str | float | datetime | None = None,
+        top_k: int | None = None,
     ) -> dict[str, Any]:
         """Hybrid retrieval (dense + graph); no LLM call. Each result explains its score.
         ``as_of`` (ISO string, epoch seconds or datetime): search what held at that time —
         memories and relations begun by then (at their event time, else when written) and
-        not yet superseded then, whether superseded since or not."""
-        scope = Scope(user_id, agent_id, run_id)
+        not yet superseded then, whether superseded since or not. At most ``limit`` (or
+        ``top_k``; 10) results. The scope may be given in ``filters`` too (Mem0 3.x:
+        ``filters={"user_id": …}``, see ``call_args``)."""
+        scope, where = call_args.scoped(user_id, agent_id, run_id, filters)
+        n = call_args.count(limit, top_k, 10)
         query = inputs.text(query)
         threshold = inputs.number(threshold, "threshold")
         if len(query) > self.config.max_text_chars:
             raise InvalidInputError("query is too long")
         cfg = _search_config(config)
-        where = to_where(filters) if filters else None
         at = inputs.as_of(as_of)
         p = self.parts
         retriever = Retriever(
@@ -364,7 +376,7 @@ class Memory:
             p.entity_vectors,
             at,
         )
-        ranking = retriever.search(query, scope, _limit(limit), cfg, where)
+        ranking = retriever.search(query, scope, n, cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
         wanted = [i for h in keep for i in h.record.source_ids]
         sources = {s.id: s for s in p.graph.sources(scope, wanted)}
@@ -411,11 +423,70 @@ class Memory:
         )
         return answer(self.parts.llm, question, found["results"], found["relations"])
 
+    def paths(
+        self,
+        source: str,
+        target: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        max_hops: int = 3,
+        limit: int = 5,
+        as_of: str | float | datetime | None = None,
+    ) -> dict[str, Any]:
+        """How the graph connects two named entities: the shortest relation paths between
+        them (``"Bob -[WORKS_AT]-> Acme -[BASED_IN]-> Lisbon"``, at most ``max_hops``
+        relations), each with the memory ids its relations come from. No LLM call.
+        ``as_of``: the relations that held at that time, as in ``search``."""
+        scope = Scope(user_id, agent_id, run_id)
+        names = [inputs.name(source, "source"), inputs.name(target, "target")]
+        if not isinstance(max_hops, int) or isinstance(max_hops, bool) or not 1 <= max_hops <= 6:
+            raise InvalidInputError(f"max_hops must be an integer in 1..6: {max_hops!r}")
+        at = inputs.as_of(as_of)
+        graph = self.parts.graph
+        return connect(graph, scope, *names, hops=max_hops, limit=_limit(limit), at=at)
+
+    @property
+    def can_ask(self) -> bool:
+        """Whether ``ask`` has an LLM to answer with."""
+        return self.parts.llm is not None
+
     def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """Every event of a memory, oldest first, with the scope it was written in."""
         rows = self.parts.history.history(inputs.memory_id(memory_id))
         if not rows:
             raise NotFoundError(f"no history for memory id {memory_id!r}")
+        for row in rows:
+            row.update(_scope_dict(row.pop("scope", None)) or {})
         return rows
+
+    def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's entities (people, places, things its memories name), by name."""
+        scope = Scope(user_id, agent_id, run_id)
+        return graph_view.entities(self.parts.graph, scope, _limit(limit))
+
+    def graph(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        as_of: str | float | datetime | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """The scope's relations that hold now (``as_of``: that held then, superseded since
+        or not), oldest first, and the entities they connect."""
+        scope = Scope(user_id, agent_id, run_id)
+        at = inputs.as_of(as_of)
+        return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit))
 
     def _sources(self, rec: FactRecord) -> list[dict[str, Any]]:
         return [_source(s) for s in self.parts.graph.sources(rec.scope, list(rec.source_ids))]

@@ -421,3 +421,22 @@ def test_bench_scale_kills_a_process_past_the_memory_guard(
     assert seen["sampled_peak_rss_mb"] > 200
     ok = watch(subprocess.Popen([sys.executable, "-c", "pass"]), None, 200 * MB, None)
     assert "killed" not in ok and "error" not in ok
+
+
+def test_bench_server_smoke_loses_nothing_and_reports_every_route(tmp_path: Path) -> None:
+    out = tmp_path / "server.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_server.py"), "--smoke", "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--data-dir", str(tmp_path)], env=os.environ, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert set(report["levels"]) == {"2", "4"}
+    for lv in report["levels"].values():
+        assert lv["errors"] == 0 and lv["requests"] > 0 and lv["rps"] > 0
+        for route in ("add", "search"):
+            assert {"rps", "p50_ms", "p95_ms", "p99_ms", "errors"} <= set(lv["routes"][route])
+    assert report["acknowledged_adds"] > 0 and report["lost"] == 0
+    o = report["overhead"]
+    assert o["probes"] == 10 and o["server_search_p50_ms"] > 0 and o["ratio"] > 0
+    assert "Protocol overhead" in out.with_suffix(".md").read_text()

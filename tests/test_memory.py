@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -637,3 +638,23 @@ def test_a_question_about_the_past_finds_superseded_memories(memory: Memory) -> 
     assert old["invalid_at"].startswith("2024-06-20")
     now = memory.search("What food do I like?", user_id="u", limit=3)["results"]
     assert [r["memory"] for r in now] == ["I don't like sushi anymore."]
+
+
+def test_paths_between_two_entities(any_memory: Memory) -> None:
+    m = any_memory
+    user = f"paths-{uuid.uuid4().hex[:8]}"
+    first = m.add("My manager Bob works at Acme Robotics.", user_id=user)["results"][0]["id"]
+    between = datetime.now(UTC)
+    second = m.add("Acme Robotics is based in Lisbon.", user_id=user)["results"][0]["id"]
+    out = m.paths("Bob", "lisbon", user_id=user)
+    assert out["unknown"] == []
+    top = out["paths"][0]
+    assert top["path"] == "Bob -[WORKS_AT]-> Acme Robotics -[BASED_IN]-> Lisbon"
+    assert top["memory_ids"] == [first, second]
+    assert m.paths("Bob", "Lisbon", user_id=user, max_hops=1)["paths"] == []
+    assert m.paths("Bob", "Lisbon", user_id=user, as_of=between)["paths"] == []
+    assert m.paths("Bob", "Paris", user_id=user) == {"paths": [], "unknown": ["Paris"]}
+    elsewhere = m.paths("Bob", "Lisbon", user_id=user + "-other")
+    assert elsewhere == {"paths": [], "unknown": ["Bob", "Lisbon"]}
+    with pytest.raises(InvalidInputError):
+        m.paths("Bob", "Lisbon", user_id=user, max_hops=0)

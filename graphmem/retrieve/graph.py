@@ -123,12 +123,12 @@ def paths(
     for rid, ends in targets.items():
         found = [tree[t] for tree in trees.values() for t in ends if t in tree and len(tree[t]) > 1]
         found.sort(key=len)
-        rendered = [_render(eg, hop, entities) for hop in found]
+        rendered = [render(eg, hop, entities) for hop in found]
         out[rid] = list(dict.fromkeys(rendered))[:max_paths]
     return out
 
 
-def _render(g: nx.Graph, hop: list[str], entities: dict[str, Entity]) -> str:
+def render(g: nx.Graph, hop: list[str], entities: dict[str, Entity]) -> str:
     def name(n: str) -> str:
         return entities[n].name if n in entities else n
 

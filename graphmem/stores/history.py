@@ -250,8 +250,7 @@ class HistoryStore:
         out = [dict(zip(cols, r)) for r in rows]
         for r in out:
             r["is_deleted"] = bool(r["is_deleted"])
-            r.pop("seq", None)
-            r.pop("scope", None)
+            r.pop("seq", None)  # "scope": the key of the scope it was written in (or None)
         return out
 
     def erase(self, scopes: list[str], memory_ids: list[str], prefix: str | None) -> int:

@@ -290,6 +290,13 @@ def test_a_personal_server_without_keys_uses_its_default_scope(tmp_path: Path) -
         assert texts(ok(me.get("/memories", params={"user_id": "dave"}))) == ["Dave lives in Rome."]
         assert ok(me.post("/reset"))["message"] == "All memories reset"  # loopback: admin
         assert texts(ok(me.get("/memories"))) == []
+        # a web page reaches it neither by another name (DNS rebinding) nor cross-site
+        error(me.get("/memories", headers={"Host": "evil.example"}), 403, "Forbidden")
+        page = {"Origin": "http://evil.example"}
+        error(me.post("/memories", json={"messages": "I am evil."}, headers=page), 403, "Forbidden")
+        assert texts(ok(me.get("/memories", headers={"Origin": "http://localhost:3000"}))) == []
+        named = {"Host": "localhost:" + server.url.rsplit(":", 1)[1]}
+        assert texts(ok(me.get("/memories", headers=named))) == []
 
 
 def test_the_library_and_the_command_line_do_not_load_the_web_server() -> None:

@@ -1,10 +1,14 @@
-"""The request size limit of the servers, as ASGI middleware (it covers mounted apps too)."""
+"""The servers' request guards, as ASGI middleware (they cover mounted apps too): the request
+size limit, and a keyless server's loopback-only rule for the names a request is sent to."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import is_loopback
 
 
 class BodyLimit:
@@ -41,17 +45,40 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "PayloadTooLarge",
-                "detail": f"the request is larger than {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request is larger than {self.max_bytes} bytes"
+        await refuse(send, 413, "PayloadTooLarge", detail)
+
+
+class LoopbackNames:
+    """A server without API keys answers only requests sent to a loopback name (``Host``)
+    from a loopback page or none (``Origin``): a web page the user visits cannot reach it
+    through DNS rebinding (its ``Host`` is the page's name) or a cross-site request (its
+    ``Origin``), although the user's browser runs on this machine."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            host = urlsplit("//" + headers.get(b"host", b"").decode("latin-1")).hostname
+            origin = headers.get(b"origin")
+            sent_from = urlsplit(origin.decode("latin-1")).hostname if origin else "localhost"
+            if not (is_loopback(host) and is_loopback(sent_from)):
+                detail = "a server without API keys answers requests to and from loopback only"
+                await refuse(send, 403, "Forbidden", detail)
+                return
+        await self.app(scope, receive, send)
+
+
+async def refuse(send: Send, status: int, error: str, detail: str) -> None:
+    """Answer with the servers' error body, ``{"error", "detail"}``, and close."""
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

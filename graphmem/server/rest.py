@@ -39,7 +39,7 @@ from ..errors import (
 )
 from . import schemas as s
 from .auth import Keys, Principal
-from .limits import BodyLimit
+from .limits import BodyLimit, LoopbackNames
 
 log = logging.getLogger("graphmem.server")
 
@@ -381,6 +381,8 @@ def create_app(
         # a Route serves the exact path (a Mount would answer /mcp with a redirect to /mcp/)
         app.router.routes.append(Route(path, sub, include_in_schema=False))
     app.add_middleware(BodyLimit, max_bytes=memory.config.max_request_bytes)
+    if not keys:
+        app.add_middleware(LoopbackNames)
     return app
 
 

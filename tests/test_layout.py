@@ -274,14 +274,23 @@ def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> Non
     assert answers(store(tmp_path, 8), ids) == before
 
 
-@pytest.mark.parametrize("unfiltered_max", [5000, 2])
+@pytest.mark.parametrize(
+    ("scored_max", "indexed_min", "unfiltered_max", "filter_fallback"),
+    [(1, 500, 5000, False), (1, 500, 2, True), (2000, 1, 5000, False), (2000, 1, 2, False)],
+)
 def test_a_read_matching_many_pooled_records_searches_the_pool_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unfiltered_max: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scored_max: int,
+    indexed_min: int,
+    unfiltered_max: int,
+    filter_fallback: bool,
 ) -> None:
-    """Past ``SCORED_MAX`` pooled records (an agent across thousands of users), a query asks
-    the pool's index: unfiltered for more neighbours, keeping those in the scope, or, when
-    that does not find enough (``UNFILTERED_MAX``) or the query has filters, with the scope,
-    the filters and validity as Chroma's filter. The same answers as scoring them here."""
+    """A read matching many pooled records (an agent across thousands of users) asks the
+    pool's index unfiltered for more neighbours, keeping those in the scope. When that does
+    not find enough (``UNFILTERED_MAX``) or the query has filters, it scores them here, or
+    past ``SCORED_MAX`` asks the index with the scope, the filters and validity as Chroma's
+    filter. The same answers as scoring them here, whichever way."""
     from graphmem.stores import chroma_pool
 
     recs, vecs = records(3, big=0)
@@ -289,8 +298,8 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     s = store(tmp_path, 50)
     s.upsert(recs, vecs)
     scored = answers(s, ids)
-    monkeypatch.setattr(chroma_pool, "SCORED_MAX", 1)
-    monkeypatch.setattr("graphmem.stores.chroma.SCORED_MAX", 1)
+    monkeypatch.setattr(chroma_pool, "SCORED_MAX", scored_max)
+    monkeypatch.setattr(chroma_pool, "INDEXED_MIN", indexed_min)
     monkeypatch.setattr(chroma_pool, "UNFILTERED_MAX", unfiltered_max)
     calls: list[Any] = []
     real = s._col(POOL).query
@@ -300,5 +309,5 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     filtered = [kw for kw in calls if kw.get("where") is not None]
     fallback = [kw for kw in filtered if "'n'" not in str(kw["where"])]  # no filter given
     assert unfiltered  # the pool's index answered without a filter
-    assert filtered  # and with one: the queries with filters
-    assert bool(fallback) == (unfiltered_max == 2)  # and those it could not answer so
+    assert bool(filtered) == (scored_max == 1)  # the queries with filters, past SCORED_MAX
+    assert bool(fallback) == filter_fallback  # and those it could not answer unfiltered

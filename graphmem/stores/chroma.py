@@ -31,15 +31,12 @@ from .catalog import Catalog
 from .chroma_handles import Collections
 from .chroma_pool import (
     POOL,
-    SCORED_MAX,
     Pooled,
-    found_records,
     migrate,
-    nearest_pooled,
     pool_where,
     pooled_records,
+    pooled_search,
     promote,
-    score,
 )
 from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
 from .owner import process_lock
@@ -389,17 +386,12 @@ class ChromaVectorStore:
         cached = records and self._cache is not None
         targets, pooled = self._targets(scope, include_invalid)
         searched = [(col, scope_where(scope, where, owner=implied)) for col, implied in targets]
-        if len(pooled.ids) > SCORED_MAX:  # e.g. an agent of thousands of users: the index
-            near: list[list[tuple[str, float]] | None] = [None]  # Chroma's filter
-            if where is None and self.catalog is not None:
-                near = nearest_pooled(pooled, q, k, self.catalog.count(), self._call)
-            if any(h is None for h in near):
+        if pooled.ids:
+            scored = pooled_search(self, pooled, q, k, where, records)
+            if scored is None:  # e.g. an agent of thousands of users, with filters: Chroma's
                 searched.append((pooled.col, pool_where(scope, where, include_invalid)))
             else:
-                hits = found_records(self, pooled.col, near, records)
-        elif pooled.ids:
-            for n, scored in enumerate(score(self, pooled, q, k, where)):
-                hits[n] += scored if records else [(rec.id, s) for rec, s in scored]
+                hits = scored
         for col, flt in searched:
             read = records and not cached
             res = self._call(

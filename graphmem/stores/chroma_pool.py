@@ -29,6 +29,10 @@ PAGE = 5000  # rows read at once while moving records
 #: pooled records a query reads by id and scores here at most; a query that matches more (an
 #: agent or a run across thousands of users) searches the pool's index (``nearest_pooled``)
 SCORED_MAX = 2000
+#: a query matching more pooled records than this asks the pool's index first when that needs
+#: at most ``INDEX_ASK`` neighbours: cheaper than reading and scoring them all here
+INDEXED_MIN = 500
+INDEX_ASK = 2000
 #: the most neighbours ``nearest_pooled`` asks the pool's index for before it falls back to
 #: Chroma's filter
 UNFILTERED_MAX = 5000
@@ -108,6 +112,39 @@ def score(
     return best(q, found, k, cosine)
 
 
+def pooled_search(
+    store: ChromaVectorStore,
+    pooled: Pooled,
+    q: Vector,
+    k: int,
+    where: dict[str, Any] | None,
+    records: bool,
+) -> list[list[tuple[Any, float]]] | None:
+    """The ``k`` best of the pooled records ``pooled.ids`` per query row (records, or ids if
+    not ``records``), the cheaper way: scored here from their vectors, or the pool's index
+    asked unfiltered (``nearest_pooled``); None when only Chroma's filter can answer (more
+    than ``SCORED_MAX`` records, and the query has filters or its scope is rare in the
+    pool)."""
+    matched = len(pooled.ids)
+    listed = store.catalog.count() if store.catalog is not None else matched
+    indexed = matched > SCORED_MAX or (
+        matched > INDEXED_MIN and _ask(k, matched, listed) <= INDEX_ASK
+    )
+    if indexed and where is None:
+        near = nearest_pooled(pooled, q, k, listed, store._call)
+        if all(h is not None for h in near):
+            return found_records(store, pooled.col, near, records)
+    if matched > SCORED_MAX:
+        return None
+    scored = score(store, pooled, q, k, where)
+    return scored if records else [[(rec.id, s) for rec, s in h] for h in scored]
+
+
+def _ask(k: int, matched: int, listed: int) -> int:
+    """Neighbours to ask the pool's index for, to find ``k`` of ``matched`` among ``listed``."""
+    return int(1.5 * k * max(listed, matched) / max(matched, 1)) + 1
+
+
 def nearest_pooled(
     pooled: Pooled, q: Vector, k: int, listed: int, call: Any
 ) -> list[list[tuple[str, float]] | None]:
@@ -123,9 +160,9 @@ def nearest_pooled(
     answer."""
     wanted = set(pooled.ids)
     out: list[list[tuple[str, float]] | None] = [None] * len(q)
-    todo, share = list(range(len(q))), len(wanted) / max(listed, len(wanted), 1)
+    todo, n = list(range(len(q))), min(UNFILTERED_MAX, _ask(k, len(wanted), listed))
     for _ in range(2):
-        n = min(UNFILTERED_MAX, int(1.5 * k / share) + 1)
+        found = n
         res = call(
             "query", pooled.col.query, query_embeddings=q[todo], n_results=n, include=["distances"]
         )
@@ -134,10 +171,11 @@ def nearest_pooled(
             if len(hits) >= k or len(ids) < n:  # enough, or the whole pool was read
                 out[row] = hits[:k]
             else:
-                share = min(share, max(len(hits), 1) / max(len(ids), 1))
+                found = min(found, len(hits))
         todo = [row for row in todo if out[row] is None]
         if not todo or n >= UNFILTERED_MAX:
             break
+        n = min(UNFILTERED_MAX, _ask(k, found, n))
     return out
 
 

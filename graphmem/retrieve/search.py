@@ -39,6 +39,9 @@ class Ranking:
 
 #: the best sources checked for matching the query through a memory that no longer holds
 PAST_MATCH_SOURCES = 5
+#: the strongest start entities of a walk without ``user_id`` (an agent's query names "me"
+#: in each of its thousand users' scopes): its cost is bounded by these, not by the users
+ACROSS_SCOPES_STARTS = 32
 
 
 @dataclass
@@ -290,6 +293,8 @@ class Retriever:
             return None
         # the edge budget goes to the strongest start entities first (and runs are repeatable)
         start = sorted(weight, key=lambda e: (-weight[e], e))
+        if scope.user_id is None:  # an agent's or a run's query, across its users' scopes
+            start = start[:ACROSS_SCOPES_STARTS]
         sub = self.graph.neighbourhood(
             scope, start, cfg.hops, cfg.max_edges, cfg.hub_cap, at=self.as_of
         )

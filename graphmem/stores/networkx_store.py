@@ -268,27 +268,19 @@ class NetworkXGraphStore:
             return r.invalid_at is None if at is None else r.held_at(at)
 
         with self._lock:
-            # an entity belongs to one exact scope: walked in its graph, which is loaded when
-            # the walk first reaches it (an agent's query may start in thousands of scopes;
-            # the edge budget goes to the first start entities first)
+            # an entity belongs to one exact scope: each is walked in its own graph, all at once
             db = self._conn()
             home = self._homes(scope, entity_ids)
-            graphs: dict[str, ScopeGraph] = {}
-
-            def graph_of(node: str) -> ScopeGraph:
-                key = home[node]
-                if key not in graphs:
-                    graphs[key] = self._scopes.get(db, key)
-                return graphs[key]
-
+            graphs = {key: self._scopes.get(db, key) for key in dict.fromkeys(home.values())}
+            home = {e: key for e, key in home.items() if e in graphs[key].graph}
             frontier = [e for e in entity_ids if e in home]
             rels: dict[str, Relation] = {}
             for _ in range(hops):
                 nxt: list[str] = []
-                for node in frontier:
+                for node in frontier:  # the budget goes to the first entities first
                     if len(rels) >= limit:
                         break
-                    g = graph_of(node).graph
+                    g = graphs[home[node]].graph
                     edges = itertools.chain(
                         g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
                     )
@@ -304,8 +296,6 @@ class NetworkXGraphStore:
             mentions: list[tuple[str, str]] = []
             degree: dict[str, int] = {}
             for eid, key in home.items():
-                if key not in graphs:  # a start entity the budget did not reach
-                    continue
                 sg = graphs[key]
                 ents[eid] = sg.graph.nodes[eid]["entity"]
                 facts = sg.entity_facts.get(eid, ())

@@ -39,10 +39,17 @@ class Bar:
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         if show:
+            from rich import progress as rp
             from rich.console import Console
-            from rich.progress import Progress
 
-            self._progress = Progress(console=Console(stderr=True))
+            self._progress = rp.Progress(
+                rp.TextColumn("{task.description:<9}"),
+                rp.BarColumn(),
+                rp.MofNCompleteColumn(),
+                rp.TimeElapsedColumn(),
+                rp.TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             for name in ("extracted", "stored"):
                 self._tasks[name] = self._progress.add_task(name, total=total)
 
@@ -68,7 +75,7 @@ def extract_all(
     """One extraction per item, in order (``infer=False``: each message kept as it is)."""
     if not infer:
         out = parts.offline.extract_many(batches, as_is=True)
-    elif parts.workers:
+    elif parts.workers and len(batches) > 1:
         one = lambda: bar.advance("extracted", 1)
         return side_by_side(parts.extractor, batches, parts.workers, one)
     else:

@@ -157,7 +157,7 @@ def test_schema_violation_is_repaired_without_stepping_down(
     replies = iter(['{"facts": "none"}'])
     stub.respond = lambda body: next(replies, None) or json.dumps({"facts": [{"text": "x y"}]})
     m = connect(stub.url)
-    m.add("x y", user_id="alice")
+    assert m.add("x y", user_id="alice")["usage"]["llm_calls"] == 2
     assert stub.formats() == ["json_schema", "json_schema"]
     assert "facts" in stub.requests[1]["messages"][-1]["content"]
 

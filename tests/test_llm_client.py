@@ -15,8 +15,14 @@ from llm_stub import LLMStub, closed_port, first_user
 from typer.testing import CliRunner
 
 from graphmem import Config, ExtractionError, Memory
-from graphmem.extract.structured import pull_json, refusal, without_limits
-from graphmem.prompts import Extraction
+from graphmem.extract.structured import (
+    for_prompt,
+    pull_json,
+    refusal,
+    schema_prompt,
+    without_limits,
+)
+from graphmem.prompts import Decisions, Extraction
 
 Connect = Callable[..., Memory]
 MODEL = "stub-model"
@@ -204,6 +210,21 @@ def test_add_many_writes_nothing_when_one_extraction_fails(stub: LLMStub, connec
     assert_nothing_written(m)
 
 
+def test_add_many_failing_in_a_later_batch_says_what_was_stored(
+    stub: LLMStub, connect: Connect
+) -> None:
+    """Batches are written in order, each one journaled write: when the reconciliation call of
+    a later batch fails, the error says how many items the batches before it stored."""
+    from llm_stub import echo
+
+    stub.respond = lambda body: "{oops" if "NEW:" in first_user(body) else echo(body)
+    m = connect(stub.url)
+    items = ["I live in Lisbon", "Bob knows Carol", "Ann likes tea", "Eve runs"]
+    with pytest.raises(ExtractionError, match="the first 2 items were stored, the 2 after"):
+        m.add_many(items, user_id="alice", batch_size=2)
+    assert sorted(memories(m)) == ["Bob knows Carol", "I live in Lisbon"]
+
+
 # -- usage ------------------------------------------------------------------------------------
 def test_usage_per_result_and_in_total_is_what_the_server_reported(
     stub: LLMStub, connect: Connect, memory: Memory
@@ -340,6 +361,23 @@ def test_without_limits_keeps_properties_named_like_keywords() -> None:
         },
         "$defs": {"pattern": {"type": "integer"}},
     }
+
+
+def test_schema_in_the_prompt_keeps_what_the_model_needs() -> None:
+    schema = {
+        "title": "Note",
+        "description": "The model's docstring, for programmers.",
+        "type": "object",
+        "properties": {
+            "title": {"title": "Title", "type": "string", "description": "a short heading"},
+        },
+    }
+    assert for_prompt(schema) == {
+        "type": "object",
+        "properties": {"title": {"type": "string", "description": "a short heading"}},
+    }
+    assert "Invalid facts" not in schema_prompt(Extraction)  # Extraction's docstring
+    assert "id of the NEW fact" in schema_prompt(Decisions)  # a field's description
 
 
 def test_refusals_are_told_from_other_errors() -> None:

@@ -54,22 +54,34 @@ _REFUSAL_STATUS = frozenset({400, 422, 500, 501})
 
 def without_limits(schema: Any) -> Any:
     """``schema`` without the keywords in ``_LIMITS`` (at any depth)."""
+    return _pruned(schema, _LIMITS)
+
+
+def for_prompt(schema: Any) -> Any:
+    """``schema`` without what only tells a reader of the code (titles, the docstrings of the
+    models); the fields' descriptions stay."""
+    return _pruned(schema, frozenset({"title"}), docs=True)
+
+
+def _pruned(schema: Any, keywords: frozenset[str], docs: bool = False) -> Any:
     if isinstance(schema, list):
-        return [without_limits(s) for s in schema]
+        return [_pruned(s, keywords, docs) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _NAMED and isinstance(value, dict):
-            out[key] = {name: without_limits(s) for name, s in value.items()}
-        elif key not in _LIMITS:
-            out[key] = without_limits(value)
+            out[key] = {name: _pruned(s, keywords, docs) for name, s in value.items()}
+        elif key not in keywords and not (docs and key == "description" and "properties" in schema):
+            out[key] = _pruned(value, keywords, docs)
     return out
 
 
 def schema_prompt(schema: type[BaseModel]) -> str:
     """The instruction added to the system prompt when the server does not enforce the schema."""
-    text = json.dumps(schema.model_json_schema(), ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(
+        for_prompt(schema.model_json_schema()), ensure_ascii=False, separators=(",", ":")
+    )
     return (
         "\n\nReply with one JSON object and nothing else, valid against this JSON schema:\n" + text
     )

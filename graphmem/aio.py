@@ -79,6 +79,7 @@ class AsyncMemory:
     add_many = _in_thread(Memory.add_many)
     search = _in_thread(Memory.search)
     ask = _in_thread(Memory.ask)
+    usage = _in_thread(Memory.usage)
     get = _in_thread(Memory.get)
     get_all = _in_thread(Memory.get_all)
     update = _in_thread(Memory.update)

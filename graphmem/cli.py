@@ -14,7 +14,7 @@ from rich.table import Table
 from .bench_cli import bench_app
 from .config import Config
 from .cypher_cli import cypher_cmd
-from .errors import GraphMemError
+from .errors import GraphMemError, InvalidInputError
 from .memory import Memory
 from .server.cli import keys_app, serve
 
@@ -75,6 +75,65 @@ def add(
             lambda: m.add(text, user_id=user, agent_id=agent, run_id=run, metadata=md, infer=infer)
         )
     _print(out, as_json, ("id", "event", "memory"))
+    if not as_json and out["usage"]["llm_calls"]:
+        console.print(usage_line(out["usage"]))
+
+
+@app.command("add-many")
+def add_many(
+    file: Annotated[Path, typer.Argument(help="JSON list or JSON Lines of items; - for stdin")],
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    infer: Annotated[bool, typer.Option(help="extract facts (else store as-is)")] = True,
+    batch_size: Annotated[int, typer.Option(help="items per journaled write")] = 64,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Remember many items of one scope (each a text, a message list or {"messages", ...}, as
+    Memory.add_many takes them), with a progress bar; prints what changed and the LLM usage."""
+    items = _run(lambda: _items(file))
+    with _memory(data_dir) as m:
+        out = _run(
+            lambda: m.add_many(
+                items,
+                user_id=user,
+                agent_id=agent,
+                run_id=run,
+                infer=infer,
+                batch_size=batch_size,
+                progress=True,
+            )
+        )
+    if as_json:
+        _print(out, True)
+        return
+    events = [r["event"] for r in out["results"]]
+    counts = {e: events.count(e) for e in ("ADD", "UPDATE", "DELETE", "NONE")}
+    console.print(
+        f"{counts['ADD']} added, {counts['UPDATE']} updated, {counts['DELETE']} superseded, "
+        f"{counts['NONE']} already known"
+    )
+    console.print(usage_line(out["usage"]))
+
+
+def _items(file: Path) -> list[Any]:
+    text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if text.lstrip().startswith("[") else None
+        if data is None:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as e:
+        raise InvalidInputError(f"{file}: not a JSON list nor JSON Lines ({e})") from e
+    return data if isinstance(data, list) else [data]
+
+
+def usage_line(used: dict[str, Any]) -> str:
+    cost = f", ${used['cost']:.4f}" if "cost" in used else ""
+    return (
+        f"LLM: {used['llm_calls']} calls, {used['prompt_tokens']} prompt + "
+        f"{used['completion_tokens']} completion tokens{cost}"
+    )
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -24,6 +24,15 @@ SINGLE_VALUED = (
     "HAS_FAVORITE",
     "BASED_IN",
 )
+
+
+class LLMPrice(BaseModel):
+    """What one model costs, in USD per million tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: float = Field(ge=0)
+    completion: float = Field(ge=0)
 
 
 MODELS_HOME = Path.home() / ".cache" / "graphmem" / "models"
@@ -83,6 +92,19 @@ class Config(BaseSettings):
     llm_timeout: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_reply_retries: int = Field(default=2, ge=0, le=10)
+    #: how a reply is held to its JSON schema: ``json_schema`` (OpenAI, vLLM, Ollama,
+    #: llama.cpp's llama-server), ``json_object`` with the schema (llama-cpp-python's server),
+    #: ``prompt`` (the schema in the prompt, the JSON read from the reply). ``auto`` starts with
+    #: ``json_schema``, steps down when the server refuses a mode (or its reply ignores it) and
+    #: keeps the first that works
+    llm_structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    #: the longest reply of one call (small local models can otherwise run on for a minute)
+    llm_max_tokens: int = Field(default=1024, ge=16)
+    #: LLM calls ``add_many`` runs at once (extraction of its items)
+    llm_concurrency: int = Field(default=4, ge=1, le=64)
+    #: model name → USD per million prompt / completion tokens: results' ``usage`` then
+    #: reports a ``cost`` (JSON in ``GRAPHMEM_LLM_PRICES``)
+    llm_prices: dict[str, LLMPrice] = Field(default_factory=dict)
 
     dedup_threshold: float = Field(default=0.95, gt=0, le=1)
     update_threshold: float = Field(default=0.80, gt=0, le=1)

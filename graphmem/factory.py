@@ -35,6 +35,8 @@ class Parts:
     keywords: KeywordIndex
     owner: list[FileLock] = field(default_factory=list)  # of the data dirs it writes
     seen: int = -1  # the history's version that the stores hold
+    #: the extractor's calls (one per item) run this many at once; 0: it batches its work
+    workers: int = 0
 
     @property
     def stores(self) -> tuple[VectorStore, VectorStore, VectorStore, GraphStore]:
@@ -121,9 +123,17 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
     use_llm = config.extractor == "llm" or (config.extractor == "auto" and config.llm_configured)
     llm = given.get("llm")
     if llm is None and use_llm:
-        llm = OpenAILLM(openai_client(config), config.llm_model, config.llm_reply_retries)
+        llm = OpenAILLM(
+            openai_client(config),
+            config.llm_model,
+            config.llm_reply_retries,
+            config.llm_structured_output,
+            config.llm_max_tokens,
+        )
     offline = given.get("offline") or SpacyExtractor(config.spacy_model)
     extractor = given.get("extractor") or (LLMExtractor(llm) if llm is not None else offline)
+    # an LLM extractor makes one call per item: ``add_many`` runs them side by side
+    workers = config.llm_concurrency if isinstance(extractor, LLMExtractor) else 0
     log.info("graphmem extractor: %s", type(extractor).__name__)
     embedder = given.get("embedder")
     if embedder is None:
@@ -175,6 +185,7 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
         extractor,
         llm,
         keywords,
+        workers=workers,
     )
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import call_args, forget, graph_view, inputs, journal
+from . import call_args, forget, graph_view, ingest, inputs, journal, usage
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
@@ -23,6 +23,7 @@ from .models import (
     partition,
 )
 from .plan import Plan
+from .prompts import Extraction
 from .qa import answer
 from .results import explained, source_result
 from .results import limit as _limit
@@ -31,7 +32,7 @@ from .results import source as _source
 from .retrieve import Retriever, SearchConfig
 from .retrieve.connect import connect
 from .retrieve.when import as_of_where
-from .write import Item, Writer, about
+from .write import Item, Writer
 
 log = logging.getLogger("graphmem")
 
@@ -49,6 +50,7 @@ class Memory:
         self._parts: Parts | None = None
         self._lock = threading.RLock()
         self._recovered = False
+        self._usage = usage.Meter(self.config.llm_prices)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Memory:
@@ -142,9 +144,11 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
         batch_size: int = 64,
+        progress: bool = False,
     ) -> dict[str, Any]:
-        """``add`` for many documents of one scope, in batches: one parsing pass, one
-        embedding batch, one reconciliation query and one journaled write per batch.
+        """``add`` for many documents of one scope: all extracted first (with an LLM,
+        ``llm_concurrency`` calls at once; nothing written if one fails), then written in
+        batches, in order (``ingest``). ``progress``: a bar on stderr.
 
         Each item is a string, a message list, or ``{"messages", "metadata"?, "timestamp"?,
         "title"?, "context"?}``; its metadata is merged over ``metadata``; its title names its
@@ -160,33 +164,22 @@ class Memory:
         cfg = self.config
         base = inputs.metadata(metadata, cfg.max_metadata_bytes)
         parsed = [inputs.item(it, base, cfg.max_text_chars, cfg.max_metadata_bytes) for it in items]
-        out: dict[str, Any] = {"results": [], "relations": {"added": [], "invalidated": []}}
-        for start in range(0, len(parsed), _limit(batch_size)):
-            chunk = parsed[start : start + batch_size]
-            res = self._add_batch(scope, chunk, infer)
-            out["results"] += res["results"]
-            for key in ("added", "invalidated"):
-                out["relations"][key] += res["relations"][key]
-        return out
-
-    def _add_batch(self, scope: Scope, chunk: list[inputs.Input], infer: bool) -> dict[str, Any]:
-        p = self.parts
-        at = now()
-        batches = [it.messages for it in chunk]
-        extractions = (
-            p.extractor.extract_many(batches)
-            if infer
-            else p.offline.extract_many(batches, as_is=True)
-        )
-        items = [
-            Item(
-                about(e, it.title) if it.title else e,
-                inputs.sources(it, scope, at),
-                it.metadata,
-                it.valid_from,
+        with usage.metered(self._usage) as meter, ingest.Bar(len(parsed), progress) as bar:
+            done = ingest.extract_all(self.parts, [it.messages for it in parsed], infer, bar)
+            out = ingest.in_batches(
+                parsed,
+                done,
+                _limit(batch_size),
+                lambda chunk, extracted: self._add_batch(scope, chunk, extracted, infer),
+                bar,
             )
-            for it, e in zip(chunk, extractions)
-        ]
+        return {**out, "usage": meter.report()}
+
+    def _add_batch(
+        self, scope: Scope, chunk: list[inputs.Input], extracted: list[Extraction], infer: bool
+    ) -> dict[str, Any]:
+        at = now()
+        items = ingest.items(scope, chunk, extracted, at)
         with self._writing(scope):
             plan, results, relations = self._writer().plan(scope, items, at, reconcile=infer)
             self._apply(plan, scope)
@@ -421,7 +414,14 @@ class Memory:
             config=config,
             as_of=as_of,
         )
-        return answer(self.parts.llm, question, found["results"], found["relations"])
+        with usage.metered(self._usage) as meter:
+            out = answer(self.parts.llm, question, found["results"], found["relations"])
+        return {**out, "usage": meter.report()}
+
+    def usage(self) -> dict[str, Any]:
+        """The LLM calls and tokens of every ``add``, ``add_many`` and ``ask`` of this
+        ``Memory`` so far (failed ones too), and their ``cost`` with ``llm_prices``."""
+        return self._usage.report()
 
     def paths(
         self,

@@ -440,3 +440,26 @@ def test_bench_server_smoke_loses_nothing_and_reports_every_route(tmp_path: Path
     o = report["overhead"]
     assert o["probes"] == 10 and o["server_search_p50_ms"] > 0 and o["ratio"] > 0
     assert "Protocol overhead" in out.with_suffix(".md").read_text()
+
+
+def test_bench_llm_smoke_reports_speedups_and_usage(tmp_path: Path) -> None:
+    out = tmp_path / "llm.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_llm.py"), "--smoke", "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--data-dir", str(tmp_path / "work")], env=os.environ, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert set(report["levels"]) == {"1", "4"} and report["speedup"]["1"] == 1.0
+    docs = report["params"]["docs"]
+    for key, lv in report["levels"].items():
+        assert lv["stored_facts"] == docs and lv["seconds"] > 0 and report["speedup"][key] > 0
+        assert 1 <= lv["max_in_flight"] <= int(key)
+        used = lv["add_many_usage"]
+        assert used["llm_calls"] == docs + 2  # one extraction each, 2 later batches reconciled
+        assert used["prompt_tokens"] > 0 and used["completion_tokens"] > 0
+        assert lv["ask_usage"]["llm_calls"] == 1
+        assert lv["total_usage"]["llm_calls"] == used["llm_calls"] + 1
+    assert report["levels"]["1"]["max_in_flight"] == 1
+    assert "| 4 |" in out.with_suffix(".md").read_text()
+    assert not list((tmp_path / "work").iterdir())  # the data dirs are removed

@@ -95,9 +95,17 @@ class RelationChanges(_Out):
     invalidated: list[RelationOut]
 
 
+class LLMUsage(_Out):
+    llm_calls: int = Field(description="LLM calls answered (repairs included)")
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None = Field(None, description="USD, with a price table (llm_prices)")
+
+
 class AddResponse(_Out):
     results: list[AddedMemory]
     relations: RelationChanges
+    usage: LLMUsage | None = None
 
 
 class SourceOut(_Out):
@@ -181,6 +189,7 @@ class AskResponse(_Out):
     citations: list[str]
     paths: list[str]
     results: list[ScoredMemory]
+    usage: LLMUsage | None = None
 
 
 class EntityOut(ScopeIds):

@@ -38,8 +38,8 @@ def _empty(op: str, kwargs: dict[str, Any]) -> Any:
 
 
 class Handle:
-    """A collection by name: ``get``, ``query``, ``upsert`` and ``delete`` as Chroma's, but a
-    call that finds the collection gone resolves the name again (``upsert`` recreates it)."""
+    """A collection by name: ``get``, ``query``, ``upsert``, ``add`` and ``delete`` as Chroma's,
+    but a call that finds the collection gone resolves the name again (a write recreates it)."""
 
     def __init__(self, owner: Collections, name: str, col: Any) -> None:
         self._owner, self.name, self._col = owner, name, col
@@ -57,6 +57,10 @@ class Handle:
 
     def upsert(self, **kwargs: Any) -> Any:
         return self._run("upsert", kwargs, create=True)
+
+    def add(self, **kwargs: Any) -> Any:
+        """Rows whose ids are new (one that exists is left as it is)."""
+        return self._run("add", kwargs, create=True)
 
     def delete(self, **kwargs: Any) -> Any:
         return self._run("delete", kwargs)

@@ -113,15 +113,44 @@ def test_a_record_deleted_while_its_owner_moves_stays_deleted(
         assert victim.id not in a._col(PART, archive, create=True).get()["ids"]
 
 
+def test_a_delete_that_began_before_the_move_stays_deleted(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B's delete finds the record pooled; A's move then copies it before B deletes it from
+    the pool: B deletes the copy as well."""
+    a, b = pair(site)
+    assert b.catalog is not None
+    recs = facts(A, 3) + facts(B, 1)
+    victim = recs[3]
+    a.upsert(recs[:3], vectors(3))
+    b.upsert([victim], vectors(1, 1))
+    more = facts(A, 1, start=3)
+    drop = b.catalog.drop
+
+    def move_then_drop(ids: Any) -> None:
+        monkeypatch.setattr(b.catalog, "drop", drop)  # once
+        a.upsert(more, vectors(1, 2))  # A moves the user, the victim with it
+        assert a.catalog is not None and a.catalog.states() == {PART: True}
+        assert victim.id in a._col(PART).get()["ids"]
+        drop(ids)
+
+    monkeypatch.setattr(b.catalog, "drop", move_then_drop)
+    b.delete([victim.id])
+    every = sorted(r.id for r in recs[:3] + more)
+    assert seen(a, True) == seen(b, True) == every
+    assert victim.id not in a._col(PART).get()["ids"]
+
+
 def test_an_update_while_the_move_is_interrupted_is_not_undone(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A's move stops after copying (the pool and the owner's collections both hold the
     records); B then invalidates one of them, which goes to the owner's collections, and its
-    write completes the move: the pooled copy, still current, does not come back, and a
-    second completion changes nothing."""
+    own completion of the move stops too: every read, by scope or by id, takes the owner's
+    newer copy, not the pooled one. The next write completes the move without bringing the
+    pooled copy back, and a move again changes nothing."""
     a, b = pair(site)
-    assert a.catalog is not None
+    assert a.catalog is not None and b.catalog is not None
     recs = facts(A, 5)
     a.upsert(recs[:4], vectors(4))
 
@@ -134,14 +163,24 @@ def test_an_update_while_the_move_is_interrupted_is_not_undone(
             a.upsert(recs[4:], vectors(1, 1))
     assert a.catalog.states() == {PART: False} and len(pooled(a, recs)) == 5
     assert seen(b) == sorted(r.id for r in recs)  # each once
-    b.upsert([replace(recs[0], invalid_at=now())], None)
-    assert a.catalog.states() == {PART: True} and pooled(a, recs) == []
+    with monkeypatch.context() as patch:
+        patch.setattr(b.catalog, "dropped", fail)
+        with pytest.raises(BackendError):
+            b.upsert([replace(recs[0], invalid_at=now())], None)
+    assert a.catalog.states() == {PART: False} and len(pooled(a, recs)) == 5
     current = sorted(r.id for r in recs[1:])
-    assert seen(a) == seen(b) == current
-    assert seen(a, True) == sorted(r.id for r in recs)
+    for s in (a, b):
+        assert seen(s) == current and seen(s, True) == sorted(r.id for r in recs)
+        assert s.get([recs[0].id], include_invalid=False) == []
+        assert [r.invalid_at is not None for r in s.get([recs[0].id])] == [True]
+        assert s.fetch([recs[0].id], A) == []
+    b.upsert(facts(B, 1), vectors(1, 2))  # completes the move
+    assert a.catalog.states() == {PART: True} and pooled(a, recs) == []
+    assert seen(a) == seen(b) and len(seen(a)) == len(current) + 1
+    assert seen(a, True) == sorted([*seen(a), recs[0].id])
     a.catalog.own(PART)  # a move again: nothing left to move
     assert a.catalog.states() == {PART: True}
-    assert seen(a) == current
+    assert seen(a, True) == sorted([*seen(a), recs[0].id])
 
 
 @pytest.mark.chroma_server

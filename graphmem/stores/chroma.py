@@ -248,7 +248,7 @@ class ChromaVectorStore:
                 metadatas=[row(r, part == POOL) for r in recs],
                 embeddings=embs[idx],
             )
-            # a record lives in exactly one of the two
+            # a record lives in one of its owner's two collections (or the pool) only
             others = [] if part == POOL else [self._col(part, not archive)]
             for other in [*others, self._col(POOL)] if unpool else others:
                 if other is not None:
@@ -275,7 +275,8 @@ class ChromaVectorStore:
         try:
             if self.catalog is not None:
                 remove(self, self.catalog, ids)
-            for col, group in [] if self.catalog else self._id_targets(ids, archive_too=True):
+                return
+            for col, group in self._id_targets(ids, archive_too=True):
                 self._call("delete", col.delete, ids=group)
         finally:
             self._forget(ids)
@@ -442,9 +443,8 @@ class ChromaVectorStore:
         collection (one created before ``space`` existed may hold a message's context mean),
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         targets = self._id_targets(ids, archive_too=include_invalid, scope=scope)
-        if self._cache is None or where is not None:  # by id: an owner's own copy wins
-            read = {h[0].id: h for col, grp in targets for h in self._read(col, grp, where)}
-            got = list(read.values())
+        if self._cache is None or where is not None:
+            got = [hit for col, group in targets for hit in self._read(col, group, where)]
         else:
             got = list(self._cached(targets).values())
         # routed by id: the scope is checked here

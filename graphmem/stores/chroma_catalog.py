@@ -5,13 +5,13 @@ them (``catalog.py``, the embedded store's). Here it lives in two places of the 
 
 * **the pool's own rows** are the list of pooled records: each carries its owner partition
   (``part``) besides its scope keys and validity, and ``get(where={"part": ...})`` finds an
-  owner's records. A separate collection of catalog rows (1-dimensional dummy vectors, one
-  row per record) was measured too: its lookups cost the same as the pool's (on chromadb
-  1.5, a filter on one key takes about 9 ms among 50k rows and 3 ms among 5k; adding the
-  boolean ``valid`` to it takes 120 ms, so validity and the other scope keys are checked
-  here), while every write would have had to write both, and a crash between the two, or
-  two processes writing one owner, would have left them disagreeing. The pool cannot
-  disagree with itself.
+  owner's records. Chroma's filter costs time in proportion to the collection: on chromadb
+  1.5, 4 ms among 4k pooled records and 15 ms among 50k, as measured by
+  ``benchmarks/probe_chroma_catalog.py``. A separate collection of catalog rows (1-dim
+  dummy vectors, one row per record) costs the same (15 ms at 50k; 79 ms with the boolean
+  ``valid`` in the filter, so validity and the other scope keys are checked here), while
+  every write would have had to write both, and a crash between the two, or two processes
+  writing one owner, would have left them disagreeing. The pool cannot disagree with itself.
 * **a small marker collection** ``<collection>-catalog`` (1-dimensional dummy vectors, read
   by id) holds what the pool cannot say: the partitions with collections of their own and
   whether their move is done (``own:<part>``), the layout version (``layout``), and the ids

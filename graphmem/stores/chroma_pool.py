@@ -84,9 +84,10 @@ def id_targets(
     archive_too: bool,
     scope: Scope | None,
 ) -> list[tuple[Any, list[str]]]:
-    """Collections that may hold ``ids`` (the pool first: an owner's own collections are
-    newer), by the partition an id names, else by the scope's own partition, else by the
-    catalog. Pooled ids are the catalog's (its current ones unless ``archive_too``)."""
+    """Collections that may hold ``ids``, by the partition an id names, else by the scope's
+    own partition, else by the catalog. Pooled ids are the catalog's (its current ones unless
+    ``archive_too``), but for those that a moving owner's collections hold already (theirs are
+    newer): no id is sought in two places."""
     own = partition(scope) if scope is not None and scope.user_id is not None else None
     groups: dict[str | None, list[str]] = {}
     for part, group in by_part(ids).items():
@@ -94,20 +95,23 @@ def id_targets(
     states = catalog.states(None if None in groups else [p for p in groups if p is not None])
     maybe = [i for p, group in groups.items() if p is None or not states.get(p) for i in group]
     known = catalog.where(maybe, valid_only=not archive_too) if maybe else {}
-    out = []
-    if (pool := store._col(POOL)) is not None and (found := [i for i in maybe if i in known]):
-        out.append((pool, found))
     spread = [] if catalog.keeps_records else list(states)  # where unknown ids may be
+    by: dict[str, list[str]] = {}
     for part, group in groups.items():
-        by: dict[str, list[str]] = {}
         for i in group:
             for p in [part] if part is not None else [known[i]] if i in known else spread:
                 if p in states:
                     by.setdefault(p, []).append(i)
-        for p, found in by.items():
-            for archive in (False, True) if archive_too else (False,):
-                if (col := store._col(p, archive)) is not None:
-                    out.append((col, found))
+    out, newer = [], set()
+    for p, found in by.items():
+        if not states[p]:
+            newer |= present(store, p, [i for i in found if i in known])
+        for archive in (False, True) if archive_too else (False,):
+            if (col := store._col(p, archive)) is not None:
+                out.append((col, found))
+    pooled = [i for i in maybe if i in known and i not in newer]
+    if pooled and (pool := store._col(POOL)) is not None:
+        out.append((pool, pooled))
     return out
 
 

@@ -61,7 +61,8 @@ class Config(BaseSettings):
     vector_cache_size: int = Field(default=20_000, ge=0)
     #: Chroma (embedded or a server) keeps the records of owners (users, else agents, else
     #: runs) with at most this many in one shared pool per store, scored exactly; a larger
-    #: owner gets an index of its own. Every process that shares a server should use the same.
+    #: owner gets an index of its own (on a server, which owners have one is kept in the
+    #: server: processes with another limit still agree where each owner's records are).
     vector_pool_limit: int = Field(default=256, ge=1)
 
     embedder: Literal["onnx", "openai"] = "onnx"

@@ -113,6 +113,34 @@ def test_a_record_deleted_while_its_owner_moves_stays_deleted(
         assert victim.id not in a._col(PART, archive, create=True).get()["ids"]
 
 
+def test_a_record_deleted_after_another_move_finished_stays_deleted(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's move reads the pool; B's write of the moving user moves it all and records it
+    moved, then B deletes a record; A's move copies what it read: the copy is deleted."""
+    a, b = pair(site)
+    recs = facts(A, 3) + facts(B, 1)
+    victim = recs[3]
+    a.upsert(recs[:3], vectors(3))
+    b.upsert([victim], vectors(1, 1))
+    read, later = a._read, facts(B, 1, start=1)
+
+    def read_then_overtake(col: Any, ids: list[str], where: Any = None) -> Any:
+        got = read(col, ids, where)
+        monkeypatch.setattr(a, "_read", read)  # once: A's move's read of the pool
+        b.upsert(later, vectors(1, 3))  # B's write of the moving user moves it first
+        assert b.catalog is not None and b.catalog.states() == {PART: True}
+        b.delete([victim.id])
+        return got
+
+    monkeypatch.setattr(a, "_read", read_then_overtake)
+    more = facts(A, 1, start=3)
+    a.upsert(more, vectors(1, 2))  # 5 > 4: A's move
+    every = sorted(r.id for r in recs[:3] + more + later)
+    assert seen(a, True) == seen(b, True) == every
+    assert victim.id not in a._col(PART).get()["ids"]
+
+
 def test_a_delete_that_began_before_the_move_stays_deleted(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:

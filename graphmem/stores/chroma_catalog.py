@@ -15,7 +15,7 @@ them (``catalog.py``, the embedded store's). Here it lives in two places of the 
 * **a small marker collection** ``<collection>-catalog`` (1-dimensional dummy vectors, read
   by id) holds what the pool cannot say: the partitions with collections of their own and
   whether their move is done (``own:<part>``), the layout version (``layout``), and the ids
-  deleted while some owner was moving (``gone:<id>``, see ``chroma_move``).
+  deleted while some owner was moving or had just moved (``gone:<id>``, see ``chroma_move``).
 
 Nothing is cached between calls but the layout version once it is current: another process
 may change any of it.
@@ -23,6 +23,7 @@ may change any of it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from .chroma import ChromaVectorStore
 
 _DUMMY = [0.0]  # the vector of a marker row
+#: seconds after a move is recorded done during which deletes still leave tombstones: two
+#: moves of one owner may overlap, and the slower one may still be copying
+GRACE_S = 600.0
 
 
 class ChromaCatalog:
@@ -87,16 +91,19 @@ class ChromaCatalog:
         """Nothing to do: the pooled rows are the list."""
 
     def drop(self, ids: Sequence[str]) -> None:
-        """Tombstones for ``ids`` while some owner is moving (a move that copied them deletes
-        its copies; see ``chroma_move``); none otherwise, so they stay few."""
-        if ids and not all(self.states().values()):
+        """Tombstones for ``ids`` while some owner is moving or has just moved (a move that
+        copied them deletes its copies; see ``chroma_move``); none otherwise, so they stay
+        few."""
+        res = self._get(CATALOG, where={"kind": "own"}, include=["metadatas"]) if ids else None
+        since = time.time() - GRACE_S
+        if res and any(not md["moved"] or md.get("at", 0) > since for md in res["metadatas"]):
             self._mark([f"gone:{i}" for i in ids], [{"kind": "gone"}] * len(ids))
 
     def own(self, part: str) -> None:
         self._mark([f"own:{part}"], [{"kind": "own", "moved": False}], add=True)
 
     def moved(self, part: str) -> None:
-        self._mark([f"own:{part}"], [{"kind": "own", "moved": True}])
+        self._mark([f"own:{part}"], [{"kind": "own", "moved": True, "at": time.time()}])
 
     # -- reads -----------------------------------------------------------------------------
     def dropped(self, ids: Sequence[str]) -> set[str]:

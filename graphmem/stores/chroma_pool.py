@@ -3,7 +3,6 @@ catalog), and exact scoring of pooled records. Moves between collections: ``chro
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ CATALOG = "catalog"  # a server catalog's marker collection (``chroma_catalog``)
 #: agent or a run across thousands of users) searches the pool's index with Chroma's filter,
 #: whose cost grows with the pool but not with the records matched
 SCORED_MAX = 2000
-log = logging.getLogger("graphmem")
 
 
 @dataclass

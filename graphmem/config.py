@@ -68,9 +68,10 @@ class Config(BaseSettings):
     #: records (with their vectors) each embedded Chroma store keeps in memory for reads, so
     #: that a query reads ids only; 0 turns it off. Not used with ``chroma_host``.
     vector_cache_size: int = Field(default=20_000, ge=0)
-    #: an embedded Chroma keeps the records of owners (users, else agents, else runs) with at
-    #: most this many in one shared pool, scored exactly; a larger owner gets an index of its
-    #: own. Not used with ``chroma_host`` (a collection per owner).
+    #: Chroma (embedded or a server) keeps the records of owners (users, else agents, else
+    #: runs) with at most this many in one shared pool per store, scored exactly; a larger
+    #: owner gets an index of its own (on a server, which owners have one is kept in the
+    #: server: processes with another limit still agree where each owner's records are).
     vector_pool_limit: int = Field(default=256, ge=1)
 
     embedder: Literal["onnx", "openai"] = "onnx"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sites import Site
 
 from graphmem import Config, Memory
 from graphmem.embed import OnnxEmbedder
@@ -95,6 +96,13 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     yield port
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
+    """Vector stores in an embedded data dir, then on the `chroma run` server."""
+    port = request.getfixturevalue("chroma_server") if request.param == "server" else None
+    return Site(tmp_path, port)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

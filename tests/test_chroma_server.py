@@ -145,3 +145,38 @@ def test_a_collection_another_client_dropped_is_found_again(
     b.reset()
     a.reset()  # what another client dropped first is no error
     assert a.scan(alice) == b.scan(alice) == []
+
+
+def test_a_read_that_a_concurrent_delete_broke_is_made_again(
+    chroma_server: int, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server looks a row and its vector up apart, so a read by id that another client's
+    delete overtakes fails with Chroma's "Error finding id" (about 1 in 1,000 such reads,
+    measured): the store reads again. A write that fails so is not made again."""
+    from chromadb.errors import InternalError
+
+    s = ChromaVectorStore(None, "127.0.0.1", chroma_server, f"raced-{uuid.uuid4().hex[:8]}")
+    alice = Scope("alice")
+    rec = FactRecord(fact_id(alice), "Alice lives in Oslo.", alice)
+    s.upsert([rec], embedder.embed([rec.text]))
+    handle = s._col("pool")
+    col, fails = handle._col, iter([True])
+    real_get, real_upsert = col.get, col.upsert
+
+    def get(**kwargs: Any) -> Any:
+        if next(fails, False):
+            raise InternalError("Error executing plan: Internal error: Error finding id")
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(col, "get", get)
+    assert [(r.id, r.text) for r, _ in s.fetch([rec.id], alice)] == [(rec.id, rec.text)]
+    fails = iter([True])
+
+    def upsert(**kwargs: Any) -> Any:
+        if next(fails, False):
+            raise InternalError("Error executing plan: Internal error: Error finding id")
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(col, "upsert", upsert)
+    with pytest.raises(BackendError, match="Error finding id"):
+        s.upsert([rec], embedder.embed([rec.text]))

@@ -1,6 +1,7 @@
-"""The embedded vector store's layout: small owners pooled, large ones with collections of
-their own, and data dirs of the collection-per-owner layout upgraded on open. Vectors here
-are arbitrary (the layout must not change a single score), so no embedding model is used."""
+"""The vector store's layout: small owners pooled, large ones with collections of their own,
+and stores of the collection-per-owner layout upgraded on open; each test runs on an embedded
+data dir and, where it applies, on a `chroma run` server. Vectors here are arbitrary (the
+layout must not change a single score), so no embedding model is used."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sites import Site
 
 from graphmem.errors import BackendError
 from graphmem.models import FactRecord, Scope, fact_id, partition
+from graphmem.stores.catalog import Catalog
 from graphmem.stores.chroma import ChromaVectorStore
-from graphmem.stores.chroma_pool import POOL
+from graphmem.stores.chroma_pool import CATALOG, POOL
 
 DIM = 8
 SCOPES = [
@@ -52,10 +55,16 @@ def records(n_per_scope: int, big: int, seed: int = 0) -> tuple[list[FactRecord]
     return recs, rng.standard_normal((len(recs), DIM)).astype(np.float32)
 
 
-def store(path: Path, pool_limit: int, cache: int = 0) -> ChromaVectorStore:
-    s = ChromaVectorStore(path, collection="t", cache_size=cache, pool_limit=pool_limit)
-    s.setup()
-    return s
+def collections(s: ChromaVectorStore) -> set[str]:
+    """The store's collections, named by what follows the store's name (a server catalog's
+    markers aside)."""
+    names = [c.name for c in s._open().list_collections()]
+    return {n[len(s.base) + 1 :] for n in names if n.startswith(s.base + "-")} - {CATALOG}
+
+
+def owned(s: ChromaVectorStore) -> set[str]:
+    assert s.catalog is not None
+    return set(s.catalog.states())
 
 
 def answers(s: ChromaVectorStore, ids: list[str]) -> list[Any]:
@@ -76,36 +85,36 @@ def answers(s: ChromaVectorStore, ids: list[str]) -> list[Any]:
 
 
 @pytest.mark.parametrize("cache", [0, 1000])
-def test_pooled_and_own_collections_answer_alike(tmp_path: Path, cache: int) -> None:
+def test_pooled_and_own_collections_answer_alike(site: Site, cache: int) -> None:
     """Every read gives the same records and scores whether an owner's records are pooled
     (scored here) or in collections of their own (Chroma's index), before and after an
     update of validity and a delete."""
     recs, vecs = records(3, big=10)
-    pooled, owned = store(tmp_path / "pooled", 8, cache), store(tmp_path / "owned", 0, cache)
+    pooled = site.store(8, cache, name="pooled")
+    apart = site.store(0, cache, name="apart")
     ids = [r.id for r in recs]
-    for s in (pooled, owned):
+    for s in (pooled, apart):
         s.upsert(recs, vecs)
-    assert pooled.catalog is not None and pooled.catalog.owners() == {partition(SCOPES[3])}
-    assert answers(pooled, ids) == answers(owned, ids)
+    assert owned(pooled) == {partition(SCOPES[3])}
+    assert collections(pooled) == {POOL, partition(SCOPES[3]), partition(SCOPES[3]) + "-x"}
+    assert answers(pooled, ids) == answers(apart, ids)
     changed = [replace(r, invalid_at=datetime(2026, 1, 1, tzinfo=UTC)) for r in recs[:3]]
-    for s in (pooled, owned):
+    for s in (pooled, apart):
         s.upsert(changed, None)
         s.delete(ids[5:9])
-    assert answers(pooled, ids) == answers(owned, ids)
+    assert answers(pooled, ids) == answers(apart, ids)
 
 
-def test_an_owner_moves_out_of_the_pool_when_it_grows(tmp_path: Path) -> None:
-    s = store(tmp_path, 4)
+def test_an_owner_moves_out_of_the_pool_when_it_grows(site: Site) -> None:
+    s = site.store(4)
     ana = Scope(user_id="ana")
     first = [FactRecord(fact_id(ana), f"fact {i}", ana) for i in range(4)]
     vecs = np.eye(DIM, dtype=np.float32)
     s.upsert(first, vecs[:4])
-    names = {c.name for c in s._open().list_collections()}
-    assert names == {"t-pool"}
+    assert collections(s) == {POOL}
     more = [FactRecord(fact_id(ana), f"fact {i}", ana) for i in range(4, 6)]
     s.upsert(more, vecs[4:6])
-    own = f"t-{partition(ana)}"
-    assert own in {c.name for c in s._open().list_collections()}
+    assert partition(ana) in collections(s) and owned(s) == {partition(ana)}
     moved = [r.id for r in first + more]
     assert s._col(POOL).get(ids=moved)["ids"] == []  # the pooled copies are gone
     assert sorted(s._col(partition(ana)).get(ids=moved)["ids"]) == sorted(moved)
@@ -113,41 +122,46 @@ def test_an_owner_moves_out_of_the_pool_when_it_grows(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_move_is_completed_without_bringing_back_a_delete(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A move that fails after copying the records leaves them pooled; a record deleted
-    then does not reappear when the move is done again by the next write."""
-    s = store(tmp_path, 3)
+    """A move that fails after copying the records leaves them in the pool and in the
+    owner's collections: reads take each once; a record deleted then does not reappear when
+    the move is completed by the next write, and the pool keeps none of the owner's."""
+    s = site.store(3)
     assert s.catalog is not None
     ana = Scope(user_id="ana")
     recs = [FactRecord(fact_id(ana), f"fact {i}", ana) for i in range(6)]
     vecs = np.eye(DIM, dtype=np.float32)
     s.upsert(recs[:3], vecs[:3])
-    real_own = s.catalog.own
 
-    def fail(part: str) -> None:
+    def fail(ids: Any) -> set[str]:
         raise BackendError("disk full")
 
-    monkeypatch.setattr(s.catalog, "own", fail)
-    with pytest.raises(BackendError):
-        s.upsert(recs[3:5], vecs[3:5])  # copied to its own collection, then failed
-    monkeypatch.setattr(s.catalog, "own", real_own)
-    assert not s.catalog.owns(partition(ana))
+    with monkeypatch.context() as patch:
+        patch.setattr(s.catalog, "dropped", fail)
+        with pytest.raises(BackendError):
+            s.upsert(recs[3:5], vecs[3:5])  # copied to its own collection, then failed
+    assert s.catalog.states() == {partition(ana): False}  # moving
+    assert len(s._col(POOL).get(ids=[r.id for r in recs])["ids"]) == 5
+    assert sorted(r.id for r in s.scan(ana, limit=100)) == sorted(r.id for r in recs[:5])
+    hits = s.query(ana, vecs[1], 10)
+    assert sorted(r.id for r, _ in hits) == sorted(r.id for r in recs[:5])
     s.delete([recs[0].id])
     assert recs[0].id not in {r.id for r in s.scan(ana, limit=100)}
-    s.upsert(recs[5:], vecs[5:6])  # the move again
-    assert s.catalog.owns(partition(ana))
+    s.upsert(recs[5:], vecs[5:6])  # completes the move
+    assert s.catalog.states() == {partition(ana): True}
     assert sorted(r.id for r in s.scan(ana, limit=100)) == sorted(r.id for r in recs[1:])
     every = s._col(partition(ana)).get()["ids"]
     assert recs[0].id not in every
+    assert s._col(POOL).get(ids=[r.id for r in recs])["ids"] == []
 
 
 def test_reads_without_user_use_the_index_not_every_partition(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Agent- or run-only reads (``get_all`` or ``search`` without ``user_id``) come from
     the catalog's indexes: no partition list is read, however many users there are."""
-    s = store(tmp_path, 50)
+    s = site.store(50)
     recs = [
         FactRecord(fact_id(sc), f"{u} {i}", sc)
         for u in range(40)
@@ -165,57 +179,60 @@ def test_reads_without_user_use_the_index_not_every_partition(
     assert {r.scope.run_id for r, _ in hits} == {"r1"} and len(hits) == 13
 
 
-def test_a_collection_per_owner_data_dir_is_upgraded_on_open(tmp_path: Path) -> None:
-    """A data dir written with a collection per owner opens in the pooled layout: small
-    owners move to the pool (their collections dropped), large ones keep theirs, every read
-    answers as before, and a second open changes nothing."""
+def test_a_collection_per_owner_data_dir_is_upgraded_on_open(site: Site) -> None:
+    """A data dir (or a server) written with a collection per owner opens in the pooled
+    layout: small owners move to the pool (their collections dropped), large ones keep
+    theirs, every read answers as before, and a second open changes nothing."""
     recs, vecs = records(5, big=12)
     ids = [r.id for r in recs]
-    old = store(tmp_path, 0)
+    old = site.store(0)
     old.upsert(recs, vecs)
     before = answers(old, ids)
-    old_names = {c.name for c in old._open().list_collections()}
+    old_names = collections(old)
     old.close()
     assert len(old_names) > 6
 
-    new = store(tmp_path, 10)
-    assert new.catalog is not None and new.catalog.version() == 2
-    names = {c.name for c in new._open().list_collections()}
+    new = site.store(10)
+    assert new.catalog is not None and new.catalog.version() == 3
     big = partition(SCOPES[3])
-    assert names == {"t-pool", f"t-{big}", f"t-{big}-x"}
+    assert collections(new) == {POOL, big, f"{big}-x"} and owned(new) == {big}
     assert answers(new, ids) == before
     new.close()
-    again = store(tmp_path, 10)
+    again = site.store(10)
     assert answers(again, ids) == before
 
 
-def test_a_read_only_open_does_not_upgrade(tmp_path: Path) -> None:
+def test_a_read_only_open_does_not_upgrade(site: Site) -> None:
     recs, vecs = records(2, big=0)
-    old = store(tmp_path, 0)
+    old = site.store(0)
     old.upsert(recs, vecs)
-    names = {c.name for c in old._open().list_collections()}
+    names = collections(old)
     old.close()
-    reader = ChromaVectorStore(tmp_path, collection="t", pool_limit=10, upgrade=False)
-    reader.setup()
-    assert {c.name for c in reader._open().list_collections()} == names
+    reader = site.store(10, upgrade=False)
+    assert collections(reader) == names
 
 
 def test_a_memory_written_with_a_collection_per_owner_reads_the_same_after_upgrade(
-    config: Any, embedder: Any, spacy_extractor: Any
+    site: Site, config: Any, embedder: Any, spacy_extractor: Any
 ) -> None:
-    """A whole data dir (facts, entities, messages) of the older layout: search, get_all,
-    get and history answer the same once it is opened, and upgraded, by today's code."""
+    """A whole data dir or server (facts, entities, messages) of the older layout: search,
+    get_all, get and history answer the same once it is opened, and upgraded, by today's
+    code."""
     from graphmem import Memory
 
-    data = config.data_dir
+    if site.port is not None:
+        server = {"chroma_host": "127.0.0.1", "chroma_port": site.port}
+        config = config.model_copy(update={**server, "collection": site.prefix})
+    base, path = config.collection, None if site.port else config.data_dir / "chroma"
 
     def old(name: str, space: Any = "cosine") -> ChromaVectorStore:
-        return ChromaVectorStore(data / "chroma", None, 8000, name, embedder.family, space, 0, 0)
+        port, family = site.port or 8000, embedder.family
+        return ChromaVectorStore(path, config.chroma_host, port, name, family, space, 0, 0)
 
     given = {
-        "vectors": old("graphmem"),
-        "entity_vectors": old("graphmem_entities"),
-        "source_vectors": old("graphmem_sources", "ip"),
+        "vectors": old(base),
+        "entity_vectors": old(base + "_entities"),
+        "source_vectors": old(base + "_sources", "ip"),
     }
     people = {"ana": ["I live in Lyon.", "My sister Eva works at Airbus in Toulouse."]}
     people["ben"] = ["I adopted a cat called Miso.", "My brother Tom lives in Oslo."]
@@ -238,8 +255,11 @@ def test_a_memory_written_with_a_collection_per_owner_reads_the_same_after_upgra
     with Memory(config, embedder=embedder, offline=spacy_extractor) as m:
         assert reads(m) == before
         assert m.history(some) == history and m.get(some)["id"] == some
-        names = {c.name for c in m.parts.vectors._open().list_collections()}  # type: ignore[attr-defined]
-    assert names == {"graphmem-pool", "graphmem_entities-pool", "graphmem_sources-pool"}
+        store = m.parts.vectors
+        assert isinstance(store, ChromaVectorStore)
+        names = {c.name for c in store._open().list_collections() if c.name.startswith(base)}
+    names = {n for n in names if not n.endswith("-" + CATALOG)}
+    assert names == {f"{base}-pool", f"{base}_entities-pool", f"{base}_sources-pool"}
 
 
 def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
@@ -247,7 +267,7 @@ def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
     one dropped is built again when its scope is searched again."""
     from graphmem.retrieve.lexical import LexicalIndex
 
-    s = store(tmp_path, 50)
+    s = Site(tmp_path, None).store(50)
     users = [Scope(user_id=f"u{i}") for i in range(12)]
     recs = [FactRecord(fact_id(u), f"{u.user_id} plays chess in Lyon", u) for u in users]
     s.upsert(recs, np.random.default_rng(2).standard_normal((len(recs), DIM)).astype(np.float32))
@@ -258,20 +278,24 @@ def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
     assert [i for i, _ in index.search("facts", users[0], "chess", 5)] == [recs[0].id]
 
 
-def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> None:
+def test_a_lost_catalog_is_read_back_from_the_collections(site: Site) -> None:
     """The catalog is derived data: deleted, it is rebuilt from the pool and the owners'
     collections on the next open, and every read answers as before."""
     recs, vecs = records(3, big=10)
     ids = [r.id for r in recs]
-    s = store(tmp_path, 8)
+    s = site.store(8)
     s.upsert(recs, vecs)
     before = answers(s, ids)
-    assert s.catalog is not None
-    path = s.catalog.path
-    s.close()
-    for f in path.parent.glob(path.name + "*"):
-        f.unlink()
-    assert answers(store(tmp_path, 8), ids) == before
+    if isinstance(s.catalog, Catalog):
+        path = s.catalog.path
+        s.close()
+        for f in path.parent.glob(path.name + "*"):
+            f.unlink()
+    else:  # a server's: its marker collection (the pool's rows are the rest)
+        s._cols.drop(s._name(CATALOG, False))
+    again = site.store(8)
+    assert owned(again) == {partition(SCOPES[3])}
+    assert answers(again, ids) == before
 
 
 @pytest.mark.parametrize(
@@ -279,7 +303,7 @@ def test_a_lost_catalog_is_read_back_from_the_collections(tmp_path: Path) -> Non
     [(1, 500, 5000, False), (1, 500, 2, True), (2000, 1, 5000, False), (2000, 1, 2, False)],
 )
 def test_a_read_matching_many_pooled_records_searches_the_pool_index(
-    tmp_path: Path,
+    site: Site,
     monkeypatch: pytest.MonkeyPatch,
     scored_max: int,
     indexed_min: int,
@@ -295,7 +319,7 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
 
     recs, vecs = records(3, big=0)
     ids = [r.id for r in recs]
-    s = store(tmp_path, 50)
+    s = site.store(50)
     s.upsert(recs, vecs)
     scored = answers(s, ids)
     monkeypatch.setattr(chroma_pool, "SCORED_MAX", scored_max)

@@ -1,4 +1,6 @@
-"""Which records each owner has, for an embedded Chroma that pools small owners together.
+"""Which records each owner has, for a Chroma store that pools small owners together: the
+:class:`VectorCatalog` protocol, and :class:`Catalog`, its SQLite table for an embedded Chroma
+(a Chroma server keeps its own: ``chroma_catalog.py``).
 
 Chroma's metadata filters and id-restricted queries cost time in proportion to the whole
 collection (measured on chromadb 1.5: 14 ms to filter 100k rows down to 20), so a store that
@@ -17,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
@@ -29,14 +32,76 @@ CREATE INDEX IF NOT EXISTS records_part ON records(part, valid);
 CREATE INDEX IF NOT EXISTS records_agent ON records(agent_id) WHERE agent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_run ON records(run_id) WHERE run_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS moving(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
 """
-LAYOUT = 2  # 1: a collection per owner (no catalog); 2: small owners pooled
-KEPT = 64  # ``ids`` answers kept
+#: 1: a collection per owner (no catalog); 2: small owners pooled, an owner's records copied
+#: before its move is recorded; 3: the move recorded first (``chroma_pool.promote``)
+LAYOUT = 3
+KEPT = 64  # ``ids`` answers a SQLite catalog keeps until its next write
+
+
+class VectorCatalog(Protocol):
+    """The records of one store by owner partition, and the partitions that have collections
+    of their own (each *moving* until its pooled records are all moved, then *moved*)."""
+
+    #: whether the catalog lists every record itself (``put``/``drop``), owned partitions'
+    #: too; else the pool's rows are the list, and ``ids`` names pooled records only
+    keeps_records: bool
+
+    def setup(self) -> None: ...
+    def close(self) -> None: ...
+    def clear(self) -> None: ...
+    def version(self) -> int:
+        """The layout the store was written in (1: before any catalog)."""
+        ...
+
+    def upgraded(self) -> None:
+        """The store is in the layout ``LAYOUT`` now."""
+        ...
+
+    def put(self, records: Sequence[FactRecord]) -> None: ...
+    def drop(self, ids: Sequence[str]) -> None:
+        """``ids`` are being deleted (called before they are): a move that copies them
+        meanwhile finds them in ``dropped`` and deletes its copies."""
+        ...
+
+    def dropped(self, ids: Sequence[str]) -> set[str]: ...
+    def own(self, part: str) -> None:
+        """``part`` moves to collections of its own (moving; a moved one stays moved)."""
+        ...
+
+    def moved(self, part: str) -> None:
+        """Every pooled record of ``part`` has moved."""
+        ...
+
+    def states(self, parts: Sequence[str] | None = None) -> dict[str, bool]:
+        """The owned partitions (among ``parts``; None: all) and whether each has moved."""
+        ...
+
+    def size(self, part: str) -> int: ...
+    def count(self) -> int:
+        """About how many records the pool holds (sizes a query of its index)."""
+        ...
+
+    def ids_of(self, part: str) -> list[str]:
+        """Every record of ``part`` that may be pooled."""
+        ...
+
+    def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
+        """The ids of the records in ``scope`` by partition (see ``keeps_records``)."""
+        ...
+
+    def where(self, ids: Sequence[str], valid_only: bool) -> dict[str, str]:
+        """Partition of each of ``ids`` that the catalog holds (current ones only if
+        ``valid_only``)."""
+        ...
 
 
 class Catalog:
     """The records of one store (one family of collections) by owner partition."""
+
+    keeps_records = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -116,29 +181,45 @@ class Catalog:
             db.executemany("DELETE FROM records WHERE id=?", [(i,) for i in ids])
 
     def own(self, part: str) -> None:
-        """``part`` moved to collections of its own."""
         with self._conn(write=True) as db:
-            db.execute("INSERT OR IGNORE INTO owned VALUES (?)", (part,))
+            if db.execute("INSERT OR IGNORE INTO owned VALUES (?)", (part,)).rowcount:
+                db.execute("INSERT OR IGNORE INTO moving VALUES (?)", (part,))
+
+    def moved(self, part: str) -> None:
+        with self._conn(write=True) as db:
+            db.execute("DELETE FROM moving WHERE part=?", (part,))
 
     def clear(self) -> None:
         with self._conn(write=True) as db:
-            db.execute("DELETE FROM records")
-            db.execute("DELETE FROM owned")
+            for table in ("records", "owned", "moving"):  # constants
+                db.execute(f"DELETE FROM {table}")
 
     # -- reads -----------------------------------------------------------------------------
-    def owns(self, part: str) -> bool:
-        """Whether ``part`` has collections of its own (else its records are pooled)."""
+    def states(self, parts: Sequence[str] | None = None) -> dict[str, bool]:
+        sql = "SELECT o.part, m.part IS NULL FROM owned o LEFT JOIN moving m ON m.part=o.part"
         with self._conn() as db:
-            return db.execute("SELECT 1 FROM owned WHERE part=?", (part,)).fetchone() is not None
+            if parts is None:
+                return {p: bool(done) for p, done in db.execute(sql)}
+            out = {}
+            for p in dict.fromkeys(parts):
+                row = db.execute(sql + " WHERE o.part=?", (p,)).fetchone()
+                if row is not None:
+                    out[p] = bool(row[1])
+            return out
 
-    def owners(self) -> set[str]:
-        with self._conn() as db:
-            return {r[0] for r in db.execute("SELECT part FROM owned")}
+    def dropped(self, ids: Sequence[str]) -> set[str]:
+        """The ``ids`` that the catalog no longer lists."""
+        return set(ids) - set(self.where(ids, valid_only=False))
 
     def size(self, part: str) -> int:
         with self._conn() as db:
             sql = "SELECT count(*) FROM records WHERE part=?"
             return int(db.execute(sql, (part,)).fetchone()[0])
+
+    def ids_of(self, part: str) -> list[str]:
+        """Every record of the partition ``part``."""
+        with self._conn() as db:
+            return [r[0] for r in db.execute("SELECT id FROM records WHERE part=?", (part,))]
 
     def count(self) -> int:
         """Every record listed (counted again after a write)."""
@@ -146,11 +227,6 @@ class Catalog:
             if self._count is None:
                 self._count = int(db.execute("SELECT count(*) FROM records").fetchone()[0])
             return self._count
-
-    def ids_of(self, part: str) -> list[str]:
-        """Every record of the partition ``part``."""
-        with self._conn() as db:
-            return [r[0] for r in db.execute("SELECT id FROM records WHERE part=?", (part,))]
 
     def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
         """The ids of the records in ``scope``, by partition, through the index of the

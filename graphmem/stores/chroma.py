@@ -7,11 +7,12 @@ its index with no metadata filter (Chroma's filters cost time in proportion to t
 collection); other scope keys become ``where`` clauses inside it. Memory ids are
 ``<partition>.<uuid>`` (:func:`graphmem.models.fact_id`), so reads by id are routed.
 
-On a server every owner has its own collections. Embedded, small owners share one pool
-collection instead (a collection costs megabytes of memory and disk before its first row):
-a catalog beside the files (``catalog.py``) knows each owner's records, their vectors are
-read by id and scored here exactly, and an owner that grows past ``pool_limit`` records
-moves to collections of its own (``chroma_pool.py``).
+Small owners share one pool collection instead (a collection costs megabytes of memory and
+disk before its first row): a catalog knows each owner's records (embedded, a SQLite file
+beside the Chroma files: ``catalog.py``; on a server, in the server, shared by every process
+that uses it: ``chroma_catalog.py``), their vectors are read by id and scored here exactly
+(``chroma_pool.py``), and an owner that grows past ``pool_limit`` records moves to
+collections of its own (``chroma_move.py``, safe while other processes write).
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ import numpy as np
 from ..errors import BackendError, ConfigError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
-from .catalog import Catalog
+from .catalog import Catalog, VectorCatalog
+from .chroma_catalog import ChromaCatalog
 from .chroma_handles import Collections
+from .chroma_move import migrate, remove, settle
 from .chroma_pool import (
     POOL,
     Pooled,
-    migrate,
+    id_targets,
+    locate,
     pool_where,
     pooled_records,
     pooled_search,
-    promote,
+    row,
 )
 from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
 from .owner import process_lock
@@ -67,8 +71,8 @@ class ChromaVectorStore:
         of unit length (a message embedded with its context; see ``Writer._sources``).
         ``cache_size``: records kept in memory for reads (``RecordCache``; embedded only:
         other clients may write to a server). ``pool_limit``: the records an owner keeps in
-        the shared pool before it moves to collections of its own (embedded only; 0: every
-        owner has its own, as on a server).
+        the shared pool before it moves to collections of its own (0: every owner has its
+        own, the layout before the pool).
         ``upgrade``: bring a data dir of an older layout to this one on open (not done by a
         read-only process).
 
@@ -85,11 +89,11 @@ class ChromaVectorStore:
         options = {"hnsw:space": space, "graphmem": collection, "graphmem_embedder": family or ""}
         self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
         self.pool_limit, self._upgrade = pool_limit, upgrade
-        self.catalog = (
-            Catalog(path / f"{collection}.catalog.sqlite")
-            if path is not None and self.embedded and pool_limit > 0
-            else None
-        )
+        self.catalog: VectorCatalog | None = None
+        if pool_limit > 0 and host:
+            self.catalog = ChromaCatalog(self)
+        elif pool_limit > 0 and path is not None:
+            self.catalog = Catalog(path / f"{collection}.catalog.sqlite")
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -170,16 +174,11 @@ class ChromaVectorStore:
         """(collection, owner-implied) pairs a scoped read must query, and the pooled records
         in the scope, which are read by id and scored here."""
         owner = scope.user_id is not None or (scope.agent_id is not None and scope.run_id is None)
-        pooled = Pooled(self._col(POOL) if self.catalog is not None else None, [])
-        if self.catalog is None:
-            parts = [partition(scope)] if scope.user_id is not None else self._partitions()
-        elif scope.user_id is not None and self.catalog.owns(partition(scope)):
-            parts = [partition(scope)]
+        if self.catalog is not None:
+            parts, pooled = locate(self, self.catalog, scope, include_invalid)
         else:
-            owned = self.catalog.owners()
-            found = self.catalog.ids(scope, include_invalid)
-            pooled.ids.extend(i for part, ids in found.items() if part not in owned for i in ids)
-            parts = [part for part in found if part in owned]
+            parts = [partition(scope)] if scope.user_id is not None else self._partitions()
+            pooled = Pooled(None, [])
         kinds = (False, True) if include_invalid else (False,)
         out = []
         for part in parts:
@@ -194,26 +193,19 @@ class ChromaVectorStore:
         self, ids: Sequence[str], archive_too: bool, scope: Scope | None = None
     ) -> list[tuple[Any, list[str]]]:
         """Collections that may hold ``ids``: by the partition an id names, else by the
-        scope's own partition (a user's records are all in theirs), else every partition.
-        Pooled ids are the catalog's (its current ones unless ``archive_too``)."""
+        scope's own partition (a user's records are all in theirs), else every partition
+        (pooled: ``chroma_pool.id_targets``)."""
+        if self.catalog is not None:
+            return id_targets(self, self.catalog, ids, archive_too, scope)
         out = []
         own = partition(scope) if scope is not None and scope.user_id is not None else None
-        pooled: list[str] = []
         for part, group in by_part(ids).items():
             key = part or own
-            if self.catalog is not None and (key is None or not self.catalog.owns(key)):
-                pooled += group
-                continue
-            parts = [key] if key is not None else self._partitions()
-            for p in parts:
+            for p in [key] if key is not None else self._partitions():
                 for archive in (False, True) if archive_too else (False,):
                     col = self._col(p, archive)
                     if col is not None:
                         out.append((col, group))
-        if pooled and self.catalog is not None and (pool := self._col(POOL)) is not None:
-            known = self.catalog.where(pooled, valid_only=not archive_too)
-            if found := [i for i in pooled if i in known]:
-                out.append((pool, found))
         return out
 
     # -- writes ----------------------------------------------------------------------------
@@ -226,17 +218,22 @@ class ChromaVectorStore:
             self._forget(ids)
             raise
 
-    def _upsert(self, records: Sequence[FactRecord], embeddings: Vector | None) -> None:
+    def _upsert(
+        self, records: Sequence[FactRecord], embeddings: Vector | None, unpool: bool = False
+    ) -> None:
+        """``unpool``: the records were just written to the pool, whose copies go."""
         if not records:
             return
         if embeddings is None:
             self._move(records)
             return
         embs = np.asarray(embeddings, dtype=np.float32)
+        cat = self.catalog
+        states = cat.states(list({partition(r.scope) for r in records})) if cat else {}
         groups: dict[tuple[str, bool], list[int]] = {}
         for i, r in enumerate(records):
             part = partition(r.scope)
-            pool = self.catalog is not None and not self.catalog.owns(part)
+            pool = cat is not None and part not in states
             key = (POOL, False) if pool else (part, r.invalid_at is not None)
             groups.setdefault(key, []).append(i)
         for (part, archive), idx in groups.items():
@@ -247,19 +244,19 @@ class ChromaVectorStore:
                 col.upsert,
                 ids=[r.id for r in recs],
                 documents=[r.text for r in recs],
-                metadatas=[to_metadata(r) for r in recs],
+                metadatas=[row(r, part == POOL) for r in recs],
                 embeddings=embs[idx],
             )
-            other = None if part == POOL else self._col(part, not archive)
-            if other is not None:  # a record lives in exactly one of the two
-                self._call("delete", other.delete, ids=[r.id for r in recs])
-            if self.catalog is not None:
-                self.catalog.put(recs)
+            # a record lives in one of its owner's two collections (or the pool) only
+            others = [] if part == POOL else [self._col(part, not archive)]
+            for other in [*others, self._col(POOL)] if unpool else others:
+                if other is not None:
+                    self._call("delete", other.delete, ids=[r.id for r in recs])
+            if cat is not None:
+                cat.put(recs)
             self._remember(col, recs, embs[idx])
-        if (POOL, False) in groups and self.catalog is not None:
-            for part in {partition(records[i].scope) for i in groups[POOL, False]}:
-                if self.catalog.size(part) > self.pool_limit:
-                    promote(self, self.catalog, part)
+        if cat is not None:
+            settle(self, cat, records, embs, groups.get((POOL, False), []), states)
 
     def _move(self, records: Sequence[FactRecord]) -> None:
         """Metadata-only update; a record whose validity changed moves to the other collection."""
@@ -275,12 +272,11 @@ class ChromaVectorStore:
 
     def delete(self, ids: Sequence[str]) -> None:
         try:
+            if self.catalog is not None:
+                remove(self, self.catalog, ids)
+                return
             for col, group in self._id_targets(ids, archive_too=True):
                 self._call("delete", col.delete, ids=group)
-            if self.catalog is not None:
-                if ids and (pool := self._col(POOL)) is not None:  # an interrupted move's copies
-                    self._call("delete", pool.delete, ids=list(ids))
-                self.catalog.drop(ids)
         finally:
             self._forget(ids)
 

@@ -1,31 +1,24 @@
-"""The embedded Chroma's shared pool: exact scoring of pooled records, an owner's move to
-collections of its own, and the upgrade of a data dir written with a collection per owner.
-
-Every step is safe to repeat: a move first copies the owner's records into its own
-collections (dropping what an earlier, interrupted move left there), then records the move
-in the catalog, then deletes the pooled copies; the upgrade moves one owner at a time and
-marks the layout upgraded last.
-"""
+"""Reads of a pooled Chroma store: which collections and pooled records a read takes (by the
+catalog), and exact scoring of pooled records. Moves between collections: ``chroma_move``."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models import FactRecord, Scope
+from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
-from .catalog import LAYOUT, Catalog
-from .chroma_rows import rows, scope_where, space, to_metadata
+from .catalog import VectorCatalog
+from .chroma_rows import by_part, rows, scope_where, space, to_metadata
 
 if TYPE_CHECKING:
     from .chroma import ChromaVectorStore
 
 POOL = "pool"  # the pool's partition name (partitions are hex digests: never this)
-PAGE = 5000  # rows read at once while moving records
+CATALOG = "catalog"  # a server catalog's marker collection (``chroma_catalog``)
 #: pooled records a query reads by id and scores here at most; a query that matches more (an
 #: agent or a run across thousands of users) searches the pool's index (``nearest_pooled``)
 SCORED_MAX = 2000
@@ -36,7 +29,6 @@ INDEX_ASK = 2000
 #: the most neighbours ``nearest_pooled`` asks the pool's index for before it falls back to
 #: Chroma's filter
 UNFILTERED_MAX = 5000
-log = logging.getLogger("graphmem")
 
 
 @dataclass
@@ -45,6 +37,86 @@ class Pooled:
 
     col: Any
     ids: list[str]
+
+
+def row(rec: FactRecord, pooled: bool) -> dict[str, Any]:
+    """A record's metadata as written; a pooled row also names its owner partition, by which
+    a server's catalog finds an owner's rows (``chroma_catalog``)."""
+    md = to_metadata(rec)
+    if pooled:
+        md["part"] = partition(rec.scope)
+    return md
+
+
+def present(store: ChromaVectorStore, part: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the partition's own collections hold."""
+    found: set[str] = set()
+    for archive in (False, True):
+        if ids and (col := store._col(part, archive)) is not None:
+            found.update(store._call("get", col.get, ids=list(ids), include=[])["ids"])
+    return found
+
+
+def locate(
+    store: ChromaVectorStore, catalog: VectorCatalog, scope: Scope, include_invalid: bool
+) -> tuple[list[str], Pooled]:
+    """The owned partitions whose collections a read of ``scope`` takes, and the pooled
+    records in it. The pooled records of a partition that is moving are taken too, unless
+    its own collections hold them already (theirs are newer)."""
+    pooled = Pooled(store._col(POOL), [])
+    if scope.user_id is not None:
+        states = catalog.states([partition(scope)])
+        if all(states.values()) and states:  # moved: its own collections only
+            return list(states), pooled
+    else:
+        states = catalog.states()
+    found = catalog.ids(scope, include_invalid) if pooled.col is not None else {}
+    parts = [p for p in found if p in states] if catalog.keeps_records else list(states)
+    for part, ids in found.items():
+        if part not in states:
+            pooled.ids += ids
+        elif not states[part]:
+            there = present(store, part, ids)
+            pooled.ids += [i for i in ids if i not in there]
+    return parts, pooled
+
+
+def id_targets(
+    store: ChromaVectorStore,
+    catalog: VectorCatalog,
+    ids: Sequence[str],
+    archive_too: bool,
+    scope: Scope | None,
+) -> list[tuple[Any, list[str]]]:
+    """Collections that may hold ``ids``, by the partition an id names, else by the scope's
+    own partition, else by the catalog. Pooled ids are the catalog's (its current ones unless
+    ``archive_too``), but for those that a moving owner's collections hold already (theirs are
+    newer): no id is sought in two places."""
+    own = partition(scope) if scope is not None and scope.user_id is not None else None
+    groups: dict[str | None, list[str]] = {}
+    for part, group in by_part(ids).items():
+        groups.setdefault(part or own, []).extend(group)
+    states = catalog.states(None if None in groups else [p for p in groups if p is not None])
+    maybe = [i for p, group in groups.items() if p is None or not states.get(p) for i in group]
+    known = catalog.where(maybe, valid_only=not archive_too) if maybe else {}
+    spread = [] if catalog.keeps_records else list(states)  # where unknown ids may be
+    by: dict[str, list[str]] = {}
+    for part, group in groups.items():
+        for i in group:
+            for p in [part] if part is not None else [known[i]] if i in known else spread:
+                if p in states:
+                    by.setdefault(p, []).append(i)
+    out, newer = [], set()
+    for p, found in by.items():
+        if not states[p]:
+            newer |= present(store, p, [i for i in found if i in known])
+        for archive in (False, True) if archive_too else (False,):
+            if (col := store._col(p, archive)) is not None:
+                out.append((col, found))
+    pooled = [i for i in maybe if i in known and i not in newer]
+    if pooled and (pool := store._col(POOL)) is not None:
+        out.append((pool, pooled))
+    return out
 
 
 def pool_where(
@@ -193,75 +265,3 @@ def found_records(
         res = store._call("get", col.get, ids=ids, include=["documents", "metadatas"])
         got = {rec.id: rec for rec in rows(res)}
     return [[(got[i], s) for i, s in h if i in got] for h in near]
-
-
-def promote(store: ChromaVectorStore, catalog: Catalog, part: str) -> None:
-    """Move an owner's pooled records to collections of its own."""
-    pool = store._col(POOL)
-    ids = catalog.ids_of(part)
-    if pool is None or not ids:
-        return
-    for archive in (False, True):  # what an interrupted move left
-        if store._col(part, archive) is not None:
-            store._cols.drop(store._name(part, archive))
-    for start in range(0, len(ids), PAGE):
-        read = store._read(pool, ids[start : start + PAGE])
-        for archive in (False, True):
-            group = [(r, v) for r, v in read if (r.invalid_at is not None) == archive]
-            if group:
-                _write(store, store._col(part, archive, create=True), group)
-    catalog.own(part)
-    store._call("delete", pool.delete, ids=ids)
-    store._forget(ids)
-    log.info("graphmem: %d records of %s moved to their own collections", len(ids), part)
-
-
-def _write(store: ChromaVectorStore, col: Any, group: Sequence[tuple[FactRecord, Any]]) -> None:
-    store._call(
-        "upsert",
-        col.upsert,
-        ids=[r.id for r, _ in group],
-        documents=[r.text for r, _ in group],
-        metadatas=[to_metadata(r) for r, _ in group],
-        embeddings=np.stack([np.asarray(v, dtype=np.float32) for _, v in group]),
-    )
-
-
-def migrate(store: ChromaVectorStore, catalog: Catalog) -> None:
-    """Bring a data dir written with a collection per owner to the pooled layout: owners with
-    at most ``pool_limit`` records move to the pool, larger ones keep their collections. A
-    catalog that was lost (a pool exists, its catalog does not) is read back from the pool
-    and the owners' collections."""
-    if catalog.version() >= LAYOUT:
-        return
-    if (pool := store._col(POOL)) is not None:
-        catalog.put([rec for rec, _ in _all(store, pool, vectors=False)])
-    parts = [p for p in store._partitions() if p != POOL]
-    for part in parts:
-        cols = [(c, a) for a in (False, True) if (c := store._col(part, a)) is not None]
-        found = [(rec, v, c) for c, _ in cols for rec, v in _all(store, c)]
-        catalog.put([rec for rec, _, _ in found])
-        if len(found) > store.pool_limit or catalog.owns(part):
-            catalog.own(part)
-            continue
-        if found:
-            pool = store._col(POOL, create=True)
-            for start in range(0, len(found), PAGE):
-                chunk = found[start : start + PAGE]
-                _write(store, pool, [(rec, v) for rec, v, _ in chunk])
-        for _, archive in cols:
-            store._cols.drop(store._name(part, archive))
-    catalog.upgraded()
-    if parts:
-        log.info("graphmem: vector store %s upgraded (%d owners)", store.base, len(parts))
-
-
-def _all(store: ChromaVectorStore, col: Any, vectors: bool = True) -> list[tuple[FactRecord, Any]]:
-    """Every row of a collection, with its vector as stored (None unless ``vectors``)."""
-    out: list[tuple[FactRecord, Any]] = []
-    include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
-    while True:
-        res = store._call("get", col.get, limit=PAGE, offset=len(out), include=include)
-        out += zip(rows(res), res["embeddings"] if vectors else [None] * len(res["ids"]))
-        if len(res["ids"]) < PAGE:
-            return out

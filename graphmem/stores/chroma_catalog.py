@@ -1,0 +1,174 @@
+"""The catalog of a pooled store on a ``chroma run`` server, kept in the server itself.
+
+Processes on several machines share a server, so the catalog cannot be a file beside one of
+them (``catalog.py``, the embedded store's). Here it lives in two places of the server:
+
+* **the pool's own rows** are the list of pooled records: each carries its owner partition
+  (``part``) besides its scope keys and validity, and ``get(where={"part": ...})`` finds an
+  owner's records. Chroma's filter costs time in proportion to the collection: on chromadb
+  1.5, 4 ms among 4k pooled records and 15 ms among 50k, as measured by
+  ``benchmarks/probe_chroma_catalog.py``. A separate collection of catalog rows (1-dim
+  dummy vectors, one row per record) costs the same (15 ms at 50k; 79 ms with the boolean
+  ``valid`` in the filter, so validity and the other scope keys are checked here), while
+  every write would have had to write both, and a crash between the two, or two processes
+  writing one owner, would have left them disagreeing. The pool cannot disagree with itself.
+* **a small marker collection** ``<collection>-catalog`` (1-dimensional dummy vectors, read
+  by id) holds what the pool cannot say: the partitions with collections of their own and
+  whether their move is done (``own:<part>``), the layout version (``layout``), and the ids
+  deleted while some owner was moving or had just moved (``gone:<id>``, see ``chroma_move``).
+
+Nothing is cached between calls but the layout version once it is current: another process
+may change any of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..models import FactRecord, Scope, partition
+from .catalog import LAYOUT
+from .chroma_pool import CATALOG, POOL
+
+if TYPE_CHECKING:
+    from .chroma import ChromaVectorStore
+
+_DUMMY = [0.0]  # the vector of a marker row
+#: seconds after a move is recorded done during which deletes still leave tombstones: two
+#: moves of one owner may overlap, and the slower one may still be copying
+GRACE_S = 600.0
+COUNTED_S = 30.0  # how long the pool's row count is taken as it was
+
+
+class ChromaCatalog:
+    """The catalog of one store (one family of collections) on a Chroma server."""
+
+    keeps_records = False
+
+    def __init__(self, store: ChromaVectorStore) -> None:
+        self._store = store
+        self._layout = 0  # the layout seen, once it is LAYOUT (only a reset goes back)
+        self._counted: tuple[float, int] | None = None  # (when, the pool's rows)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Nothing to open: the collections are the store's."""
+
+    def close(self) -> None:
+        self._layout = 0
+
+    def clear(self) -> None:
+        self._store._cols.drop(self._store._name(CATALOG, False))
+        self._layout = 0
+
+    def _get(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        """``get`` on the pool or the marker collection (nothing if it does not exist)."""
+        col = self._store._col(name)
+        if col is None:
+            return {"ids": [], "metadatas": []}
+        res: dict[str, Any] = self._store._call("get", col.get, **kwargs)
+        return res
+
+    def _mark(self, ids: list[str], metadatas: list[dict[str, Any]], add: bool = False) -> None:
+        """Write marker rows (``add``: only those that do not exist yet)."""
+        col = self._store._col(CATALOG, create=True)
+        write = col.add if add else col.upsert
+        vectors = [_DUMMY] * len(ids)
+        self._store._call("mark", write, ids=ids, metadatas=metadatas, embeddings=vectors)
+
+    # -- layout ----------------------------------------------------------------------------
+    def version(self) -> int:
+        if self._layout < LAYOUT:
+            res = self._get(CATALOG, ids=["layout"], include=["metadatas"])
+            self._layout = int(res["metadatas"][0]["version"]) if res["ids"] else 1
+        return self._layout
+
+    def upgraded(self) -> None:
+        self._mark(["layout"], [{"kind": "layout", "version": LAYOUT}])
+        self._layout = LAYOUT
+
+    # -- writes ----------------------------------------------------------------------------
+    def put(self, records: Sequence[FactRecord]) -> None:
+        """Nothing to do: the pooled rows are the list."""
+
+    def drop(self, ids: Sequence[str]) -> None:
+        """Tombstones for ``ids`` while some owner is moving or has just moved (a move that
+        copied them deletes its copies; see ``chroma_move``); none otherwise, so they stay
+        few."""
+        res = self._get(CATALOG, where={"kind": "own"}, include=["metadatas"]) if ids else None
+        since = time.time() - GRACE_S
+        if res and any(not md["moved"] or md.get("at", 0) > since for md in res["metadatas"]):
+            self._mark([f"gone:{i}" for i in ids], [{"kind": "gone"}] * len(ids))
+
+    def own(self, part: str) -> None:
+        self._mark([f"own:{part}"], [{"kind": "own", "moved": False}], add=True)
+
+    def moved(self, part: str) -> None:
+        self._mark([f"own:{part}"], [{"kind": "own", "moved": True, "at": time.time()}])
+
+    # -- reads -----------------------------------------------------------------------------
+    def dropped(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        res = self._get(CATALOG, ids=[f"gone:{i}" for i in ids], include=[])
+        return {i.removeprefix("gone:") for i in res["ids"]}
+
+    def states(self, parts: Sequence[str] | None = None) -> dict[str, bool]:
+        if parts is None:
+            res = self._get(CATALOG, where={"kind": "own"}, include=["metadatas"])
+        elif parts:
+            keys = [f"own:{p}" for p in dict.fromkeys(parts)]
+            res = self._get(CATALOG, ids=keys, include=["metadatas"])
+        else:
+            return {}
+        return {i[4:]: bool(md["moved"]) for i, md in zip(res["ids"], res["metadatas"])}
+
+    def size(self, part: str) -> int:
+        return len(self.ids_of(part))
+
+    def count(self) -> int:
+        """The pool's rows, counted at most every ``COUNTED_S`` seconds (other processes
+        write; the count only sizes a query of the pool's index)."""
+        now = time.monotonic()
+        if self._counted is None or now - self._counted[0] > COUNTED_S:
+            col = self._store._col(POOL)
+            n = int(self._store._call("count", col.count)) if col is not None else 0
+            self._counted = (now, n)
+        return self._counted[1]
+
+    def ids_of(self, part: str) -> list[str]:
+        ids: list[str] = self._get(POOL, where={"part": part}, include=[])["ids"]
+        return ids
+
+    def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
+        """Pooled records of ``scope``: Chroma filters by the most selective key alone (the
+        owner partition, else the agent, else the run); the rest is checked here."""
+        if scope.user_id is not None:
+            key = {"part": partition(scope)}
+        elif scope.agent_id is not None:
+            key = {"agent_id": scope.agent_id}
+        else:
+            key = {"run_id": scope.run_id or ""}
+        res = self._get(POOL, where=key, include=["metadatas"])
+        return _by_part(res, include_invalid, scope)
+
+    def where(self, ids: Sequence[str], valid_only: bool) -> dict[str, str]:
+        if not ids:
+            return {}
+        res = self._get(POOL, ids=list(ids), include=["metadatas"])
+        return {i: p for p, group in _by_part(res, not valid_only).items() for i in group}
+
+
+def _by_part(
+    res: dict[str, Any], include_invalid: bool, scope: Scope | None = None
+) -> dict[str, list[str]]:
+    """The ids of a ``get`` answer by partition: current ones only unless
+    ``include_invalid``, and only those in ``scope`` if given."""
+    want = scope.items() if scope is not None else {}
+    out: dict[str, list[str]] = {}
+    for id_, md in zip(res["ids"], res["metadatas"]):
+        if (include_invalid or md.get("valid")) and all(md.get(k) == v for k, v in want.items()):
+            owner = Scope(md.get("user_id"), md.get("agent_id"), md.get("run_id"))
+            out.setdefault(str(md.get("part") or partition(owner)), []).append(id_)
+    return out

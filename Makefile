@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install model demo test lint typecheck pytest neo4j-start neo4j-stop bench clean
+.PHONY: install model demo test lint typecheck pytest neo4j-start neo4j-stop llm-start llm-stop bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,10 +36,21 @@ neo4j-start:
 neo4j-stop:
 	bash scripts/neo4j.sh stop
 
-# The whole suite: lint, types, and every test (Neo4j ones against a real local server).
+# A local OpenAI-compatible LLM server (llama-cpp-python + SmolLM2-135M-Instruct) for the
+# `llm` tests; the first start builds it into ~/.cache/graphmem/llm (minutes).
+llm-start:
+	bash scripts/llm.sh start
+
+llm-stop:
+	bash scripts/llm.sh stop
+
+# The whole suite: lint, types, and every test (Neo4j ones against a real local server, `llm`
+# ones against a real local LLM server; GRAPHMEM_SKIP_NEO4J=1 / GRAPHMEM_SKIP_LLM=1 skip them).
 test: install lint typecheck
 	bash scripts/neo4j.sh start
-	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; bash scripts/neo4j.sh stop; exit $$status
+	[ "$$GRAPHMEM_SKIP_LLM" = 1 ] || bash scripts/llm.sh start || { bash scripts/neo4j.sh stop; exit 1; }
+	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
+	  bash scripts/llm.sh stop; bash scripts/neo4j.sh stop; exit $$status
 
 bench: install
 	$(BIN)/python benchmarks/bench_core.py --out benchmarks/results/core.json

@@ -105,12 +105,38 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
     return Site(tmp_path, port)
 
 
+LLM_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "llm.sh"
+
+
+def _llm_script(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(LLM_SCRIPT), command], capture_output=True, text=True, env=os.environ
+    )
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[str]:
+    """The local OpenAI-compatible server of scripts/llm.sh (its base URL), started here
+    unless it already answers (``make test`` starts it) and then stopped here. The first
+    start on a machine builds it (minutes); a server that cannot start fails the tests
+    (``GRAPHMEM_SKIP_LLM=1`` skips them)."""
+    running = _llm_script("status").returncode == 0
+    if not running:
+        started = _llm_script("start")
+        if started.returncode != 0:
+            pytest.fail(f"scripts/llm.sh start failed:\n{started.stdout}{started.stderr}")
+    yield f"http://127.0.0.1:{os.environ.get('GRAPHMEM_LLM_PORT', '8089')}/v1"
+    if not running:
+        _llm_script("stop")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("GRAPHMEM_SKIP_NEO4J") == "1":
-        skip = pytest.mark.skip(reason="GRAPHMEM_SKIP_NEO4J=1")
-        for item in items:
-            if "neo4j" in item.keywords:
-                item.add_marker(skip)
+    for marker, env in (("neo4j", "GRAPHMEM_SKIP_NEO4J"), ("llm", "GRAPHMEM_SKIP_LLM")):
+        if os.environ.get(env) == "1":
+            skip = pytest.mark.skip(reason=f"{env}=1")
+            for item in items:
+                if marker in item.keywords:
+                    item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

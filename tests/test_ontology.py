@@ -14,6 +14,7 @@ from llm_stub import Body, LLMStub, echo, first_user
 from pydantic import BaseModel
 
 from graphmem import Config, ConfigError, Memory
+from graphmem.ontology import Ontology
 
 ONTOLOGY: dict[str, Any] = {
     "entities": {
@@ -226,3 +227,20 @@ def test_readme_example_is_a_valid_config(tmp_path: Path, monkeypatch: pytest.Mo
     ontology = namespace["m"].config.schema_ontology()
     assert list(ontology.relations) == ["WORKS_FOR", "LIVES_IN"]
     assert ontology.entities["Person"].attributes is namespace["Person"]
+
+
+def test_relation_mapping_rules() -> None:
+    ontology = Ontology.model_validate(
+        {"relations": {"LIVES_IN": "", "LIKES": "", "HAS_CHILD": {"aliases": ["HAS_SON"]}}}
+    )
+    assert ontology.relation("lived in") == "LIVES_IN"  # the verb's stem
+    assert ontology.relation("LIKED") == "LIKES"
+    assert ontology.relation("HAS_SON") == "HAS_CHILD"  # an alias
+    assert ontology.relation("HAS_DAUGHTER") is None  # no verb to go by
+    assert ontology.relation("NOT_LIKES") is None  # a negation is never its opposite
+    assert ontology.relation("DISLIKES") is None
+    assert ontology.entity_type("Person") == "Person"  # no entity types: any
+    assert "Leave out relations" in ontology.prompt()
+    free = Ontology.model_validate({"entities": {"Person": "a human"}})
+    assert free.relation("owns") == "OWNS"  # no relation types: any
+    assert "relation" not in free.prompt()

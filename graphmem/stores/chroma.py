@@ -244,7 +244,7 @@ class ChromaVectorStore:
                 col.upsert,
                 ids=[r.id for r in recs],
                 documents=[r.text for r in recs],
-                metadatas=[row(r, part == POOL) for r in recs],
+                metadatas=[row(self, r, part == POOL) for r in recs],
                 embeddings=embs[idx],
             )
             # a record lives in one of its owner's two collections (or the pool) only

@@ -97,7 +97,7 @@ def _write(
             documents=[r.text for r, _ in chunk],
             # a new row: keys without a value are left out (``add`` takes no None)
             metadatas=[
-                {k: v for k, v in row(r, pooled).items() if v is not None} for r, _ in chunk
+                {k: v for k, v in row(store, r, pooled).items() if v is not None} for r, _ in chunk
             ],
             embeddings=np.stack([np.asarray(v, dtype=np.float32) for _, v in chunk]),
         )

@@ -39,11 +39,12 @@ class Pooled:
     ids: list[str]
 
 
-def row(rec: FactRecord, pooled: bool) -> dict[str, Any]:
-    """A record's metadata as written; a pooled row also names its owner partition, by which
-    a server's catalog finds an owner's rows (``chroma_catalog``)."""
+def row(store: ChromaVectorStore, rec: FactRecord, pooled: bool) -> dict[str, Any]:
+    """A record's metadata as written; a pooled row on a server also names its owner
+    partition, by which the server's catalog finds an owner's rows (``chroma_catalog``; an
+    embedded catalog lists them itself)."""
     md = to_metadata(rec)
-    if pooled:
+    if pooled and store.catalog is not None and not store.catalog.keeps_records:
         md["part"] = partition(rec.scope)
     return md
 

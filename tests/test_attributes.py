@@ -109,7 +109,11 @@ def test_one_batch_merges_its_mentions_in_order_and_the_user_has_attributes(
 ) -> None:
     m, alice = llm_memory, user()
     m.add_many(
-        ["Bob is a pilot, he is 41.", "Bob wrote from Porto.", "Bob turned 42 and lives in Lisbon."],
+        [
+            "Bob is a pilot, he is 41.",
+            "Bob wrote from Porto.",
+            "Bob turned 42 and lives in Lisbon.",
+        ],
         user_id=alice,
     )
     m.add("I am 34 and I teach.", user_id=alice)
@@ -143,5 +147,7 @@ def test_the_rest_server_returns_attributes(tmp_path: Path, embedder: Any) -> No
     with serve(tmp_path, env=server_env()) as live, httpx.Client(base_url=live.url) as http:
         entities = ok(http.get("/entities", params={"user_id": "alice"}))["results"]
         graph = ok(http.get("/graph", params={"user_id": "alice"}))["entities"]
+        documented = ok(http.get("/openapi.json"))["components"]["schemas"]["EntityOut"]
     assert {e["name"]: e["attributes"] for e in entities}["Bob"] == {"age": 42}
     assert {e["name"]: e["attributes"] for e in graph} == {"Bob": {"age": 42}, "Lisbon": {}}
+    assert documented["properties"]["attributes"]["type"] == "object"

@@ -241,7 +241,12 @@ def test_entity_attributes_are_kept_as_given(store: GraphStore) -> None:
     """Attributes (any JSON) come back from every read, after a restart too; a write of the
     entity stores it as given (merging mentions is resolution's job, not the store's)."""
     e = seed(store)
-    told = {"age": 41, "occupation": "pilote d'essai", "tags": ["a", "b"], "home": {"x": 1.5}}
+    told = {
+        "age": 41,
+        "occupation": "pilote d'essai à Évora",
+        "tags": ["a", "b"],
+        "home": {"x": 1.5},
+    }
     bob = replace(e["Bob"], attributes=told)
     store.write(GraphBatch(entities=(bob,)))
 

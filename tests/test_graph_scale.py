@@ -70,9 +70,7 @@ def batch(scope: Scope, n: int = 3) -> GraphBatch:
     )
 
 
-def copy_rows(
-    new: Path, old: Path, schema: str, tables: tuple[str, ...], version: int = 0
-) -> None:
+def copy_rows(new: Path, old: Path, schema: str, tables: tuple[str, ...], version: int = 0) -> None:
     """A file ``old`` of an older ``schema`` (marked ``version``) holding the rows of the file
     ``new`` in ``tables``, each in the columns the old table has."""
     db = sqlite3.connect(old)

@@ -1,0 +1,35 @@
+"""MkDocs hooks (``mkdocs.yml``): README.md is the site's home page and CHANGELOG.md its
+changelog page, so neither is kept twice. Links are rewritten for the site: ``docs/x.md``
+in those two files becomes ``x.md``, and ``../README.md`` / ``../CHANGELOG.md`` in a page of
+``docs/`` become ``index.md`` / ``changelog.md``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).resolve().parent.parent
+#: site page → the file at the top of the repository that it is made from
+PAGES = {"index.md": "README.md", "changelog.md": "CHANGELOG.md"}
+_TOP_LINK = re.compile(r"\]\((?:\./)?(docs/|README\.md|CHANGELOG\.md)")
+_UP_LINK = re.compile(r"\]\(\.\./(README\.md|CHANGELOG\.md)")
+_SITE = {"docs/": "", "README.md": "index.md", "CHANGELOG.md": "changelog.md"}
+
+
+def top_page(text: str) -> str:
+    """A file of the repository's top as a page of the site."""
+    return _TOP_LINK.sub(lambda m: "](" + _SITE[m.group(1)], text)
+
+
+def on_files(files: Files, config: Any) -> Files:
+    for page, source in PAGES.items():
+        text = (ROOT / source).read_text(encoding="utf-8")
+        files.append(File.generated(config, page, content=top_page(text)))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    return _UP_LINK.sub(lambda m: "](" + _SITE[m.group(1)], markdown)

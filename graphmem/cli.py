@@ -259,6 +259,24 @@ def mcp_stdio(
         raise typer.Exit(2) from e
 
 
+def _version(show: bool) -> None:
+    if show:
+        from . import __version__
+
+        typer.echo(f"graphmem {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """graphmem: long-term graph memory for AI agents."""
+
+
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run a scripted multi-session conversation offline and show what graphmem remembers."""

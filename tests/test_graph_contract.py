@@ -223,6 +223,20 @@ def test_delete_scope_and_reset(store: GraphStore) -> None:
     assert store.entities(BOB) == []
 
 
+def test_scopes_lists_every_scope_written(store: GraphStore) -> None:
+    assert store.scopes() == []
+    seed(store, ALICE)
+    seed(store, Scope(user_id="alice", agent_id="helper"))
+    ops = Scope(agent_id="ops")
+    store.write(GraphBatch(sources=(Source("s-ops", ops, "The deploy runs at noon."),)))
+    listed = store.scopes()
+    assert sorted(s.key for s in listed) == sorted(
+        s.key for s in (ALICE, Scope(user_id="alice", agent_id="helper"), ops)
+    )
+    store.delete_scope(ALICE)  # and its sub-scopes
+    assert [s.key for s in store.scopes()] == [ops.key]
+
+
 def test_relations_by_entity(store: GraphStore) -> None:
     e = seed(store)
     rels = store.relations(ALICE, entity_ids=[e["Acme"].id])

@@ -237,6 +237,10 @@ class Neo4jGraphStore:
         rows = self._query("entities", "store/entities", **scoped(scope))
         return [_entity(r["e"]) for r in rows]
 
+    def scopes(self) -> list[Scope]:
+        (row,) = self._query("scopes", "store/scopes")
+        return [Scope.from_key(k) for k in row["keys"]]
+
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         if not norms:
             return []

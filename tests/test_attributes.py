@@ -122,6 +122,19 @@ def test_one_batch_merges_its_mentions_in_order_and_the_user_has_attributes(
     assert found[alice] == {"age": 34, "occupation": "teacher"}  # the user's own node
 
 
+def test_attributes_survive_export_and_import(
+    llm_memory: Memory, tmp_path: Path, embedder: Any, spacy_extractor: Any
+) -> None:
+    m, alice = llm_memory, user()
+    m.add("Bob is a pilot, he is 41.", user_id=alice)
+    m.export(tmp_path / "alice.jsonl", user_id=alice)
+    cfg = Config.load({"data_dir": tmp_path / "copy"})
+    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as copy:
+        copy.import_(tmp_path / "alice.jsonl")
+        assert attributes(copy, alice) == attributes(m, alice)
+        assert attributes(copy, alice)["Bob"] == {"age": 41, "occupation": "pilot"}
+
+
 def test_a_journaled_plan_keeps_attributes() -> None:
     told = {"age": 41, "tags": ["é", "b"], "home": {"x": 1.5}}
     bob = Entity("b", "Bob", "Person", Scope(user_id="alice"), attributes=told)

@@ -273,6 +273,7 @@ CORRUPT: dict[str, Callable[[list[dict[str, Any]]], Any]] = {
     "dangling mention": _set("memory", entities=["no-such-entity"]),
     "relation type": _set("relation", relation="works at"),
     "entity type": _set("entity", type="not a label"),
+    "entity attributes": _set("entity", attributes=["not", "an", "object"]),
     "vector": _set("memory", vector=pack(np.ones(3, dtype=np.float32))),
     "scope": _set("memory", scope={"user_id": ""}),
     "timestamp": _set("relation", created_at="yesterday"),
@@ -326,7 +327,7 @@ def test_an_entity_record_may_carry_fields_this_version_lacks(
     lines = json.loads(json.dumps(good_file))
     for r in lines:
         if r["kind"] == "entity":
-            r["attributes"] = {"note": "from a later version"}
+            r["colour"] = "a field from a later version"
     path = tmp_path / "extra.jsonl"
     path.write_text(_raw(lines))
     assert memory.import_(path)["entity"] == sum(r["kind"] == "entity" for r in lines)

@@ -259,6 +259,8 @@ def _entity(d: dict[str, Any], head: Header) -> EntityRow:
         values["created_at"] = _time(d, "created_at")
     if not isinstance(d["type"], str) or not LABEL.match(d["type"]):
         raise ValueError(f"entity type {d['type']!r:.80} is not a label (CamelCase)")
+    if not isinstance(values.get("attributes", {}), dict):
+        raise ValueError("entity attributes must be an object")
     return EntityRow(Entity(**values), _bool(d, "embedded"), _vector(d, head))
 
 

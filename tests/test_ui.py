@@ -11,8 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(os.environ.get("GRAPHMEM_ARTIFACTS", Path(__file__).parent / "artifacts"))
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("GRAPHMEM_ARTIFACTS", ROOT / "tests" / "artifacts"))
 QUESTION = "In which city is the company my manager works for based?"
 THEN = "2024-04-01"  # before alice moved: Hamburg and sushi hold
 LATER = "2024-07-01"  # after: they are superseded
@@ -246,11 +249,11 @@ def test_served_view_draws_the_scope_explains_a_search_and_goes_back_in_time(
         assert set(hit) == linked & {r["fact_id"] for r in demo.now["relations"]}
         based = [r for r in demo.now["relations"] if r["relationship"] == "BASED_IN"]
         assert based[0]["fact_id"] in hit  # the answer's own relation, beside its path
+        assert page.locator("#results .result").count() == len(answer.json()["results"])
+        screenshot(page, "graph-view-served.png", capsys)
         for i, r in enumerate(answer.json()["results"]):  # a result alone: its paths
             page.locator("#results .result").nth(i).click()
             assert lit_edges(page) == path_edges(r["paths"])
-        assert page.locator("#results .result").count() == len(answer.json()["results"])
-        screenshot(page, "graph-view-served.png", capsys)
 
         page.fill("#asof", THEN)  # a date field: what held on 1 April 2024
         rendered(page, 2)
@@ -369,3 +372,14 @@ def test_a_written_page_is_one_file_whose_data_cannot_end_its_script() -> None:
     assert "<!--" not in page and hostile not in page
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"(?!data:)", page)
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_the_vendored_library_is_the_pinned_one_and_ships_in_the_wheel() -> None:
+    script = (ROOT / "scripts" / "vendor_ui.sh").read_text()
+    (version,) = re.findall(r"^VERSION=(\S+)$", script, re.MULTILINE)
+    library = ui.asset("cytoscape.min.js")
+    assert f'"{version}"' in library and "The Cytoscape Consortium" in library[:200]
+    doc = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = doc["tool"]["setuptools"]["package-data"]["graphmem"]
+    for name in [*ui.ASSETS, "graph.html"]:
+        assert any(fnmatch(f"server/ui/{name}", glob) for glob in shipped), name

@@ -70,8 +70,9 @@ def page() -> str:
 
 
 def standalone(data: Mapping[str, Any]) -> str:
-    """The page as one file with ``data`` inlined (``graph``: a ``Memory.graph`` with
-    ``include_invalid``; ``facts``: memory id → ``Memory.get``; ``scope``; ``written_at``).
+    """The page as one file with ``data`` inlined (as :func:`file_data` returns it: ``graph``,
+    a ``Memory.graph`` with ``include_invalid``; ``facts``, memory id → ``Memory.get``;
+    ``scope``; ``limit``; ``written_at``).
     Its policy allows its own inline scripts and style (by hash) and forbids every request."""
     css = asset("graph.css")
     scripts = [asset(n) for n in SCRIPTS]
@@ -96,7 +97,13 @@ def file_data(memory: Memory, *, limit: int = 1000, **scope: str | None) -> dict
         with contextlib.suppress(NotFoundError):  # deleted since the graph was read
             facts[fact_id] = memory.get(fact_id)
     named = {k: v for k, v in scope.items() if v is not None}
-    return {"graph": graph, "facts": facts, "scope": named, "written_at": iso(now())}
+    return {
+        "graph": graph,
+        "facts": facts,
+        "scope": named,
+        "limit": limit,
+        "written_at": iso(now()),
+    }
 
 
 def _fill(csp: str, style: str, scripts: str) -> str:

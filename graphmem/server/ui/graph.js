@@ -164,8 +164,7 @@
   const embedded = $("graphmem-data");
   const FILE = embedded ? JSON.parse(embedded.textContent) : null;
   const source = FILE ? fileSource(FILE) : serverSource();
-  // eslint-disable-next-line no-undef
-  const cy = cytoscape({ container: $("cy"), style: STYLE, minZoom: 0.1, maxZoom: 4 });
+  const cy = window.cytoscape({ container: $("cy"), style: STYLE, minZoom: 0.1, maxZoom: 4 });
   const state = { asOf: null, times: [], generation: 0, renders: 0, facts: new Map(), shown: 0 };
 
   function draw(g, at) {
@@ -191,11 +190,10 @@
     });
     const fresh = cy.nodes().filter((n) => !before.has(n.id()));
     if (!fresh.length) return;
-    fresh.forEach((n) => {
+    fresh.forEach((n, i) => { // next to a node drawn before, if any: the layout starts there
       const known = n.neighborhood("node").filter((m) => before.has(m.id()));
-      const at0 = known.length ? known[0].position() : { x: 0, y: 0 };
-      n.position({ x: at0.x + 40 * Math.cos(n.degree() + n.id().length),
-        y: at0.y + 40 * Math.sin(n.degree() + n.id().length) });
+      const near = known.length ? known[0].position() : { x: 0, y: 0 };
+      n.position({ x: near.x + 40 * Math.cos(i), y: near.y + 40 * Math.sin(i) });
     });
     cy.layout({
       name: "cose", animate: false, randomize: before.size === 0, fit: true, padding: 30,
@@ -206,7 +204,8 @@
   function stats(g) {
     const gone = cy.edges(".superseded").length;
     const at = state.asOf ? "as of " + day(state.asOf) : "now";
-    const cut = g.relations.length >= LIMIT ? ` (the first ${LIMIT})` : "";
+    const limit = FILE ? FILE.limit : LIMIT;
+    const cut = g.relations.length >= limit ? ` (the first ${limit})` : "";
     $("stats").textContent = `${cy.nodes().length} entities · ${cy.edges().length} relations${cut}`
       + ` (${gone} superseded) · ${at}`;
   }

@@ -11,6 +11,7 @@ from .config import Config
 from .errors import (
     BackendError,
     ConfigError,
+    ExportFileError,
     ExtractionError,
     Forbidden,
     GraphMemError,
@@ -29,6 +30,7 @@ __all__ = [
     "BackendError",
     "Config",
     "ConfigError",
+    "ExportFileError",
     "ExtractionError",
     "Forbidden",
     "GraphMemError",
@@ -40,4 +42,4 @@ __all__ = [
     "Unauthorized",
     "format_context",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

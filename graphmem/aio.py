@@ -90,6 +90,8 @@ class AsyncMemory:
     entities = _in_thread(Memory.entities)
     graph = _in_thread(Memory.graph)
     paths = _in_thread(Memory.paths)
+    export = _in_thread(Memory.export)
+    import_ = _in_thread(Memory.import_)
     reset = _in_thread(Memory.reset)
     health = _in_thread(Memory.health)
     retry_quarantined = _in_thread(Memory.retry_quarantined)

@@ -214,6 +214,53 @@ def erase(
     _print([out], as_json, ("deleted", "history_events", "message"))
 
 
+@app.command("export")
+def export_(
+    out: Annotated[Path, typer.Option("--out", "-o", help="file to write (gzip if it ends .gz)")],
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    vectors: Annotated[
+        bool, typer.Option("--vectors", help="include the embeddings (else made on import)")
+    ] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Write a scope (--user/--agent/--run; none: every scope) to a JSON Lines file that
+    `graphmem import` rebuilds it from, on any backend (docs/export.md)."""
+    with _memory(data_dir) as m:
+        done = _run(
+            lambda: m.export(
+                out, user_id=user, agent_id=agent, run_id=run, vectors=vectors, progress=True
+            )
+        )
+    _counted(done, "exported", as_json)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="a file written by graphmem export")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Import an export file into the configured stores, with a progress bar. The file is
+    checked first (nothing is written from a bad one); importing it twice changes nothing."""
+    with _memory(data_dir) as m:
+        done = _run(lambda: m.import_(file, progress=True))
+    _counted(done, "imported", as_json)
+
+
+def _counted(done: dict[str, Any], verb: str, as_json: bool) -> None:
+    if as_json:
+        _print(done, True)
+        return
+    kinds = ("memory", "entity", "relation", "source", "history")
+    names = ("memories", "entities", "relations", "sources", "history events")
+    counts = ", ".join(f"{done[k]} {n}" for k, n in zip(kinds, names))
+    embedded = f" ({done['embedded']} texts embedded)" if done.get("embedded") else ""
+    console.print(f"{verb} {counts}{embedded}: {done['file']}")
+
+
 @app.command()
 def doctor(
     retry: Annotated[bool, typer.Option(help="replay the quarantined writes now")] = False,
@@ -302,6 +349,24 @@ def mcp_stdio(
     except GraphMemError as e:
         Console(stderr=True).print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
+
+
+def _version(show: bool) -> None:
+    if show:
+        from . import __version__
+
+        typer.echo(f"graphmem {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """graphmem: long-term graph memory for AI agents."""
 
 
 @app.command()

@@ -77,7 +77,7 @@ class Config(BaseSettings):
 
     embedder: Literal["onnx", "openai"] = "onnx"
     #: ONNX models from Maven Central's langchain4j jars ("-q": int8 quantisation). e5-small-v2
-    #: beats all-MiniLM-L6-v2 on LoCoMo and HotpotQA recall (see benchmarks/README.md)
+    #: beats all-MiniLM-L6-v2 on LoCoMo and HotpotQA recall (see docs/benchmarks.md)
     embed_model: Literal[
         "e5-small-v2-q", "e5-small-v2", "all-minilm-l6-v2", "all-minilm-l6-v2-q"
     ] = "e5-small-v2-q"

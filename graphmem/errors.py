@@ -24,6 +24,11 @@ class BackendError(GraphMemError):
     """A store (Chroma, Neo4j, SQLite) failed; the original error is the ``__cause__``."""
 
 
+class ExportFileError(InvalidInputError):
+    """A file ``import`` cannot take: not a graphmem export, of an unknown format version,
+    truncated or inconsistent. Raised before anything is written."""
+
+
 class ExtractionError(GraphMemError):
     """The LLM did not return a usable reply after the allowed retries."""
 

@@ -16,6 +16,7 @@ def entity_result(e: Entity) -> dict[str, Any]:
         "name": e.name,
         "type": e.type,
         "aliases": list(e.aliases),
+        "attributes": dict(e.attributes),
         "created_at": iso(e.created_at),
         **e.scope.items(),
     }

@@ -32,10 +32,12 @@ Write = Callable[[list[Input], list[Extraction]], dict[str, Any]]
 
 
 class Bar:
-    """A progress bar of an ``add_many`` on stderr (rich): items extracted and stored. Does
-    nothing unless ``show``."""
+    """A progress bar on stderr (rich), one line per task (an ``add_many``'s: items extracted
+    and stored); ``total`` None: not known. Does nothing unless ``show``."""
 
-    def __init__(self, total: int, show: bool) -> None:
+    def __init__(
+        self, total: int | None, show: bool, tasks: tuple[str, ...] = ("extracted", "stored")
+    ) -> None:
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
         if show:
@@ -50,7 +52,7 @@ class Bar:
                 rp.TimeRemainingColumn(),
                 console=Console(stderr=True),
             )
-            for name in ("extracted", "stored"):
+            for name in tasks:
                 self._tasks[name] = self._progress.add_task(name, total=total)
 
     def __enter__(self) -> Bar:

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from . import call_args, forget, graph_view, ingest, inputs, journal, usage
+from . import call_args, forget, graph_view, ingest, inputs, journal, transfer, usage
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
@@ -475,6 +476,29 @@ class Memory:
         scope = Scope(user_id, agent_id, run_id)
         at = inputs.as_of(as_of)
         return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit), include_invalid)
+
+    # -- move ------------------------------------------------------------------------------
+    def export(
+        self,
+        path: str | Path,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        vectors: bool = False,
+        progress: bool = False,
+    ) -> dict[str, Any]:
+        """A scope (no ids: the whole store) to a JSON Lines file (``docs/export.md``)."""
+        ids = (user_id, agent_id, run_id)
+        scope = None if ids == (None, None, None) else Scope(*ids)
+        with self._lock:  # no write of this process meanwhile
+            return transfer.dump(self.parts, Path(path), scope, vectors, progress)
+
+    def import_(self, path: str | Path, *, progress: bool = False) -> dict[str, Any]:
+        """An ``export`` file into this store: all checked first (``ExportFileError``), then
+        written with its ids (importing it again changes nothing)."""
+        self._writable()
+        return transfer.load(self.parts, Path(path), self._writing, self._apply, progress)
 
     def _sources(self, rec: FactRecord) -> list[dict[str, Any]]:
         return [_source(s) for s in self.parts.graph.sources(rec.scope, list(rec.source_ids))]

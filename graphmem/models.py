@@ -211,6 +211,9 @@ class Entity:
     scope: Scope
     aliases: tuple[str, ...] = ()
     created_at: datetime = field(default_factory=now)
+    #: what is known of it, as JSON values: the fields of its type's attribute model
+    #: (``graphmem.ontology``) that some mention gave, merged over mentions (``resolve.py``)
+    attributes: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -28,8 +28,9 @@ types. How each extractor keeps to the ontology:
   dropped (``other_relations = "drop"``) or kept as ``generic_relation`` (``RELATED_TO``,
   ``other_relations = "keep_generic"``).
 
-Entity attributes are extracted and validated (an invalid set is dropped, the entity kept);
-they are not stored in the graph.
+Entity attributes are extracted and validated (an invalid set is dropped, the entity kept),
+then kept on the entity in the graph (``Entity.attributes``, JSON values, nulls left out) and
+merged over its mentions: per key, the latest value that is not null (``resolve.py``).
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
                 "scope": e.scope.as_dict(),
                 "aliases": list(e.aliases),
                 "created_at": iso(e.created_at),
+                "attributes": e.attributes,
             }
             for e in b.entities
         ],
@@ -119,6 +120,7 @@ def batch_from_dict(d: dict[str, Any]) -> GraphBatch:
                 _scope(e["scope"]),
                 tuple(e["aliases"]),
                 _ts(e["created_at"]),
+                e.get("attributes", {}),  # none in a plan journaled before attributes
             )
             for e in d["entities"]
         ),

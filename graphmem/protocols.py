@@ -174,6 +174,10 @@ class GraphStore(Protocol):
 
     def entities(self, scope: Scope) -> list[Entity]: ...
 
+    def scopes(self) -> list[Scope]:
+        """Every exact scope the store holds entities, relations or sources of (a scope
+        emptied by deletes may still be listed): what a whole-store export visits."""
+
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         """Entities whose normalised name or alias is one of ``norms``."""
 

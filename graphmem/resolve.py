@@ -2,11 +2,18 @@
 
 By normalised name and aliases first (an index lookup), then by name-embedding similarity
 against the scope's entity vectors; the user is one canonical node per scope.
+
+A mention resolved onto an entity (stored, or met earlier in the same write) adds its names
+as aliases and merges its attributes: per key, a value the mention gives (not null) replaces
+the one known; keys it does not give keep theirs. The entity's name and type stay those it
+was created with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +34,21 @@ def merge_aliases(entity: Entity, extra: list[str]) -> Entity:
     seen = {norm_name(n) for n in entity.names}
     new = [n for n in extra if norm_name(n) not in seen]
     return replace(entity, aliases=tuple(dict.fromkeys([*entity.aliases, *new]))) if new else entity
+
+
+def merge_attributes(entity: Entity, values: Mapping[str, Any]) -> Entity:
+    """``entity`` with ``values`` over its attributes: a value that is not null replaces the
+    one of its key, the other keys stay (``entity`` itself when that changes nothing)."""
+    known = {k: v for k, v in values.items() if v is not None}
+    if all(k in entity.attributes and entity.attributes[k] == v for k, v in known.items()):
+        return entity
+    return replace(entity, attributes={**entity.attributes, **known})
+
+
+def merged(entity: Entity, ext: ExtractedEntity) -> Entity:
+    """``entity`` with what one more mention of it says: its names and attributes."""
+    with_names = merge_aliases(entity, [ext.name, *ext.aliases])
+    return merge_attributes(with_names, ext.attribute_values())
 
 
 @dataclass
@@ -51,12 +73,11 @@ def resolve(
     res = Resolution()
     user = user_entity(scope)
     res.by_name[USER_ENTITY.lower()] = res.by_name[norm_name(user.name)] = user
+    mine = [e for e in extracted if e.name.lower() == USER_ENTITY.lower()]
     todo = [e for e in extracted if e.name.lower() != USER_ENTITY.lower()]
     norms = [norm_name(user.name)] + [norm_name(n) for e in todo for n in (e.name, *e.aliases)]
     existing = [e for e in graph.find_entities(scope, norms) if e.scope == scope]
-    if user.id not in {e.id for e in existing}:
-        res.touched[user.id] = user
-        res.new[user.id] = embedder.embed([user.name], query=True)[0]
+    _user(user, mine, existing, res, embedder)
     by_norm = {norm_name(n): e for e in existing for n in e.names}
     unresolved = []
     for ext in todo:
@@ -70,13 +91,32 @@ def resolve(
         if hit is None:
             unresolved.append(ext)
             continue
-        merged = merge_aliases(res.touched.get(hit.id, hit), [ext.name, *ext.aliases])
-        if merged is not hit:
-            res.touched[hit.id] = merged
-        res.bind(ext, merged)
+        known = res.touched.get(hit.id, hit)
+        if (told := merged(known, ext)) is not hit:
+            res.touched[hit.id] = told
+        res.bind(ext, told)
     if unresolved:
         _by_embedding(scope, unresolved, res, graph, entity_vectors, embedder, merge_threshold)
     return res
+
+
+def _user(
+    user: Entity,
+    mentions: list[ExtractedEntity],
+    existing: list[Entity],
+    res: Resolution,
+    embedder: Embedder,
+) -> None:
+    """The user's node: written (with its name vector) unless stored, and rewritten when
+    their own mentions (``USER``) tell new attributes of them."""
+    stored = next((e for e in existing if e.id == user.id), None)
+    if stored is None:
+        res.touched[user.id] = user
+        res.new[user.id] = embedder.embed([user.name], query=True)[0]
+    for ext in mentions:
+        known = res.touched.get(user.id, stored or user)
+        if (told := merge_attributes(known, ext.attribute_values())) is not known:
+            res.touched[user.id] = told
 
 
 def _by_embedding(
@@ -97,9 +137,9 @@ def _by_embedding(
         if hit and hit[0][1] >= threshold and hit[0][0].scope == scope:
             target = found.get(hit[0][0].id)
         if target is not None:
-            merged = merge_aliases(res.touched.get(target.id, target), [ext.name, *ext.aliases])
-            res.touched[target.id] = merged
-            res.bind(ext, merged)
+            told = merged(res.touched.get(target.id, target), ext)
+            res.touched[target.id] = told
+            res.bind(ext, told)
             continue
         _new(scope, ext, res, np.asarray(vec, dtype=np.float32))
 
@@ -114,7 +154,7 @@ def _new(scope: Scope, ext: ExtractedEntity, res: Resolution, vec: Vector | None
         scope,
         tuple(a for a in ext.aliases if a != ext.name),
     )
-    ent = merge_aliases(res.touched.get(ent.id, ent), [ext.name, *ext.aliases])
+    ent = merged(res.touched.get(ent.id, ent), ext)
     res.touched[ent.id] = ent
     if vec is not None:
         res.new[ent.id] = vec

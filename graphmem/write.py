@@ -124,19 +124,25 @@ def source_record(s: Source, fact_ids: list[str]) -> FactRecord:
 
 
 def _entities(items: list[Item]) -> list[ExtractedEntity]:
-    """The extracted entities that some fact actually names (mentions or relations)."""
+    """The extracted entities that some fact actually names (mentions or relations), each
+    name once, but every mention that gives attributes, in the order said (resolution merges
+    them: the later values win)."""
     used = {
         n.lower()
         for it in items
         for f in it.extraction.facts
         for n in (*f.entities, *(x for r in f.relations for x in (r.source, r.target)))
     }
-    out: dict[str, ExtractedEntity] = {}
+    out: list[ExtractedEntity] = []
+    seen: set[str] = set()
     for it in items:
         for e in it.extraction.entities:
-            if {n.lower() for n in (e.name, *e.aliases)} & used:
-                out.setdefault(e.name.lower(), e)
-    return list(out.values())
+            if not {n.lower() for n in (e.name, *e.aliases)} & used:
+                continue
+            if e.name.lower() not in seen or e.attribute_values():
+                out.append(e)
+                seen.add(e.name.lower())
+    return out
 
 
 @dataclass

@@ -223,6 +223,20 @@ def test_delete_scope_and_reset(store: GraphStore) -> None:
     assert store.entities(BOB) == []
 
 
+def test_scopes_lists_every_scope_written(store: GraphStore) -> None:
+    assert store.scopes() == []
+    seed(store, ALICE)
+    seed(store, Scope(user_id="alice", agent_id="helper"))
+    ops = Scope(agent_id="ops")
+    store.write(GraphBatch(sources=(Source("s-ops", ops, "The deploy runs at noon."),)))
+    listed = store.scopes()
+    assert sorted(s.key for s in listed) == sorted(
+        s.key for s in (ALICE, Scope(user_id="alice", agent_id="helper"), ops)
+    )
+    store.delete_scope(ALICE)  # and its sub-scopes
+    assert [s.key for s in store.scopes()] == [ops.key]
+
+
 def test_relations_by_entity(store: GraphStore) -> None:
     e = seed(store)
     rels = store.relations(ALICE, entity_ids=[e["Acme"].id])
@@ -235,6 +249,38 @@ def test_restart_keeps_everything(store: GraphStore, tmp_path: Path) -> None:
     store.setup()
     assert len(store.entities(ALICE)) == 4
     assert len(store.relations(ALICE)) == 3
+
+
+def test_entity_attributes_are_kept_as_given(store: GraphStore) -> None:
+    """Attributes (any JSON) come back from every read, after a restart too; a write of the
+    entity stores it as given (merging mentions is resolution's job, not the store's)."""
+    e = seed(store)
+    told = {
+        "age": 41,
+        "occupation": "pilote d'essai à Évora",
+        "tags": ["a", "b"],
+        "home": {"x": 1.5},
+    }
+    bob = replace(e["Bob"], attributes=told)
+    store.write(GraphBatch(entities=(bob,)))
+
+    def attributes() -> list[dict[str, object]]:
+        sub = store.neighbourhood(ALICE, [bob.id], hops=1)
+        return [
+            *(x.attributes for x in store.entities(ALICE) if x.id == bob.id),
+            *(x.attributes for x in store.find_entities(ALICE, ["bob"])),
+            sub.entities[bob.id].attributes,
+        ]
+
+    assert attributes() == [told] * 3
+    assert all(x.attributes == {} for x in store.entities(ALICE) if x.id != bob.id)
+    store.close()
+    store.setup()
+    assert attributes() == [told] * 3
+    store.write(GraphBatch(entities=(replace(bob, attributes={"age": 42}),)))
+    assert attributes() == [{"age": 42}] * 3
+    store.write(GraphBatch(entities=(replace(bob, attributes={}),)))
+    assert attributes() == [{}] * 3
 
 
 def test_sources_about_an_entity_by_title(store: GraphStore, tmp_path: Path) -> None:

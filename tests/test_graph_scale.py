@@ -1,16 +1,18 @@
 """The embedded graph store with many scopes: opening loads none, at most ``cache_scopes`` stay
 in memory, a query across many scopes (an agent over many users) stays exact, and a file
-written before the scope indexes existed is upgraded in place."""
+written before the scope indexes (or entity attributes) existed is upgraded in place."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from graphmem.models import Entity, GraphBatch, Relation, Scope, Source, norm_name, stable_id
 from graphmem.stores.networkx_store import NetworkXGraphStore
+from graphmem.stores.sqlite_rows import SCHEMA, SCHEMA_VERSION
 
 #: the embedded store's schema before the scopes table and the scope indexes (a copy)
 OLD_SCHEMA = """
@@ -66,6 +68,20 @@ def batch(scope: Scope, n: int = 3) -> GraphBatch:
         sources=(src,),
         derived=((fact(scope, 0), src.id),),
     )
+
+
+def copy_rows(new: Path, old: Path, schema: str, tables: tuple[str, ...], version: int = 0) -> None:
+    """A file ``old`` of an older ``schema`` (marked ``version``) holding the rows of the file
+    ``new`` in ``tables``, each in the columns the old table has."""
+    db = sqlite3.connect(old)
+    db.executescript(schema)
+    db.execute(f"PRAGMA user_version={int(version)}")
+    db.execute("ATTACH DATABASE ? AS new", (str(new),))
+    for table in tables:
+        columns = ", ".join(row[1] for row in db.execute(f"PRAGMA main.table_info({table})"))
+        db.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
+    db.commit()
+    db.close()
 
 
 def open_store(path: Path, cache_scopes: int = 2000) -> NetworkXGraphStore:
@@ -233,13 +249,7 @@ def test_a_file_written_before_the_scope_indexes_opens_indexed_and_reads_the_sam
     new.close()
 
     old = tmp_path / "old.sqlite"  # the same rows in a file of the old schema
-    db = sqlite3.connect(old)
-    db.executescript(OLD_SCHEMA)
-    db.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.sqlite"),))
-    for table in OLD_TABLES:
-        db.execute(f"INSERT INTO {table} SELECT * FROM new.{table}")
-    db.commit()
-    db.close()
+    copy_rows(tmp_path / "new.sqlite", old, OLD_SCHEMA, OLD_TABLES)
 
     for _ in range(2):  # upgraded on the first open; the second finds it done
         store = open_store(old)
@@ -265,3 +275,46 @@ def test_a_file_written_before_the_scope_indexes_opens_indexed_and_reads_the_sam
     assert {"scopes_user", "scopes_agent", "scopes_run"} <= indexes
     assert "scopes_agent" in str(plan)
     assert stored == sorted((s.key, s.user_id, s.agent_id, s.run_id) for s in scopes)
+
+
+#: the entities table of schema version 2, before attributes (a copy)
+V2_ENTITIES = """
+CREATE TABLE entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
+  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID;
+"""
+V2_TABLES = ("entities", "relations", "mentions", "sources", "derived", "scopes", "names", "titles")
+
+
+def test_a_file_written_before_attributes_keeps_everything_and_takes_them(
+    tmp_path: Path,
+) -> None:
+    scopes = [Scope(user_id="alice"), Scope(agent_id="a1", run_id="r1")]
+    batches = [batch(s) for s in scopes]
+    new = open_store(tmp_path / "new.sqlite")
+    for b in batches:
+        new.write(b)
+    new.write(GraphBatch(), invalidate_facts=[fact(scopes[0], 1)], at=T0)
+    want = [snapshot(new, q, b) for q in scopes for b in batches]
+    new.close()
+    old = tmp_path / "v2.sqlite"  # the same rows in a file of version 2
+    copy_rows(tmp_path / "new.sqlite", old, V2_ENTITIES + SCHEMA, V2_TABLES, version=2)
+
+    for _ in range(2):  # upgraded on the first open; the second finds it done
+        store = open_store(old)
+        assert [snapshot(store, q, b) for q in scopes for b in batches] == want
+        store.close()
+    store = open_store(old)
+    bob = replace(batches[0].entities[1], attributes={"age": 41, "tags": ["x"]})
+    store.write(GraphBatch(entities=(bob,)))
+    store.close()
+    store = open_store(old)
+    found = {e.id: e.attributes for e in store.entities(scopes[0])}
+    assert found[bob.id] == {"age": 41, "tags": ["x"]}
+    assert sum(a == {} for a in found.values()) == len(found) - 1
+    store.close()
+    db = sqlite3.connect(old)
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name='entities'").fetchone()
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    db.close()
+    assert "WITHOUT ROWID" in sql and "attributes" in sql
+    assert version == SCHEMA_VERSION == 3

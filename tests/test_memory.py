@@ -658,3 +658,25 @@ def test_paths_between_two_entities(any_memory: Memory) -> None:
     assert elsewhere == {"paths": [], "unknown": ["Bob", "Lisbon"]}
     with pytest.raises(InvalidInputError):
         m.paths("Bob", "Lisbon", user_id=user, max_hops=0)
+
+
+def test_the_default_data_dir_in_another_directory_is_another_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Any, spacy_extractor: Any
+) -> None:
+    """``./.graphmem`` from two working directories of one process, both open: two stores
+    (chromadb keeps one client per path string, which a relative path named for both)."""
+    config = Config.load({"extractor": "offline"})
+    assert not config.data_dir.is_absolute()
+    opened = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        m = Memory(config, embedder=embedder, offline=spacy_extractor)
+        m.add(f"I adopted a cat named {name.title()}.", user_id="alice")
+        opened.append(m)
+    try:
+        texts = [[r["memory"] for r in m.get_all(user_id="alice")["results"]] for m in opened]
+    finally:
+        for m in opened:
+            m.close()
+    assert texts == [["I adopted a cat named One."], ["I adopted a cat named Two."]]

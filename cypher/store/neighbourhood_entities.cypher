@@ -10,7 +10,7 @@ WHERE ($user_id IS NULL OR e.user_id = $user_id)
   AND ($run_id IS NULL OR e.run_id = $run_id)
 WITH e, COUNT { (e)<-[:MENTIONS]-(:Fact) } AS degree
 RETURN collect({
-  e: e {.id, .name, .type, .aliases, .scope_key,
+  e: e {.id, .name, .type, .aliases, .attributes, .scope_key,
     created_at: e.created_at.epochSeconds * 1000000 + e.created_at.microsecond},
   degree: degree,
   facts: CASE WHEN $cap IS NULL OR degree <= $cap

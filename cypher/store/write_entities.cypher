@@ -1,5 +1,6 @@
 // Upsert entities by id; returns each entity's previous type so stale labels can be removed.
-// Times arrive as ISO strings (cheaper to send than temporal values).
+// Times arrive as ISO strings (cheaper to send than temporal values). A null in props (no
+// attributes) removes that property: the entity is stored as given.
 UNWIND $rows AS row
 OPTIONAL MATCH (old:Entity {id: row.id})
 USING INDEX SEEK old:Entity(id)

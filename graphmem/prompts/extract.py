@@ -77,6 +77,16 @@ class ExtractedEntity(BaseModel):
     def _aliases(cls, value: Any) -> Any:
         return _names(value, "alias")
 
+    def attribute_values(self) -> dict[str, Any]:
+        """The attributes this mention gives, as JSON values, the unknown (null) ones left
+        out: what the graph keeps. Only an ontology's reply schema has an ``attributes``
+        field (its entity types' models, see ``graphmem.ontology``); without one: none."""
+        attributes = getattr(self, "attributes", None)
+        if not isinstance(attributes, BaseModel):
+            return {}
+        values = attributes.model_dump(mode="json")
+        return {k: v for k, v in values.items() if v is not None}
+
 
 class ExtractedRelation(BaseModel):
     source: str = Field(min_length=1)

@@ -197,6 +197,11 @@ class EntityOut(ScopeIds):
     name: str
     type: str
     aliases: list[str]
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the fields of the entity type's attribute model that its mentions gave "
+        "(the latest value of each); empty without one",
+    )
     created_at: str | None
 
 

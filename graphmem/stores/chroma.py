@@ -122,8 +122,11 @@ class ChromaVectorStore:
             else:
                 assert self.path is not None
                 self.path.mkdir(parents=True, exist_ok=True)
-                with self._using():
-                    client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+                with self._using():  # chromadb keeps one client per path string: absolute,
+                    # so that the same relative data dir from another directory is another store
+                    client = chromadb.PersistentClient(
+                        path=str(self.path.resolve()), settings=settings
+                    )
         except Exception as e:
             where = f"{self.host}:{self.port}" if self.host else str(self.path)
             raise BackendError(f"cannot open chroma at {where}: {e}") from e

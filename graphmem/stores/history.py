@@ -20,6 +20,7 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS quarantine(id TEXT PRIMARY KEY, plan TEXT NOT NULL,
   created_at TEXT NOT NULL, quarantined_at TEXT NOT NULL, attempts INTEGER NOT NULL,
   error TEXT, scope TEXT);
 """
+CHUNK = 500  # ids bound in one statement (SQLite limits a statement's parameters)
 #: columns added since the first layout: (table, column, type)
 ADDED = (
     ("history", "superseded_by", "TEXT"),
@@ -252,6 +254,25 @@ class HistoryStore:
             r["is_deleted"] = bool(r["is_deleted"])
             r.pop("seq", None)  # "scope": the key of the scope it was written in (or None)
         return out
+
+    def events(self, scopes: Sequence[str], memory_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every event recorded with one of these exact scope keys, or of one of these
+        memories, oldest first: the rows as ``record`` takes them (for an export)."""
+        found: dict[str, dict[str, Any]] = {}
+        for column, values in (("scope", list(dict.fromkeys(scopes))), ("memory_id", memory_ids)):
+            for start in range(0, len(values), CHUNK):
+                part = values[start : start + CHUNK]
+                marks = ",".join("?" * len(part))
+                with self._lock:  # the column is one of the two constants above
+                    cur = self._conn().execute(
+                        f"SELECT * FROM history WHERE {column} IN ({marks})", part
+                    )
+                    cols = [c[0] for c in cur.description]
+                    rows = cur.fetchall()
+                found.update((r[0], dict(zip(cols, r))) for r in rows)
+        for e in found.values():
+            del e["is_deleted"]  # ``record`` derives it from the event
+        return sorted(found.values(), key=lambda e: (e["created_at"], e["seq"] or 0, e["id"]))
 
     def erase(self, scopes: list[str], memory_ids: list[str], prefix: str | None) -> int:
         """Delete every event, pending and quarantined plan of these exact scope keys, every

@@ -208,6 +208,11 @@ def _entity_row(e: Entity) -> Row:
         "aliases_text": "\n".join(e.aliases),
         "norm": norm_name(e.name),
         "alias_norms": [norm_name(a) for a in e.aliases],
+        # one JSON string, readable (none: no property): any JSON value, nested too, and no
+        # field name of the user's models can meet graphmem's own properties
+        "attributes": (
+            json.dumps(e.attributes, ensure_ascii=False, default=str) if e.attributes else None
+        ),
         **_scope_props(e.scope),
     }
     return {"id": e.id, "props": props, "created_at": _iso(e.created_at)}

@@ -2,7 +2,8 @@
 
 Data model (all Cypher text is in ``cypher/``, loaded by name):
 
-* ``(:Entity:<Type> {id, name, type, aliases, norm, ...})`` - the entity type is a second label;
+* ``(:Entity:<Type> {id, name, type, aliases, norm, attributes, ...})`` - the entity type is a
+  second label; ``attributes`` is one JSON string (absent when there are none);
 * ``(:Entity)-[:<RELATION> {id, fact_id, valid_from, invalid_at, created_at, weight}]->(:Entity)``;
 * ``(:Fact {id, text, valid_from, invalid_at})-[:MENTIONS]->(:Entity)`` and
   ``(:Fact)-[:DERIVED_FROM]->(:Source)`` - invalidating a fact sets ``invalid_at`` on its
@@ -236,6 +237,10 @@ class Neo4jGraphStore:
         rows = self._query("entities", "store/entities", **scoped(scope))
         return [_entity(r["e"]) for r in rows]
 
+    def scopes(self) -> list[Scope]:
+        (row,) = self._query("scopes", "store/scopes")
+        return [Scope.from_key(k) for k in row["keys"]]
+
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         if not norms:
             return []
@@ -443,7 +448,8 @@ def _created(p: Row) -> datetime:
 
 def _entity(p: Row) -> Entity:
     scope, aliases = Scope.from_key(p["scope_key"]), tuple(p.get("aliases") or ())
-    return Entity(p["id"], p["name"], p["type"], scope, aliases, _created(p))
+    attributes = json.loads(p.get("attributes") or "{}")  # none written before attributes
+    return Entity(p["id"], p["name"], p["type"], scope, aliases, _created(p), attributes)
 
 
 def _relation(p: Row) -> Relation:

@@ -231,6 +231,11 @@ class NetworkXGraphStore:
         with self._lock:
             return [entity(row) for row in listed(self._conn(), scope, "entities")]
 
+    def scopes(self) -> list[Scope]:
+        with self._lock:
+            keys = read(self._conn(), "SELECT key FROM scopes ORDER BY rowid", [])
+        return [scope_of_key(k) for (k,) in keys]
+
     def find_entities(self, scope: Scope, norms: Sequence[str]) -> list[Entity]:
         with self._lock:
             return named(self._conn(), scope, norms)

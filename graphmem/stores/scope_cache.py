@@ -13,7 +13,9 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import BackendError
 from .scope_graph import ScopeGraph
-from .sqlite_rows import entity, relation
+from .sqlite_rows import entity, entity_columns, relation
+
+_ENTITIES = f"SELECT {entity_columns('entities')} FROM entities WHERE scope=?"
 
 
 def load_scope(db: sqlite3.Connection, key: str) -> ScopeGraph:
@@ -23,10 +25,7 @@ def load_scope(db: sqlite3.Connection, key: str) -> ScopeGraph:
     try:
         db.execute("BEGIN")
         try:
-            for row in db.execute(
-                "SELECT id, scope, name, type, aliases, created_at FROM entities WHERE scope=?",
-                (key,),
-            ):
+            for row in db.execute(_ENTITIES, (key,)):
                 sg.add_entity(entity(row))
             for row in db.execute("SELECT * FROM relations WHERE scope=?", (key,)):
                 sg.add_relation(relation(row))

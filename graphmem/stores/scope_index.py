@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..errors import BackendError
 from ..models import Entity, Scope
-from .sqlite_rows import entity
+from .sqlite_rows import entity, entity_columns
 
 
 def _where(scope: Scope) -> tuple[str, list[str]]:
@@ -48,7 +48,7 @@ def matching_keys(db: sqlite3.Connection, scope: Scope) -> list[str]:
 
 #: the columns of a ``listed`` table, in the order its row reader takes them
 _COLUMNS = {
-    "entities": "t.id, t.scope, t.name, t.type, t.aliases, t.created_at",
+    "entities": entity_columns("t"),
     "relations": "t.*",
 }
 
@@ -92,7 +92,7 @@ def named(db: sqlite3.Connection, scope: Scope, norms: Sequence[str]) -> list[En
         return []
     where, params = _where(scope)
     sql = (
-        "SELECT DISTINCT e.id, e.scope, e.name, e.type, e.aliases, e.created_at FROM scopes s"
+        f"SELECT DISTINCT {entity_columns('e')} FROM scopes s"
         f" JOIN names n ON n.scope = s.key AND n.norm IN {_marks(len(norms))}"
         f" JOIN entities e ON e.id = n.entity_id WHERE {where}"
     )

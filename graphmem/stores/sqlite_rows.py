@@ -15,7 +15,8 @@ from ..models import Entity, GraphBatch, Relation, Scope, Source, norm_name
 #: the key beside the table, a third of their size); sources keep a rowid (passages are long)
 KEYED = {
     "entities": """entities(id TEXT PRIMARY KEY, scope TEXT NOT NULL, name TEXT NOT NULL,
-  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID""",
+  type TEXT NOT NULL, aliases TEXT NOT NULL, created_at REAL NOT NULL,
+  attributes TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID""",
     "relations": """relations(id TEXT PRIMARY KEY, scope TEXT NOT NULL,
   source_id TEXT NOT NULL, relation TEXT NOT NULL, target_id TEXT NOT NULL, fact_id TEXT NOT NULL,
   valid_from REAL, invalid_at REAL, created_at REAL NOT NULL, weight REAL NOT NULL)
@@ -49,8 +50,18 @@ CREATE INDEX IF NOT EXISTS titles_source ON titles(source_id);
 """
 )
 #: ``PRAGMA user_version``: 1 once ``scopes``, ``names`` and ``titles`` index the other tables,
-#: 2 once the ``KEYED`` tables are WITHOUT ROWID
-SCHEMA_VERSION = 2
+#: 2 once the ``KEYED`` tables are WITHOUT ROWID, 3 once entities have ``attributes`` (JSON)
+SCHEMA_VERSION = 3
+#: an entity row's columns, in the order :func:`entity` reads them
+ENTITY_COLUMNS = ("id", "scope", "name", "type", "aliases", "created_at", "attributes")
+#: the column added by version 3 (a file of an older version has every entity without any)
+ATTRIBUTES_COLUMN = "ALTER TABLE entities ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'"
+
+
+def entity_columns(table: str) -> str:
+    """The ``SELECT`` list of an entity row of ``table`` (an alias in a constant query)."""
+    return ", ".join(f"{table}.{c}" for c in ENTITY_COLUMNS)
+
 
 #: ``scopes``, ``names`` and ``titles`` of a file written before they existed. A scope key
 #: ``user␟agent␟run`` is split at its two separators (char 31), an empty id stored as NULL;
@@ -75,9 +86,10 @@ WHERE title IS NOT NULL AND title != ''""",
 
 def upgrade(db: sqlite3.Connection) -> None:
     """Bring a file of an older layout to this one: list the scopes, names and titles of a
-    file written before those tables existed, and rebuild the ``KEYED`` tables of one
-    written with rowids. Once, in one transaction with the version mark, so a crash midway
-    leaves it to the next open."""
+    file written before those tables existed, give the entities of a file written before
+    attributes an empty set of them, and rebuild the ``KEYED`` tables of one written with
+    rowids. Once, in one transaction with the version mark, so a crash midway leaves it to
+    the next open; every row is kept."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version >= SCHEMA_VERSION:
         return
@@ -87,6 +99,9 @@ def upgrade(db: sqlite3.Connection) -> None:
         if version < 1:
             for statement in BACKFILL:
                 db.execute(statement)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(entities)")}
+        if "attributes" not in columns:  # before the rebuild: it copies every column
+            db.execute(ATTRIBUTES_COLUMN)
         for table, ddl in KEYED.items():
             _without_rowid(db, table, ddl)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # an int constant
@@ -110,6 +125,10 @@ def _without_rowid(db: sqlite3.Connection, table: str, ddl: str) -> None:
 
 
 Statements = list[tuple[str, list[tuple[Any, ...]]]]
+_ENTITY_UPSERT = (
+    f"INSERT OR REPLACE INTO entities({', '.join(ENTITY_COLUMNS)})"
+    f" VALUES ({','.join('?' * len(ENTITY_COLUMNS))})"
+)
 
 
 def write_statements(
@@ -131,9 +150,17 @@ def write_statements(
             [(num(r.invalid_at), r.id) for r in stale],
         ),
         (
-            "INSERT OR REPLACE INTO entities VALUES (?,?,?,?,?,?)",
+            _ENTITY_UPSERT,
             [
-                (e.id, e.scope.key, e.name, e.type, json.dumps(list(e.aliases)), num(e.created_at))
+                (
+                    e.id,
+                    e.scope.key,
+                    e.name,
+                    e.type,
+                    json.dumps(list(e.aliases)),
+                    num(e.created_at),
+                    json.dumps(e.attributes, default=str),
+                )
                 for e in batch.entities
             ],
         ),
@@ -202,7 +229,8 @@ scope_of_key = functools.lru_cache(maxsize=4096)(Scope.from_key)
 
 
 def entity(row: Sequence[Any]) -> Entity:
-    id_, scope, name, type_, aliases, created = row
+    """An entity from its ``ENTITY_COLUMNS``."""
+    id_, scope, name, type_, aliases, created, attributes = row
     return Entity(
         id_,
         name,
@@ -210,6 +238,7 @@ def entity(row: Sequence[Any]) -> Entity:
         scope_of_key(scope),
         tuple(json.loads(aliases)),
         ts(created) or datetime.now(UTC),
+        json.loads(attributes),
     )
 
 

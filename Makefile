@@ -49,9 +49,12 @@ llm-start:
 llm-stop:
 	bash scripts/llm.sh stop
 
-# The whole suite: the docs build, lint, types, and every test (Neo4j ones against a real local server, `llm`
-# ones against a real local LLM server; GRAPHMEM_SKIP_NEO4J=1 / GRAPHMEM_SKIP_LLM=1 skip them).
+# The whole suite: the docs build, lint, types, and every test (Neo4j ones against a real local
+# server, `llm` ones against a real local LLM server, `browser` ones in headless Chromium,
+# installed from Debian's packages when missing; GRAPHMEM_SKIP_NEO4J=1 / _LLM=1 / _BROWSER=1
+# skip them).
 test: install docs lint typecheck
+	[ "$$GRAPHMEM_SKIP_BROWSER" = 1 ] || bash scripts/browser.sh
 	bash scripts/neo4j.sh start
 	[ "$$GRAPHMEM_SKIP_LLM" = 1 ] || bash scripts/llm.sh start || { bash scripts/neo4j.sh stop; exit 1; }
 	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \

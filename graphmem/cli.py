@@ -287,6 +287,51 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command()
+def graph(
+    user: User = None,
+    agent: Agent = None,
+    run: Run = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="write an interactive page of the graph (one offline file)"),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="the relations that held at this ISO time")
+    ] = None,
+    include_invalid: Annotated[
+        bool, typer.Option("--include-invalid", help="the superseded relations too")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="relations at most")] = 1000,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show a scope's relations (--as-of: those that held then). With --html FILE, write its
+    graph view instead: entities and relations (superseded ones dashed, an as-of slider, each
+    entity's facts and sources) in one self-contained HTML file that loads nothing."""
+    scope = {"user_id": user, "agent_id": agent, "run_id": run}
+    if html is not None and as_of is not None:
+        raise typer.BadParameter("the page has its own as-of slider", param_hint="--as-of")
+    with _memory(data_dir) as m:
+        if html is not None:
+            from .server import ui
+
+            data = _run(lambda: ui.file_data(m, limit=limit, **scope))
+            html.write_text(ui.standalone(data), encoding="utf-8")
+            g = data["graph"]
+            console.print(f"{html}: {len(g['entities'])} entities, {len(g['relations'])} relations")
+            return
+        out = _run(
+            lambda: m.graph(as_of=as_of, include_invalid=include_invalid, limit=limit, **scope)
+        )
+    if as_json:
+        _print(out, True)
+        return
+    when = ("valid_from", "invalid_at")
+    rows = [{**r, **{k: (r[k] or "")[:10] for k in when}} for r in out["relations"]]
+    _print(rows, False, ("source", "relationship", "target", *when))
+
+
 @app.command("mcp")
 def mcp_stdio(
     user: User = None,

@@ -38,18 +38,26 @@ def relation_result(r: Relation, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def began(r: Relation, at: datetime) -> bool:
+    """Whether ``r`` had begun by ``at`` (at its event time, else when it was written)."""
+    return (r.valid_from or r.created_at) <= at
+
+
 def entities(graph: GraphStore, scope: Scope, limit: int) -> dict[str, Any]:
     """The scope's entities by name (at most ``limit``)."""
     found = sorted(graph.entities(scope), key=lambda e: (e.name.lower(), e.id))
     return {"results": [entity_result(e) for e in found[:limit]]}
 
 
-def snapshot(graph: GraphStore, scope: Scope, at: datetime | None, limit: int) -> dict[str, Any]:
+def snapshot(
+    graph: GraphStore, scope: Scope, at: datetime | None, limit: int, include_invalid: bool = False
+) -> dict[str, Any]:
     """The scope's relations that hold now (``at``: that held then), oldest first, at most
-    ``limit``, and the entities they connect."""
-    rels = graph.relations(scope, include_invalid=at is not None)
+    ``limit``, and the entities they connect. ``include_invalid``: the relations superseded
+    by then too (those begun by then whose ``invalid_at`` is past)."""
+    rels = graph.relations(scope, include_invalid=include_invalid or at is not None)
     if at is not None:
-        rels = [r for r in rels if r.held_at(at)]
+        rels = [r for r in rels if (began(r, at) if include_invalid else r.held_at(at))]
     rels = sorted(rels, key=lambda r: (r.valid_from or r.created_at, r.id))[:limit]
     ends = {i for r in rels for i in (r.source_id, r.target_id)}
     ents = [e for e in graph.entities(scope) if e.id in ends]

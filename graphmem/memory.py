@@ -468,12 +468,14 @@ class Memory:
         run_id: str | None = None,
         as_of: str | float | datetime | None = None,
         limit: int = 1000,
+        include_invalid: bool = False,
     ) -> dict[str, Any]:
         """The scope's relations that hold now (``as_of``: that held then, superseded since
-        or not), oldest first, and the entities they connect."""
+        or not), oldest first, and the entities they connect; ``include_invalid``: those
+        superseded by then too (their ``invalid_at`` is set and past)."""
         scope = Scope(user_id, agent_id, run_id)
         at = inputs.as_of(as_of)
-        return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit))
+        return graph_view.snapshot(self.parts.graph, scope, at, _limit(limit), include_invalid)
 
     # -- move ------------------------------------------------------------------------------
     def export(

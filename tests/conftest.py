@@ -131,7 +131,12 @@ def llm_server() -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker, env in (("neo4j", "GRAPHMEM_SKIP_NEO4J"), ("llm", "GRAPHMEM_SKIP_LLM")):
+    skips = (
+        ("neo4j", "GRAPHMEM_SKIP_NEO4J"),
+        ("llm", "GRAPHMEM_SKIP_LLM"),
+        ("browser", "GRAPHMEM_SKIP_BROWSER"),
+    )
+    for marker, env in skips:
         if os.environ.get(env) == "1":
             skip = pytest.mark.skip(reason=f"{env}=1")
             for item in items:

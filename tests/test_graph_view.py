@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from graphmem import InvalidInputError, Memory
@@ -37,6 +39,23 @@ def test_entities_and_the_graph_now_and_then(any_memory: Memory) -> None:
     assert len(m.graph(user_id="gv-alice", limit=1)["relations"]) == 1
     with pytest.raises(InvalidInputError):
         m.graph()
+
+
+def test_the_graph_with_its_superseded_relations(any_memory: Memory) -> None:
+    m, user = any_memory, f"gv-{uuid.uuid4().hex[:8]}"
+    m.add("I live in Hamburg.", user_id=user, timestamp="2024-01-01")
+    m.add("I moved to Berlin.", user_id=user, timestamp="2024-06-01")
+    hamburg, berlin = (user, "LIVES_IN", "Hamburg"), (user, "LIVES_IN", "Berlin")
+    every = m.graph(user_id=user, include_invalid=True)
+    assert {hamburg, berlin} <= edges(every) and hamburg not in edges(m.graph(user_id=user))
+    (gone,) = [r for r in every["relations"] if r["target"] == "Hamburg"]
+    assert gone["invalid_at"].startswith("2024-06-01")
+    then = m.graph(user_id=user, as_of="2024-03-01", include_invalid=True)
+    assert hamburg in edges(then) and berlin not in edges(then)  # not begun yet
+    later = m.graph(user_id=user, as_of="2024-07-01", include_invalid=True)
+    assert {hamburg, berlin} <= edges(later)
+    assert hamburg not in edges(m.graph(user_id=user, as_of="2024-07-01"))
+    assert not edges(m.graph(user_id=user, as_of="2023-01-01", include_invalid=True))
 
 
 def test_history_names_the_scope_of_each_event(memory: Memory) -> None:

@@ -108,8 +108,9 @@ def serve(
     threads: Annotated[int, typer.Option(help="memory calls run at once")] = 8,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "info",
 ) -> None:
-    """Serve the memory over HTTP: Mem0-compatible REST routes (and /docs). One server per
-    embedded data dir; several servers may share Neo4j and a Chroma server."""
+    """Serve the memory over HTTP: Mem0-compatible REST routes (and /docs), the graph view at
+    /ui. One server per embedded data dir; several servers may share Neo4j and a Chroma
+    server."""
     try:
         config = Config.load({"data_dir": data_dir} if data_dir else None)
         accepted = Keys.from_config(config, keys)

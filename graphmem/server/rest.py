@@ -1,11 +1,12 @@
 """The REST server: Mem0's self-hosted routes over :class:`graphmem.AsyncMemory`, and
-graphmem's own (``/ask``, ``/entities``, ``/graph``, ``/health``).
+graphmem's own (``/ask``, ``/entities``, ``/graph``, ``/health``, and the graph view at ``/ui``).
 
-Every route but ``/health`` needs an API key (``Authorization: Bearer <key>`` or
-``X-API-Key``) when keys are configured, and uses the scope the key allows
-(``auth.Principal.scope``); a memory id of another scope is not found (404). Errors are
-``{"error": "<GraphMemError class>", "detail": …}`` with the status of ``STATUS``. The
-server calls ``AsyncMemory`` only: it never reaches past it into the stores.
+Every route but ``/health`` and the graph view's page and files (which hold no data) needs
+an API key (``Authorization: Bearer <key>`` or ``X-API-Key``) when keys are configured, and
+uses the scope the key allows (``auth.Principal.scope``); a memory id of another scope is
+not found (404). Errors are ``{"error": "<GraphMemError class>", "detail": …}`` with the
+status of ``STATUS``. The server calls ``AsyncMemory`` only: it never reaches past it into
+the stores.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ..errors import (
 from . import schemas as s
 from .auth import Keys, Principal
 from .limits import BodyLimit, LoopbackNames
+from .ui.routes import router as ui_router
 
 log = logging.getLogger("graphmem.server")
 
@@ -299,10 +301,12 @@ async def graph(
     run_id: RunQ = None,
     as_of: AsOfQ = None,
     limit: int = 1000,
+    include_invalid: bool = False,
 ) -> dict[str, Any]:
-    """The relations that hold now (``as_of``: then) and the entities they connect."""
+    """The relations that hold now (``as_of``: then) and the entities they connect;
+    ``include_invalid``: the relations superseded by then too."""
     scope, _ = c.scope(user_id, agent_id, run_id)
-    return await c.memory.graph(as_of=as_of, limit=limit, **scope)
+    return await c.memory.graph(as_of=as_of, limit=limit, include_invalid=include_invalid, **scope)
 
 
 @router.get("/health", response_model=s.Health, summary="Health")
@@ -373,6 +377,7 @@ def create_app(
     )
     app.state.graphmem = Server(memory, keys, dict(default) if default else None)
     app.include_router(router)
+    app.include_router(ui_router)
     app.add_exception_handler(GraphMemError, _graphmem_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from .models import FactRecord, GraphBatch, Source, iso, new_id, searchable
+from .models import FactRecord, GraphBatch, Scope, Source, iso, new_id, searchable
 from .plan import Plan
 from .protocols import Embedder, GraphStore
 from .write import source_record
@@ -50,6 +50,21 @@ def deletion(
         source_embeddings=vectors.tolist() if vectors is not None else [],
         graph=GraphBatch(sources=tuple(cut)),
         history=[deleted(r, at) for r in gone],
+    )
+
+
+def scope_deletion(
+    scope: Scope, records: Sequence[FactRecord], at: datetime, keep_history: bool
+) -> Plan:
+    """What ``delete_all`` (``keep_history``) and ``erase`` write: every memory of the scope
+    (``records``), and its sources, entities and relations with them."""
+    return Plan(
+        new_id(),
+        iso(at) or "",
+        delete_facts=[r.id for r in records],
+        delete_scope=scope.as_dict(),
+        graph=GraphBatch(),
+        history=[deleted(r, at) for r in records] if keep_history else [],
     )
 
 

@@ -16,10 +16,7 @@ from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError,
 from .factory import Parts, build
 from .models import (
     FactRecord,
-    GraphBatch,
     Scope,
-    iso,
-    new_id,
     now,
     partition,
 )
@@ -226,15 +223,7 @@ class Memory:
 
     def _delete_all(self, scope: Scope, keep_history: bool) -> list[FactRecord]:
         records = self.parts.vectors.scan(scope, limit=10**9, include_invalid=True)
-        plan = Plan(
-            new_id(),
-            iso(now()) or "",
-            delete_facts=[r.id for r in records],
-            delete_scope=scope.as_dict(),
-            graph=GraphBatch(),
-            history=[forget.deleted(r, now()) for r in records] if keep_history else [],
-        )
-        self._apply(plan, scope)
+        self._apply(forget.scope_deletion(scope, records, now(), keep_history), scope)
         return records
 
     def erase(
@@ -290,11 +279,8 @@ class Memory:
         self._writable()
         p = self.parts
         with self._lock:
-            p.vectors.reset()
-            p.entity_vectors.reset()
-            p.source_vectors.reset()
-            p.graph.reset()
-            p.history.reset()
+            for store in (*p.stores, p.history):
+                store.reset()
 
     # -- read ------------------------------------------------------------------------------
     def _get(self, memory_id: Any) -> FactRecord:

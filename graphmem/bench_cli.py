@@ -1,4 +1,5 @@
-"""`graphmem bench …`: retrieval benchmarks on public QA sets (JSON + Markdown + plot)."""
+"""`graphmem bench …`: retrieval benchmarks on public QA sets, extraction quality on a
+labelled set (JSON + Markdown + plot)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from .bench.common import METHODS, console, parse_methods
+from .bench.common import METHODS, console, dedupe, parse_methods
 from .bench.datasets import BenchError
 from .errors import GraphMemError
 
 bench_app = typer.Typer(
-    help="Retrieval benchmarks: multi-hop passage recall, LoCoMo evidence recall.",
+    help="Benchmarks: multi-hop passage recall, LoCoMo evidence recall, extraction quality.",
     no_args_is_help=True,
 )
 
@@ -120,6 +121,31 @@ def locomo(
         return run_locomo(data, opts)
 
     _write(_guard(run), out, plot_path)
+
+
+@bench_app.command()
+def extract(
+    data: Annotated[
+        Path, typer.Option("--data", help="labelled JSON Lines (benchmarks/data/extraction.jsonl)")
+    ],
+    out: Out,
+    extractor: Annotated[
+        str,
+        typer.Option(
+            "--extractor",
+            help="comma-separated: offline (spaCy), llm (the GRAPHMEM_LLM_* settings)",
+        ),
+    ] = "offline",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N items")] = None,
+) -> None:
+    """Triple precision/recall and entity F1 of extractors against labelled sentences."""
+    from .bench.extraction import ExtractionOptions, run_extraction
+
+    def run() -> dict[str, Any]:
+        names = tuple(dedupe(e.strip() for e in extractor.split(",") if e.strip()))
+        return run_extraction(data, ExtractionOptions(extractors=names, limit=limit))
+
+    _write(_guard(run), out, None)
 
 
 @bench_app.command()

@@ -118,18 +118,26 @@ def build(config: Config, **given: Any) -> Parts:
     return parts
 
 
+def make_llm(config: Config) -> OpenAILLM | None:
+    """The LLM client of ``config``: with ``extractor = llm``, or ``auto`` and an LLM
+    configured (a base URL or an API key); else None (the offline extractor)."""
+    use_llm = config.extractor == "llm" or (config.extractor == "auto" and config.llm_configured)
+    if not use_llm:
+        return None
+    return OpenAILLM(
+        openai_client(config),
+        config.llm_model,
+        config.llm_reply_retries,
+        config.llm_structured_output,
+        config.llm_max_tokens,
+    )
+
+
 def _build(config: Config, given: dict[str, Any]) -> Parts:
     data = config.data_dir
-    use_llm = config.extractor == "llm" or (config.extractor == "auto" and config.llm_configured)
     llm = given.get("llm")
-    if llm is None and use_llm:
-        llm = OpenAILLM(
-            openai_client(config),
-            config.llm_model,
-            config.llm_reply_retries,
-            config.llm_structured_output,
-            config.llm_max_tokens,
-        )
+    if llm is None:
+        llm = make_llm(config)
     ontology = config.schema_ontology()
     offline = given.get("offline") or SpacyExtractor(config.spacy_model)
     if isinstance(offline, SpacyExtractor):

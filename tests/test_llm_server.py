@@ -10,6 +10,7 @@ fails the call with a clear error and writes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from conftest import free_port
 
 from graphmem import Config, ExtractionError, Memory
+from graphmem.extract.structured import pull_json
 
 pytestmark = pytest.mark.llm
 
@@ -203,6 +205,94 @@ def test_ask_cites_only_retrieved_memories(make_memory: MakeMemory) -> None:
         assert_used_llm(out, 1)
         assert m.usage()["llm_calls"] == calls + out["usage"]["llm_calls"]
     assert answered  # the protocol works: at least one answer came through
+
+
+# -- your own ontology --------------------------------------------------------------------
+ONTOLOGY = {
+    "entities": {
+        "Person": "a human being",
+        "Place": {"description": "a city, country or region", "aliases": ["Location", "City"]},
+    },
+    "relations": {
+        "LIVES_IN": {
+            "description": "where a person lives",
+            "source": ["Person"],
+            "target": ["Place"],
+        },
+        "KNOWS": {
+            "description": "two people know each other",
+            "source": ["Person"],
+            "target": ["Person"],
+        },
+    },
+    "other_relations": "keep_generic",
+}
+ENTITY_TYPES = ["Person", "Place", "Thing"]
+RELATION_TYPES = ["LIVES_IN", "KNOWS", "RELATED_TO"]
+
+
+def spy_requests(monkeypatch: pytest.MonkeyPatch, m: Memory) -> list[tuple[dict[str, Any], Any]]:
+    """Every chat request ``m``'s LLM client sends, with the reply (None: refused)."""
+    llm: Any = m.parts.llm
+    completions = llm._client.chat.completions
+    create = completions.create
+    seen: list[tuple[dict[str, Any], Any]] = []
+
+    def spy(**kwargs: Any) -> Any:
+        seen.append((kwargs, None))
+        reply = create(**kwargs)
+        seen[-1] = (kwargs, reply)
+        return reply
+
+    monkeypatch.setattr(completions, "create", spy)
+    return seen
+
+
+def test_an_ontology_is_sent_as_enums_and_held_to(
+    make_memory: MakeMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an ontology, the extraction schema lists its types as enums; the server compiles
+    that schema into a grammar and answers in ``json_object`` mode (the replies keep to the
+    enums), and every entity and relation stored is of the ontology's types (RELATED_TO for
+    the others: ``keep_generic``). Each sentence in a scope of its own: extraction only."""
+    m = make_memory(ontology=ONTOLOGY)
+    sent = spy_requests(monkeypatch, m)
+    texts = [
+        "I live in Lisbon and I know Maria.",
+        "My friend Tom lives in Porto, Portugal.",
+        "Anna knows Bruno, who lives in Rome.",
+    ]
+    for n, text in enumerate(texts):
+        user = f"u{n}"
+        try:
+            m.add(text, user_id=user)
+        except ExtractionError as e:
+            assert "Extraction" in str(e)  # a reply its schema refused: nothing written
+            nothing_stored(m, user)
+            continue
+        for rel in m.graph(user_id=user)["relations"]:
+            assert rel["relationship"] in RELATION_TYPES, rel
+        for entity in m.entities(user_id=user)["results"]:
+            assert entity["type"] in ENTITY_TYPES, entity
+    assert m.parts.llm is not None and m.parts.llm.mode == "json_object"
+    answered = [(body, reply) for body, reply in sent if reply is not None]
+    assert len(answered) >= len(texts)
+    for body, reply in answered:
+        fmt = body["response_format"]
+        assert fmt["type"] == "json_object"
+        defs = fmt["schema"]["$defs"]
+        assert defs["ExtractedEntity"]["properties"]["type"]["enum"] == ENTITY_TYPES
+        assert defs["ExtractedRelation"]["properties"]["relation"]["enum"] == RELATION_TYPES
+        assert "LIVES_IN (Person -> Place)" in body["messages"][0]["content"]
+        raw = pull_json(reply.choices[0].message.content or "")
+        if raw is None:
+            continue  # cut off at max_tokens: the grammar's output is unfinished
+        data = json.loads(raw)
+        for entity in data.get("entities") or []:
+            assert entity.get("type", "Thing") in ENTITY_TYPES, entity
+        for fact in data.get("facts") or []:
+            for rel in fact.get("relations") or []:
+                assert rel["relation"] in RELATION_TYPES, rel
 
 
 # -- failures ----------------------------------------------------------------------------

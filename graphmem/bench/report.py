@@ -120,7 +120,67 @@ def locomo_markdown(result: dict[str, Any]) -> str:
     return "\n".join([*lines, "", _machine(result)]) + "\n"
 
 
+def _extraction_row(run: str, kind: str, m: dict[str, Any]) -> str:
+    t, e, b = m["triples"], m["entities"], m["triples_by_ends"]
+    cells = [t["precision"], t["recall"], t["f1"], b["precision"], b["recall"]]
+    cells += [e["precision"], e["recall"], e["f1"], m["entity_type_accuracy"]]
+    pct = " | ".join(f"{100 * x:.1f}" for x in cells)
+    return f"| {run} | {kind} | {m['items']} | {t['gold']} | {pct} |"
+
+
+def _extraction_run(name: str, run: dict[str, Any]) -> str:
+    text = (
+        f"- **{name}**: {run['extractor']} ({run['model']}), {run['seconds']:.1f} s "
+        f"({run['seconds_per_item']:.2f} s a sentence), {run['failed']} extractions failed"
+    )
+    if run.get("structured_output"):
+        text += f", structured output `{run['structured_output']}`"
+    used, per = run["usage"], run["tokens_per_item"]
+    if used.get("llm_calls"):
+        text += (
+            f"; {used['llm_calls']} LLM calls, {used['prompt_tokens']} prompt + "
+            f"{used['completion_tokens']} completion tokens ({per['prompt_tokens']:.0f} + "
+            f"{per['completion_tokens']:.0f} a sentence)"
+        )
+    if run.get("co_mentions_left_out"):
+        text += f"; {run['co_mentions_left_out']} co-mention edges left out"
+    return text + ("; with the configured ontology." if run.get("ontology") else ".")
+
+
+def extraction_markdown(result: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{n} {k}" for k, n in result["kinds"].items())
+    runs: dict[str, dict[str, Any]] = result["runs"]
+    rows = [
+        _extraction_row(name, kind, m)
+        for name, run in runs.items()
+        for kind, m in [*run["by_kind"].items(), ("all", run["overall"])]
+    ]
+    lines = [
+        "# graphmem extraction quality",
+        "",
+        f"{result['n_items']} labelled sentences of `{result['dataset']}` ({kinds}); matching "
+        "rule: docs/extraction-quality.md.",
+        "",
+        *(_extraction_run(name, run) for name, run in runs.items()),
+        "",
+        "Percentages. Triples: labelled matches (names normalised, relation classes); by ends: "
+        "the two entities only, either order. Entities by normalised name; type accuracy of "
+        "the matched ones.",
+        "",
+        "| extractor | set | items | gold triples | triple P | triple R | triple F1 | ends P "
+        "| ends R | entity P | entity R | entity F1 | type acc |",
+        "|---|---|" + "---:|" * 11,
+        *rows,
+        "",
+        f"Machine: {result['machine'].get('cores')} cores, load at start "
+        f"{result['machine'].get('load')}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict[str, Any]) -> str:
+    if result.get("bench") == "extraction":
+        return extraction_markdown(result)
     return locomo_markdown(result) if is_locomo(result) else multihop_markdown(result)
 
 
@@ -136,7 +196,11 @@ def _curve(method: dict[str, Any], suffix: str) -> tuple[list[int], list[float]]
 
 
 def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
-    """One panel per result: recall@k (%) per method; LoCoMo's sources variant dashed."""
+    """One panel per result: recall@k (%) per method; LoCoMo's sources variant dashed
+    (results without recall, e.g. extraction quality, have none)."""
+    results = [r for r in results if "methods" in r]
+    if not results:
+        return
     import matplotlib
 
     matplotlib.use("Agg")

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.neo4j
 EXEMPT = {
     "reset": "Memory.reset deletes every tenant's nodes: it reads them all by design",
     "await_indexes": "a procedure call at setup (waits for the schema), reads no records",
+    "scopes": "a whole-store export lists every tenant's scopes: it reads them all by design,"
+    " once per export, never on a search or a write",
 }
 
 #: a big tenant: one user with a shared agent, grown by GROW facts in the last test

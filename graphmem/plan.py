@@ -63,6 +63,21 @@ def fact_from_dict(d: dict[str, Any]) -> FactRecord:
     )
 
 
+def relation_to_dict(r: Relation) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "source_id": r.source_id,
+        "relation": r.relation,
+        "target_id": r.target_id,
+        "fact_id": r.fact_id,
+        "scope": r.scope.as_dict(),
+        "valid_from": iso(r.valid_from),
+        "invalid_at": iso(r.invalid_at),
+        "created_at": iso(r.created_at),
+        "weight": r.weight,
+    }
+
+
 def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
     return {
         "entities": [
@@ -77,21 +92,7 @@ def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
             }
             for e in b.entities
         ],
-        "relations": [
-            {
-                "id": r.id,
-                "source_id": r.source_id,
-                "relation": r.relation,
-                "target_id": r.target_id,
-                "fact_id": r.fact_id,
-                "scope": r.scope.as_dict(),
-                "valid_from": iso(r.valid_from),
-                "invalid_at": iso(r.invalid_at),
-                "created_at": iso(r.created_at),
-                "weight": r.weight,
-            }
-            for r in b.relations
-        ],
+        "relations": [relation_to_dict(r) for r in b.relations],
         "mentions": [list(m) for m in b.mentions],
         "sources": [
             {

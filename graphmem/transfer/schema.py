@@ -33,7 +33,7 @@ from ..models import (
     parse_ts,
     partition,
 )
-from ..plan import fact_from_dict, fact_to_dict
+from ..plan import fact_from_dict, fact_to_dict, relation_to_dict
 from ..protocols import Vector
 
 FORMAT = "graphmem-export"
@@ -161,19 +161,7 @@ def memory_json(row: MemoryRow) -> dict[str, Any]:
 
 
 def relation_json(r: Relation) -> dict[str, Any]:
-    return {
-        "kind": "relation",
-        "id": r.id,
-        "source_id": r.source_id,
-        "relation": r.relation,
-        "target_id": r.target_id,
-        "fact_id": r.fact_id,
-        "scope": r.scope.as_dict(),
-        "valid_from": iso(r.valid_from),
-        "invalid_at": iso(r.invalid_at),
-        "created_at": iso(r.created_at),
-        "weight": r.weight,
-    }
+    return {"kind": "relation", **relation_to_dict(r)}
 
 
 def history_json(event: dict[str, Any], scope: Scope) -> dict[str, Any]:

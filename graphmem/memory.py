@@ -14,12 +14,7 @@ from . import call_args, forget, graph_view, ingest, inputs, journal, transfer, 
 from .config import Config
 from .errors import BackendError, ConfigError, InvalidInputError, NotFoundError, ReadOnlyError
 from .factory import Parts, build
-from .models import (
-    FactRecord,
-    Scope,
-    now,
-    partition,
-)
+from .models import FactRecord, Scope, now, partition
 from .plan import Plan
 from .prompts import Extraction
 from .qa import answer

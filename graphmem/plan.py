@@ -78,6 +78,18 @@ def relation_to_dict(r: Relation) -> dict[str, Any]:
     }
 
 
+def source_to_dict(s: Source) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "scope": s.scope.as_dict(),
+        "content": s.content,
+        "role": s.role,
+        "title": s.title,
+        "created_at": iso(s.created_at),
+        "metadata": s.metadata,
+    }
+
+
 def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
     return {
         "entities": [
@@ -94,18 +106,7 @@ def batch_to_dict(b: GraphBatch) -> dict[str, Any]:
         ],
         "relations": [relation_to_dict(r) for r in b.relations],
         "mentions": [list(m) for m in b.mentions],
-        "sources": [
-            {
-                "id": s.id,
-                "scope": s.scope.as_dict(),
-                "content": s.content,
-                "role": s.role,
-                "title": s.title,
-                "created_at": iso(s.created_at),
-                "metadata": s.metadata,
-            }
-            for s in b.sources
-        ],
+        "sources": [source_to_dict(s) for s in b.sources],
         "derived": [list(d) for d in b.derived],
         "facts": [list(f) for f in b.facts],
     }

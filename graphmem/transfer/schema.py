@@ -33,7 +33,7 @@ from ..models import (
     parse_ts,
     partition,
 )
-from ..plan import fact_from_dict, fact_to_dict, relation_to_dict
+from ..plan import fact_from_dict, fact_to_dict, relation_to_dict, source_to_dict
 from ..protocols import Vector
 
 FORMAT = "graphmem-export"
@@ -129,21 +129,8 @@ Row = SourceRow | EntityRow | MemoryRow | Relation | dict[str, Any]
 
 
 def source_json(row: SourceRow) -> dict[str, Any]:
-    s = row.source
-    return _with_vector(
-        {
-            "kind": "source",
-            "id": s.id,
-            "scope": s.scope.as_dict(),
-            "content": s.content,
-            "role": s.role,
-            "title": s.title,
-            "created_at": iso(s.created_at),
-            "metadata": s.metadata,
-            "facts": list(row.facts),
-        },
-        row.vector,
-    )
+    out = {"kind": "source", **source_to_dict(row.source), "facts": list(row.facts)}
+    return _with_vector(out, row.vector)
 
 
 def entity_json(row: EntityRow) -> dict[str, Any]:

@@ -218,6 +218,15 @@ class GraphNameVectors:
                 "embed_model back, or use another data_dir (and re-add the memories)"
             )
 
+    def loaded_scopes(self) -> list[str]:
+        """Keys of the scopes whose matrices are held in memory, least recently used first."""
+        with self._lock:
+            return [key for key, _ in self._cache.loaded()]
+
+    def cached_bytes(self) -> int:
+        with self._lock:
+            return self._cache.total
+
     def refresh(self) -> None:
         with self._lock:
             seen = self.graph.changes()

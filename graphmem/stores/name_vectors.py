@@ -214,9 +214,9 @@ class GraphNameVectors:
         rows = self.graph.select("SELECT value FROM meta WHERE key=?", [FAMILY])
         if rows and rows[0][0] != self.family:
             raise ConfigError(
-                f"the graph store {self.graph.path} holds entity-name vectors of "
-                f"{rows[0][0]}, but this configuration embeds with {self.family}: set "
-                "embed_model back, or use another data_dir (and re-add the memories)"
+                f"graph store {self.graph.path} holds {rows[0][0]} embeddings of entity names, "
+                f"but this configuration embeds with {self.family}: set embed_model back, or "
+                "use another data_dir (and re-add the memories)"
             )
 
     def loaded_scopes(self) -> list[str]:

@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -187,7 +188,7 @@ class GraphNameVectors:
         graph: NetworkXGraphStore,
         family: str,
         cache_bytes: int = 128 * 2**20,
-        legacy: Callable[[], tuple[ChromaVectorStore, Any]] | None = None,
+        legacy: Callable[[], tuple[ChromaVectorStore, Path | None]] | None = None,
     ) -> None:
         self.graph, self.family, self._legacy = graph, family, legacy
         self._cache = Matrices(cache_bytes)
@@ -242,7 +243,9 @@ class GraphNameVectors:
 
     def reset(self) -> None:
         with self._lock:
-            self.graph.run([("DELETE FROM name_vectors", [()]), ("DELETE FROM meta", [()])])
+            self.graph.run(
+                [("DELETE FROM name_vectors", [()]), ("DELETE FROM meta WHERE key=?", [(FAMILY,)])]
+            )
             self._cache.clear()
 
     # -- writes ----------------------------------------------------------------------------

@@ -54,6 +54,10 @@ class Config(BaseSettings):
     #: let go first (and read again from its SQLite file when needed): bounds its memory
     #: however many scopes the data dir holds. Not used with Neo4j.
     graph_cache_scopes: int = Field(default=2000, ge=1)
+    #: MB of entity-name vectors the embedded graph keeps in memory to score names (a scope's
+    #: as one float32 matrix, 1.6 KB per named entity; least recently used scopes let go and
+    #: read again from its file). 0: every query reads them from the file. Not used with Neo4j.
+    graph_vector_cache_mb: int = Field(default=128, ge=0)
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr(DEFAULT_NEO4J_PASSWORD)

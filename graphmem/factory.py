@@ -4,6 +4,7 @@ chooses implementations; domain code only sees the protocols."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from .protocols import LLM, Embedder, Extractor, GraphStore, KeywordIndex, Vecto
 from .retrieve.lexical import LexicalIndex
 from .stores.chroma import ChromaVectorStore
 from .stores.history import HistoryStore
+from .stores.name_vectors import GraphNameVectors
 from .stores.networkx_store import NetworkXGraphStore
 from .stores.owner import FileLock, own
 
@@ -170,7 +172,6 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
         )
 
     vectors = given.get("vectors") or chroma(config.collection)
-    entity_vectors = given.get("entity_vectors") or chroma(config.collection + "_entities")
     source_vectors = given.get("source_vectors") or chroma(config.collection + "_sources", "ip")
     graph = given.get("graph")
     if graph is None:
@@ -185,6 +186,7 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
             )
         else:
             graph = NetworkXGraphStore(data / "graph.sqlite", config.graph_cache_scopes)
+    entity_vectors = given.get("entity_vectors") or _names(config, graph, embedder, chroma)
     history = given.get("history") or HistoryStore(data / "history.sqlite")
     keywords = given.get("keywords") or _keywords(config, graph, vectors, source_vectors)
     return Parts(
@@ -200,6 +202,38 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
         keywords,
         workers=workers,
     )
+
+
+def _names(
+    config: Config,
+    graph: GraphStore,
+    embedder: Embedder,
+    chroma: Callable[[str], ChromaVectorStore],
+) -> VectorStore:
+    """The entity-name vectors: in the embedded graph's file, beside the entities (a data
+    dir that kept them in a Chroma store of their own is upgraded on open, unless read-only);
+    with Neo4j, a Chroma store of their own."""
+    name = config.collection + "_entities"
+    if not isinstance(graph, NetworkXGraphStore):
+        return chroma(name)
+
+    def legacy() -> tuple[ChromaVectorStore, Path | None]:
+        old = ChromaVectorStore(
+            config.data_dir / "chroma",
+            config.chroma_host,
+            config.chroma_port,
+            name,
+            embedder.family,
+            pool_limit=0,  # no catalog of its own is opened (or created)
+            upgrade=False,
+        )
+        catalog = (
+            None if config.chroma_host else config.data_dir / "chroma" / f"{name}.catalog.sqlite"
+        )
+        return old, catalog
+
+    cache = config.graph_vector_cache_mb * 2**20
+    return GraphNameVectors(graph, embedder.family, cache, None if config.read_only else legacy)
 
 
 def _keywords(

@@ -259,7 +259,8 @@ def test_a_memory_written_with_a_collection_per_owner_reads_the_same_after_upgra
         assert isinstance(store, ChromaVectorStore)
         names = {c.name for c in store._open().list_collections() if c.name.startswith(base)}
     names = {n for n in names if not n.endswith("-" + CATALOG)}
-    assert names == {f"{base}-pool", f"{base}_entities-pool", f"{base}_sources-pool"}
+    # the entity names moved into the embedded graph store's file (``name_vectors``)
+    assert names == {f"{base}-pool", f"{base}_sources-pool"}
 
 
 def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:

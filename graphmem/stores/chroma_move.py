@@ -25,7 +25,7 @@ it moving), and two moves of one owner at once complete it together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -196,10 +196,27 @@ def _drop(store: ChromaVectorStore, parts: list[str]) -> None:
 
 def _all(store: ChromaVectorStore, col: Any, vectors: bool = True) -> list[tuple[FactRecord, Any]]:
     """Every row of a collection, with its vector as stored (None unless ``vectors``)."""
-    out: list[tuple[FactRecord, Any]] = []
+    return [hit for page in _pages(store, col, vectors) for hit in page]
+
+
+def _pages(
+    store: ChromaVectorStore, col: Any, vectors: bool = True
+) -> Iterator[list[tuple[FactRecord, Any]]]:
+    """``_all``, ``PAGE`` rows at a time."""
     include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+    offset = 0
     while True:
-        res = store._call("get", col.get, limit=PAGE, offset=len(out), include=include)
-        out += zip(rows(res), res["embeddings"] if vectors else [None] * len(res["ids"]))
+        res = store._call("get", col.get, limit=PAGE, offset=offset, include=include)
+        yield list(zip(rows(res), res["embeddings"] if vectors else [None] * len(res["ids"])))
+        offset += len(res["ids"])
         if len(res["ids"]) < PAGE:
-            return out
+            return
+
+
+def pages(store: ChromaVectorStore) -> Iterator[list[tuple[FactRecord, Any]]]:
+    """Every row of every collection of the store (pooled, its owners', archived), with its
+    vector as stored, ``PAGE`` rows at a time: what moving the store elsewhere reads."""
+    for part in store._partitions():
+        for archive in (False, True):
+            if part != CATALOG and (col := store._col(part, archive)) is not None:
+                yield from _pages(store, col)

@@ -30,7 +30,20 @@ from .scope_index import keys_holding, listed, matching_keys, named, read, rows_
 from .sqlite_file import connect
 from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
 
-_TABLES = ("entities", "names", "relations", "mentions", "sources", "titles", "derived", "scopes")
+_TABLES = (
+    "entities",
+    "names",
+    "relations",
+    "mentions",
+    "sources",
+    "titles",
+    "derived",
+    "scopes",
+    "name_vectors",
+    "meta",
+)
+#: the name vectors of a scope's entities go with them (``name_vectors.py``)
+_SCOPE_NAMES = "DELETE FROM name_vectors WHERE id IN (SELECT id FROM entities WHERE scope=?)"
 #: scope keys of the entities with these ids; of the relations, the mentions, either of facts
 _ENTITY_SCOPES = "SELECT scope FROM entities WHERE id IN {marks}"
 _RELATION_SCOPES = "SELECT scope FROM relations WHERE fact_id IN {marks}"
@@ -116,6 +129,30 @@ class NetworkXGraphStore:
             db.execute("ROLLBACK")
             raise BackendError(f"graph store write failed: {e}") from e
 
+    # -- rows of other stores kept in this file (the entity-name vectors) --------------------
+    def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one constant, parameterised ``SELECT``."""
+        with self._lock:
+            return read(self._conn(), sql, params)
+
+    def run(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Constant, parameterised statements (each with its rows) in one transaction."""
+        with self._lock:
+            self._tx(statements)
+
+    def changes(self) -> int:
+        """A number that changes whenever another process commits to the file."""
+        with self._lock:
+            try:
+                return self._version(self._conn())
+            except sqlite3.Error as e:
+                raise BackendError(f"cannot read graph store {self.path}: {e}") from e
+
+    def matching(self, scope: Scope) -> list[str]:
+        """Keys of the stored scopes that ``scope`` matches, oldest first."""
+        with self._lock:
+            return matching_keys(self._conn(), scope)
+
     # -- writes ----------------------------------------------------------------------------
     def write(
         self,
@@ -200,7 +237,7 @@ class NetworkXGraphStore:
                 "DELETE FROM derived WHERE source_id IN (SELECT id FROM sources WHERE scope=?)"
             )
             self._tx(
-                [(derived, rows)]
+                [(derived, rows), (_SCOPE_NAMES, rows)]
                 + [
                     (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
                     for table in ("entities", "names", "relations", "mentions", "sources", "titles")

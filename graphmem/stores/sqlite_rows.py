@@ -47,8 +47,16 @@ CREATE INDEX IF NOT EXISTS names_entity ON names(entity_id);
 CREATE TABLE IF NOT EXISTS titles(scope TEXT NOT NULL, norm TEXT NOT NULL, source_id TEXT NOT NULL,
   PRIMARY KEY(scope, norm, source_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS titles_source ON titles(source_id);
+CREATE TABLE IF NOT EXISTS name_vectors(id TEXT PRIMARY KEY, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 )
+#: ``name_vectors``: the name embedding of an entity (``name_vectors.py``), float16, by entity
+#: id (an entity's scope is its row's). With a rowid, like ``sources``: rows are long, and
+#: appended in rowid order they fill their pages (keyed by the random ids they filled 70 %:
+#: 973 against 871 bytes a name, measured). ``meta``: what the file says of itself (the family
+#: of those embeddings). Both created on open like every table: a file of an older layout
+#: gains them empty (``name_move.py`` fills the first from an older data dir's Chroma store)
 #: ``PRAGMA user_version``: 1 once ``scopes``, ``names`` and ``titles`` index the other tables,
 #: 2 once the ``KEYED`` tables are WITHOUT ROWID, 3 once entities have ``attributes`` (JSON)
 SCHEMA_VERSION = 3

@@ -218,7 +218,9 @@ def test_a_write_is_as_many_statements_whatever_its_relation_types(
     def batch(scope: Scope, kinds: list[str]) -> GraphBatch:
         user = ent(scope, "User")
         others = [ent(scope, f"Thing {i}", "Thing") for i in range(len(types))]
-        relations = tuple(rel(user, kinds[i % len(kinds)], o, f"f{i}") for i, o in enumerate(others))
+        relations = tuple(
+            rel(user, kinds[i % len(kinds)], o, f"f{i}") for i, o in enumerate(others)
+        )
         return GraphBatch(entities=(user, *others), relations=relations)
 
     ran = counting(monkeypatch)

@@ -113,11 +113,11 @@ class BatchPlan:
 
 def _relation_steps(batch: GraphBatch) -> list[Step]:
     """One statement for every relation of the batch, whatever their types: each row names
-    its (validated) type, a dynamic type in the query. One statement per type, with the type
-    in the query text, cost a round trip and a plan of its own per type, and a batch has as
-    many types as it has kinds of facts (23 for 20 short personal facts): measured on Neo4j
-    5.26, the dynamic statement is 20x faster for such a batch and faster still for 1,000
-    relations of 24 types from one entity of 12,000 relationships (see docs/ingest.md)."""
+    its (validated) type, a dynamic type in the query. A statement per type, with the type in
+    its text, was a round trip and a plan of its own per type (compiled again as the graph's
+    statistics change), and 20 short personal facts have 23 types: measured on Neo4j 5.26,
+    one statement is 20x faster for such a batch, and faster too for 1,000 relations of 24
+    types from an entity of 12,000 relationships (docs/ingest-speed.md)."""
     rows = [_relation_row(r) for r in batch.relations]
     missing = "a relation refers to an entity that does not exist"
     return [Step(cypher.load("store/write_relations"), rows, missing)]

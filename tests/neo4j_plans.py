@@ -139,12 +139,11 @@ def _rolled_back(store: Neo4jGraphStore) -> Callable[..., Any]:
 
 
 def statement_names() -> dict[str, re.Pattern[str]]:
-    """Every ``cypher/store/<name>.cypher`` as a pattern of the text the store runs (a
-    relationship type goes into ``__TYPE__``)."""
+    """Every ``cypher/store/<name>.cypher`` as a pattern of the text the store runs."""
     out = {}
     for path in sorted((cypher.cypher_dir() / "store").glob("*.cypher")):
         text = cypher.load(f"store/{path.stem}")
-        out[path.stem] = re.compile(re.escape(text).replace("__TYPE__", r"[A-Z][A-Z0-9_]*"))
+        out[path.stem] = re.compile(re.escape(text))
     return out
 
 

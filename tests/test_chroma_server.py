@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from graphmem import BackendError, Config, Memory
-from graphmem.models import FactRecord, Scope, fact_id, now
+from graphmem.models import FactRecord, Scope, fact_id, now, partition
 from graphmem.stores.chroma import ChromaVectorStore
 
 pytestmark = pytest.mark.chroma_server
@@ -51,6 +51,74 @@ def test_memory_over_chroma_server(
         assert all("Oslo" not in r["memory"] for r in res["results"])
         assert not (tmp_path / "chroma").exists()  # nothing embedded: all in the server
         m.reset()
+
+
+def test_a_write_asks_the_server_only_what_its_read_did_not(
+    chroma_server: int,
+    tmp_path: Path,
+    embedder: Any,
+    spacy_extractor: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new user's add_many: the facts store (read by reconciliation) and the entity store
+    (read by resolution) route their write by what that read found and count the user's
+    pooled records from it, so each asks the server only for its write and for the moves
+    begun meanwhile (``chroma_move.settle``); the source store, read by nothing, asks
+    before it writes too. The user moves out of the pool once past the limit all the same."""
+    import httpx
+
+    cfg = Config.load(
+        {
+            "data_dir": tmp_path,
+            "extractor": "offline",
+            "chroma_host": "127.0.0.1",
+            "chroma_port": chroma_server,
+            "collection": f"rt{uuid.uuid4().hex[:10]}",
+            "vector_pool_limit": 6,
+        }
+    )
+    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
+        m.add("I live in Lyon.", user_id="warm")  # the collections exist from here on
+        p = m.parts
+        stores = {"facts": p.vectors, "entities": p.entity_vectors, "sources": p.source_vectors}
+        calls: dict[str, list[str]] = {name: [] for name in stores}
+        for name, store in stores.items():
+
+            def call(what: str, *args: Any, _name: str = name, _s: Any = store, **kw: Any) -> Any:
+                calls[_name].append(what)
+                return type(_s)._call(_s, what, *args, **kw)
+
+            monkeypatch.setattr(store, "_call", call)
+        requests: list[str] = []
+        send = httpx.Client.send
+
+        def counted(self: Any, request: Any, *args: Any, **kw: Any) -> Any:
+            requests.append(f"{request.method} {request.url.path}")
+            return send(self, request, *args, **kw)
+
+        monkeypatch.setattr(httpx.Client, "send", counted)
+        texts = ["I work at Globex.", "My sister Ana lives in Porto.", "I play the cello."]
+        m.add_many(texts, user_id="new", agent_id="helper")
+        read_then_write = ["get", "get", "upsert", "get"]  # ownership, pooled ids | write, moves
+        assert calls == {
+            "facts": read_then_write,
+            "entities": read_then_write,
+            "sources": ["get", "upsert", "get", "get"],  # ownership | write, moves, its count
+        }
+        assert len(requests) == 12, requests
+
+        more = ["I drive a red Volvo.", "I love Thai curry.", "I grew up in Turin."]
+        m.add_many(more, user_id="new", agent_id="helper")
+        vectors = p.vectors
+        assert isinstance(vectors, ChromaVectorStore) and vectors.catalog is not None
+        part = partition(Scope("new"))
+        assert vectors.catalog.states([part]) == {}  # 6 facts: within the limit
+        m.add_many(["I studied law at Leeds."], user_id="new", agent_id="helper")
+        assert vectors.catalog.states([part]) == {part: True}  # 7: moved
+        found = m.get_all(user_id="new")["results"]
+        assert sorted(r["memory"] for r in found) == sorted(
+            [*texts, *more, "I studied law at Leeds."]
+        )
 
 
 def test_unreachable_server_is_a_backend_error(

@@ -191,6 +191,64 @@ def test_unknown_entity_or_source_rolls_back(store: Neo4jGraphStore) -> None:
         assert empty(store)
 
 
+# -- round trips -------------------------------------------------------------------------------
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every statement the driver is asked to run from now on."""
+    from neo4j._sync.work.session import Session
+    from neo4j._sync.work.transaction import TransactionBase
+
+    ran: list[str] = []
+    for cls in (Session, TransactionBase):
+
+        def run(self: Any, query: str, *args: Any, _run: Any = cls.run, **kw: Any) -> Any:
+            ran.append(query)
+            return _run(self, query, *args, **kw)
+
+        monkeypatch.setattr(cls, "run", run)
+    return ran
+
+
+def test_a_write_is_as_many_statements_whatever_its_relation_types(
+    store: Neo4jGraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relations of a batch are one statement, however many types they have (a batch of
+    20 short personal facts has 23): a statement per type was a round trip and a plan each."""
+    types = ["LIVES_IN", "WORKS_AT", "LIKES", "HAS_SISTER", "PLAYS", "OWNS", "STUDIED_AT"]
+
+    def batch(scope: Scope, kinds: list[str]) -> GraphBatch:
+        user = ent(scope, "User")
+        others = [ent(scope, f"Thing {i}", "Thing") for i in range(len(types))]
+        relations = tuple(
+            rel(user, kinds[i % len(kinds)], o, f"f{i}") for i, o in enumerate(others)
+        )
+        return GraphBatch(entities=(user, *others), relations=relations)
+
+    ran = counting(monkeypatch)
+    store.write(batch(Scope(user_id="one-type"), types[:1]))
+    one = len(ran)
+    store.write(batch(Scope(user_id="many-types"), types))
+    assert len(ran) - one == one
+    many = store.relations(Scope(user_id="many-types"))
+    assert sorted(r.relation for r in many) == sorted(types)
+    assert {(r.source_id, r.target_id, r.fact_id) for r in many} == {
+        (r.source_id, r.target_id, r.fact_id)
+        for r in batch(Scope(user_id="many-types"), types).relations
+    }
+
+
+def test_asking_for_no_relations_asks_nothing(
+    store: Neo4jGraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that invalidates nothing looks up the relations of no fact: no round trip."""
+    seed(store)
+    ran = counting(monkeypatch)
+    assert store.relations(ALICE, fact_ids=[]) == []
+    assert store.relations(ALICE, entity_ids=[]) == []
+    assert ran == []
+    assert len(store.relations(ALICE, fact_ids=["f1", "f2"])) == 2
+    assert len(ran) == 1
+
+
 # -- the model as seen in Neo4j Browser ------------------------------------------------------
 def test_browser_readable_model(store: Neo4jGraphStore) -> None:
     seed(store)

@@ -79,7 +79,18 @@ class VectorCatalog(Protocol):
         """The owned partitions (among ``parts``; None: all) and whether each has moved."""
         ...
 
+    def routes(self, parts: Sequence[str]) -> dict[str, bool]:
+        """``states(parts)`` to route a write by: an answer seen lately will do, as the
+        write looks again once it is done (``chroma_move.settle``)."""
+        ...
+
     def size(self, part: str) -> int: ...
+    def counted(self, part: str) -> int | None:
+        """How many records of ``part`` the pool held when a read of its owner listed them
+        lately, once (None: not known): a write that this read planned and that pools ``k``
+        more need not count them again while that plus ``k`` is within the pool's limit."""
+        ...
+
     def count(self) -> int:
         """About how many records the pool holds (sizes a query of its index)."""
         ...
@@ -206,6 +217,12 @@ class Catalog:
                 if row is not None:
                     out[p] = bool(row[1])
             return out
+
+    def routes(self, parts: Sequence[str]) -> dict[str, bool]:
+        return self.states(parts)
+
+    def counted(self, part: str) -> int | None:
+        return None  # counting is an indexed SQLite query here
 
     def dropped(self, ids: Sequence[str]) -> set[str]:
         """The ``ids`` that the catalog no longer lists."""

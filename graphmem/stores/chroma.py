@@ -232,7 +232,7 @@ class ChromaVectorStore:
             return
         embs = np.asarray(embeddings, dtype=np.float32)
         cat = self.catalog
-        states = cat.states(list({partition(r.scope) for r in records})) if cat else {}
+        states = cat.routes(list({partition(r.scope) for r in records})) if cat else {}
         groups: dict[tuple[str, bool], list[int]] = {}
         for i, r in enumerate(records):
             part = partition(r.scope)

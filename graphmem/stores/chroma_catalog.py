@@ -17,8 +17,16 @@ them (``catalog.py``, the embedded store's). Here it lives in two places of the 
   whether their move is done (``own:<part>``), the layout version (``layout``), and the ids
   deleted while some owner was moving or had just moved (``gone:<id>``, see ``chroma_move``).
 
-Nothing is cached between calls but the layout version once it is current: another process
-may change any of it.
+Another process may change any of it, so what is kept between calls only saves a question
+whose answer is checked again anyway: the layout version once it is current, and for
+``SEEN_S`` seconds what was seen of an owner, for its next write (``routes``, ``counted``):
+whether it has collections of its own, which routes the write (a write looks again once it
+is done, and moves what it put in the pool if the owner began to move meanwhile:
+``chroma_move.settle``), and how many records a read of its scope found in the pool, from
+which the write that this read planned knows that the owner stays within the pool's limit
+(a write of another process meanwhile is counted by the next write that reads). A write of a
+user that reconciliation and entity resolution read first asks the server two questions fewer
+per store.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ _DUMMY = [0.0]  # the vector of a marker row
 #: moves of one owner may overlap, and the slower one may still be copying
 GRACE_S = 600.0
 COUNTED_S = 30.0  # how long the pool's row count is taken as it was
+SEEN_S = 30.0  # how long what was seen of an owner guides its next write
 
 
 class ChromaCatalog:
@@ -50,6 +59,10 @@ class ChromaCatalog:
         self._store = store
         self._layout = 0  # the layout seen, once it is LAYOUT (only a reset goes back)
         self._counted: tuple[float, int] | None = None  # (when, the pool's rows)
+        #: partition -> (when, its state: None pooled, else moved or not), seen by ``states``
+        self._seen: dict[str, tuple[float, bool | None]] = {}
+        #: partition -> (when, its records that a read found in the pool), until a write
+        self._census: dict[str, tuple[float, int]] = {}
 
     # -- plumbing --------------------------------------------------------------------------
     def setup(self) -> None:
@@ -57,10 +70,15 @@ class ChromaCatalog:
 
     def close(self) -> None:
         self._layout = 0
+        self._forget()
 
     def clear(self) -> None:
         self._store._cols.drop(self._store._name(CATALOG, False))
         self._layout = 0
+        self._forget()
+
+    def _forget(self) -> None:
+        self._seen, self._census = {}, {}
 
     def _get(self, name: str, **kwargs: Any) -> dict[str, Any]:
         """``get`` on the pool or the marker collection (nothing if it does not exist)."""
@@ -103,9 +121,11 @@ class ChromaCatalog:
 
     def own(self, part: str) -> None:
         self._mark([f"own:{part}"], [{"kind": "own", "moved": False}], add=True)
+        self._seen.pop(part, None)  # moving, or moved before: ask
 
     def moved(self, part: str) -> None:
         self._mark([f"own:{part}"], [{"kind": "own", "moved": True, "at": time.time()}])
+        self._seen[part] = (time.monotonic(), True)
 
     # -- reads -----------------------------------------------------------------------------
     def dropped(self, ids: Sequence[str]) -> set[str]:
@@ -122,7 +142,22 @@ class ChromaCatalog:
             res = self._get(CATALOG, ids=keys, include=["metadatas"])
         else:
             return {}
-        return {i[4:]: bool(md["moved"]) for i, md in zip(res["ids"], res["metadatas"])}
+        found = {i[4:]: bool(md["moved"]) for i, md in zip(res["ids"], res["metadatas"])}
+        at = time.monotonic()
+        self._seen.update((p, (at, found.get(p))) for p in parts or ())
+        return found
+
+    def routes(self, parts: Sequence[str]) -> dict[str, bool]:
+        """``states(parts)`` as seen in the last ``SEEN_S`` seconds, else asked."""
+        since, keys = time.monotonic() - SEEN_S, list(dict.fromkeys(parts))
+        seen = [self._seen.get(p) for p in keys]
+        if not all(s is not None and s[0] > since for s in seen):
+            return self.states(keys)
+        return {p: s[1] for p, s in zip(keys, seen) if s is not None and s[1] is not None}
+
+    def counted(self, part: str) -> int | None:
+        seen = self._census.pop(part, None)
+        return seen[1] if seen is not None and seen[0] > time.monotonic() - SEEN_S else None
 
     def size(self, part: str) -> int:
         return len(self.ids_of(part))
@@ -151,6 +186,8 @@ class ChromaCatalog:
         else:
             key = {"run_id": scope.run_id or ""}
         res = self._get(POOL, where=key, include=["metadatas"])
+        if scope.user_id is not None:  # every pooled record of the owner: a census
+            self._census[key["part"]] = (time.monotonic(), len(res["ids"]))
         return _by_part(res, include_invalid, scope)
 
     def where(self, ids: Sequence[str], valid_only: bool) -> dict[str, str]:

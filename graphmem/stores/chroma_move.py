@@ -25,6 +25,7 @@ it moving), and two moves of one owner at once complete it together.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -122,11 +123,14 @@ def settle(
     put in the pool): write again, to their owner's collections, the records whose owner
     started to move meanwhile; move the owners that grew past the pool's limit; complete
     the moves that were under way."""
-    parts = {partition(records[i].scope) for i in pooled}
-    now = catalog.states(sorted(parts))
+    added = Counter(partition(records[i].scope) for i in pooled)
+    now = catalog.states(sorted(added))
     if late := [i for i in pooled if partition(records[i].scope) in now]:
         store._upsert([records[i] for i in late], embeddings[late], unpool=True)
-    for part in sorted(parts - now.keys()):
+    for part in sorted(added.keys() - now.keys()):
+        known = catalog.counted(part)  # by the read that planned this write
+        if known is not None and known + added[part] <= store.pool_limit:
+            continue
         if catalog.size(part) > store.pool_limit:
             promote(store, catalog, part)
     for part in sorted(p for p, done in states.items() if not done):

@@ -257,6 +257,8 @@ class Neo4jGraphStore:
         entity_ids: Sequence[str] | None = None,
         include_invalid: bool = False,
     ) -> list[Relation]:
+        if (fact_ids is not None and not fact_ids) or (entity_ids is not None and not entity_ids):
+            return []  # none asked for (a write that invalidates nothing): no round trip
         params: dict[str, Any] = {"include_invalid": include_invalid, **scoped(scope)}
         if fact_ids is not None:
             name, params["fact_ids"] = "store/relations_by_fact", list(fact_ids)

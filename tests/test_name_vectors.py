@@ -326,6 +326,16 @@ def test_delete_all_takes_the_names_of_the_scope(memory: Memory) -> None:
     assert count == len(store.scan(Scope("ben")))
 
 
+def test_a_scope_read_while_it_had_no_names_takes_its_first(memory: Memory) -> None:
+    """A search (or a write without entities) loads the scope's empty matrix; the first name
+    written after it is added to that matrix."""
+    memory.add("0", user_id="ana")  # no entity: the scope's names are read, and none found
+    memory.add("I live in Paris.", user_id="ana")
+    assert memory.health()["ok"]
+    store = memory.parts.entity_vectors
+    assert "Paris" in {r.text for r in store.scan(Scope("ana"))}
+
+
 def test_the_graph_store_chooses_where_names_live(any_memory: Memory) -> None:
     """Beside the entities in the embedded graph's file; in Chroma with Neo4j."""
     embedded = isinstance(any_memory.parts.graph, NetworkXGraphStore)

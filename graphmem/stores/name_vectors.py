@@ -103,7 +103,8 @@ class Matrix:
             if self.n == len(self._m) or self._m.shape[1] != len(vec):
                 # a quarter more: a big scope's matrix (77 MB at 50k names) is not doubled
                 grown = np.zeros((self.n + max(8, self.n // 4), len(vec)), dtype=np.float32)
-                grown[: self.n] = self.rows
+                if self.n:  # an empty scope's matrix may have no columns yet
+                    grown[: self.n] = self.rows
                 self._m = grown
             n = self.row[id_] = self.n
             self.ids.append(id_)

@@ -88,6 +88,8 @@ class Config(BaseSettings):
     embed_model_dir: Path | None = None  # default: ~/.cache/graphmem/models/<embed_model>
     #: texts per ONNX run: small batches pad less and stay in cache (8: ~22 % faster than 64)
     embed_batch_size: int = Field(default=8, ge=1, le=1024)
+    #: vectors of the most recently embedded texts kept in memory (entity names recur)
+    embed_cache_size: int = Field(default=4096, ge=0)
     openai_embed_model: str = "text-embedding-3-small"
 
     extractor: Literal["auto", "llm", "offline"] = "auto"

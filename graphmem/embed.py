@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ConfigError
-from .protocols import Vector
+from .protocols import Embedder, Vector
 
 INSTALL_HINT = (
     "run `make model` (or `bash scripts/install_model.sh`): it copies the ONNX model and "
@@ -148,3 +149,56 @@ class OpenAIEmbedder:
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         result: Vector = arr / np.clip(norms, 1e-12, None)
         return result
+
+
+class CachedEmbedder:
+    """An embedder that remembers the vectors of the ``size`` texts it embedded last.
+
+    Entity names recur across scopes and writes ("Lyon", "Globex", a user's own name), and each
+    write embeds its names again to resolve them; with a cache a name is embedded once while it
+    stays among the recent ones. Texts repeated within one call are embedded once. Vectors are
+    kept per text and per ``query`` flag (a model's query and passage prefixes differ)."""
+
+    def __init__(self, inner: Embedder, size: int) -> None:
+        self.inner = inner
+        self.size = size
+        self._cache: OrderedDict[tuple[bool, str], Vector] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def family(self) -> str:
+        return self.inner.family
+
+    @property
+    def floor(self) -> float:
+        return self.inner.floor
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> Vector:
+        if not texts or self.size == 0:
+            return self.inner.embed(texts, query=query)
+        with self._lock:
+            known = {t: v for t in texts if (v := self._get((query, t))) is not None}
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        if todo:
+            fresh = {t: v.copy() for t, v in zip(todo, self.inner.embed(todo, query=query))}
+            with self._lock:
+                for t, v in fresh.items():
+                    self._put((query, t), v)
+            known.update(fresh)
+        return np.stack([known[t] for t in texts])
+
+    def _get(self, key: tuple[bool, str]) -> Vector | None:
+        v = self._cache.get(key)
+        if v is not None:
+            self._cache.move_to_end(key)
+        return v
+
+    def _put(self, key: tuple[bool, str], v: Vector) -> None:
+        self._cache[key] = v
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import Config
-from .embed import OnnxEmbedder, OpenAIEmbedder
+from .embed import CachedEmbedder, OnnxEmbedder, OpenAIEmbedder
 from .extract import LLMExtractor, OpenAILLM, SpacyExtractor
 from .protocols import LLM, Embedder, Extractor, GraphStore, KeywordIndex, VectorStore
 from .retrieve.lexical import LexicalIndex
@@ -157,6 +157,7 @@ def _build(config: Config, given: dict[str, Any]) -> Parts:
             if config.embedder == "openai"
             else OnnxEmbedder(config.model_dir(), config.embed_batch_size, name=config.embed_model)
         )
+        embedder = CachedEmbedder(embedder, config.embed_cache_size)
 
     def chroma(collection: str, space: Literal["cosine", "ip"] = "cosine") -> ChromaVectorStore:
         return ChromaVectorStore(

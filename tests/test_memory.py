@@ -413,6 +413,41 @@ def test_queries_and_passages_get_the_model_prefixes(embedder: Any) -> None:
         OnnxEmbedder(Path("."), name="no-such-model")
 
 
+def test_the_embedding_cache_embeds_a_text_once_and_returns_the_models_vectors(
+    embedder: Any,
+) -> None:
+    import numpy as np
+
+    from graphmem.embed import CachedEmbedder
+
+    asked: list[str] = []
+
+    class Counting:
+        dim, family, floor = embedder.dim, embedder.family, embedder.floor
+
+        def embed(self, texts: Any, *, query: bool = False) -> Any:
+            asked.extend(texts)
+            return embedder.embed(texts, query=query)
+
+    cached = CachedEmbedder(Counting(), size=3)
+    names = ["Lyon", "Globex", "Lyon"]
+    got = cached.embed(names, query=True)
+    assert asked == ["Lyon", "Globex"]  # a text repeated in one call is embedded once
+    assert np.allclose(got, embedder.embed(names, query=True), atol=1e-6)
+    cached.embed(["Globex", "Lyon"], query=True)
+    assert asked == ["Lyon", "Globex"]  # both known: the model is not asked
+    cached.embed(["Lyon"])  # a passage is another text than a query
+    assert asked[-1:] == ["Lyon"] and len(asked) == 3
+    cached.embed(["Ana", "Bo"], query=True)  # 4 texts known, 3 kept: the oldest goes
+    cached.embed(["Globex"], query=True)
+    assert asked[-1] == "Globex" and len(asked) == 6
+    assert cached.embed([]).shape == (0, embedder.dim)
+    off = CachedEmbedder(Counting(), size=0)
+    off.embed(["Lyon"], query=True)
+    off.embed(["Lyon"], query=True)
+    assert asked[-2:] == ["Lyon", "Lyon"]
+
+
 def test_a_store_embedded_by_another_model_is_refused(config: Config, embedder: Any) -> None:
     from graphmem import ConfigError
 

@@ -381,7 +381,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--users", type=int, nargs="+", default=[100, 1000, 10000])
+    ap.add_argument("--users", type=int, nargs="*", default=[100, 1000, 10000])
     ap.add_argument("--facts", type=int, default=20, help="facts per user")
     ap.add_argument(
         "--big",

@@ -280,23 +280,87 @@ def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
 
 
 def test_a_lost_catalog_is_read_back_from_the_collections(site: Site) -> None:
-    """The catalog is derived data: deleted, it is rebuilt from the pool and the owners'
-    collections on the next open, and every read answers as before."""
+    """The catalog's listing is derived data: deleted, it is rebuilt from the pool and the
+    owners' collections on the next open. An embedded catalog also holds the text of pooled
+    records (``pool_rows``): those are lost with it, and reads leave them out; the records in
+    collections of their own answer as before."""
     recs, vecs = records(3, big=10)
     ids = [r.id for r in recs]
     s = site.store(8)
     s.upsert(recs, vecs)
     before = answers(s, ids)
+    big = partition(SCOPES[3])
     if isinstance(s.catalog, Catalog):
         path = s.catalog.path
         s.close()
         for f in path.parent.glob(path.name + "*"):
             f.unlink()
+        kept = [n for n, r in enumerate(recs) if partition(r.scope) == big]
+        alone = site.store(8, name="alone")  # what is left: the big owner's records only
+        alone.upsert([recs[n] for n in kept], vecs[kept])
+        before = answers(alone, ids)
     else:  # a server's: its marker collection (the pool's rows are the rest)
         s._cols.drop(s._name(CATALOG, False))
     again = site.store(8)
-    assert owned(again) == {partition(SCOPES[3])}
+    assert owned(again) == {big}
     assert answers(again, ids) == before
+
+
+def test_pooled_rows_keep_their_text_in_the_catalog(tmp_path: Path) -> None:
+    """Embedded, a pooled row in Chroma holds the vector and the filtered keys only: its text,
+    metadata JSON and source ids are the catalog's, and every read puts them back."""
+    site = Site(tmp_path, None)
+    recs, vecs = records(3, big=0)
+    recs = [replace(r, source_ids=("s1", "s2")) for r in recs]
+    s = site.store(8)
+    s.upsert(recs, vecs)
+    raw = s._cols.get(s._name(POOL, False))
+    assert raw is not None
+    res = raw.get(include=["documents", "metadatas"])
+    assert len(res["ids"]) == len(recs)
+    assert res["documents"] == [None] * len(recs)
+    assert all("source_ids" not in md and "metadata_json" not in md for md in res["metadatas"])
+    assert all("valid" in md and ("user_id" in md or "agent_id" in md) for md in res["metadatas"])
+    got = {r.id: r for r in s.get([r.id for r in recs])}
+    assert {i: (r.text, r.metadata, r.source_ids) for i, r in got.items()} == {
+        r.id: (r.text, r.metadata, r.source_ids) for r in recs
+    }
+    s.delete([recs[0].id])
+    assert isinstance(s.catalog, Catalog) and s.catalog.texts([recs[0].id]) == {}
+
+
+def test_pooled_rows_of_the_older_layout_read_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data dir whose pooled rows hold their documents in Chroma (written before the catalog
+    kept them) reads the same, and its records are updated and deleted as others."""
+    site = Site(tmp_path, None)
+    recs, vecs = records(3, big=0)
+    ids = [r.id for r in recs]
+    slim = site.store(8, name="slim")
+    slim.upsert(recs, vecs)
+    expected = answers(slim, ids)
+    raw_col = ChromaVectorStore._col
+    with monkeypatch.context() as m:  # the older layout: the pool's handle as Chroma's
+        m.setattr(
+            ChromaVectorStore,
+            "_col",
+            lambda st, part, archive=False, create=False: st._cols.get(
+                st._name(part, archive), create
+            ),
+        )
+        old = site.store(8)
+        old.upsert(recs, vecs)
+        old.close()
+    assert ChromaVectorStore._col is raw_col
+    s = site.store(8)
+    assert isinstance(s.catalog, Catalog) and s.catalog.texts(ids) == {}
+    assert answers(s, ids) == expected
+    changed = [replace(r, text=r.text + " (changed)") for r in recs[:2]]
+    for store in (s, slim):
+        store.upsert(changed, vecs[:2])
+        store.delete(ids[2:4])
+    assert answers(s, ids) == answers(slim, ids)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,12 @@ CREATE INDEX IF NOT EXISTS records_run ON records(run_id) WHERE run_id IS NOT NU
 CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moving(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS texts(id TEXT PRIMARY KEY, text TEXT NOT NULL, metadata TEXT,
+  sources TEXT) WITHOUT ROWID;
 """
+#: ``texts``: what Chroma does not keep of a pooled row (``pool_rows.py``): its text, metadata
+#: JSON and source ids, by id. A file of an older layout gains the table empty on open: its
+#: pooled rows keep their documents in Chroma, and are read as they were
 #: 1: a collection per owner (no catalog); 2: small owners pooled, an owner's records copied
 #: before its move is recorded; 3: the move recorded first (``chroma_pool.promote``)
 LAYOUT = 3
@@ -143,14 +148,16 @@ class Catalog:
             self._ids.clear()
 
     @contextmanager
-    def _conn(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _conn(self, write: bool = False, listing: bool = True) -> Iterator[sqlite3.Connection]:
+        """``listing``: a write changes which records are listed (the answers kept go)."""
         self.setup()
         assert self._db is not None
         with self._lock:
             try:
-                if write:
+                if write and listing:
                     self._count = None
                     self._ids.clear()
+                if write:
                     self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 if write:
@@ -202,8 +209,30 @@ class Catalog:
 
     def clear(self) -> None:
         with self._conn(write=True) as db:
-            for table in ("records", "owned", "moving"):  # constants
+            for table in ("records", "owned", "moving", "texts"):  # constants
                 db.execute(f"DELETE FROM {table}")
+
+    # -- the text of pooled rows (``pool_rows.PoolRows``) ---------------------------------
+    def put_texts(
+        self, rows: Sequence[tuple[str, str, str | None, str | None]], keep: bool
+    ) -> None:
+        verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+        with self._conn(write=True, listing=False) as db:
+            db.executemany(f"{verb} INTO texts VALUES (?,?,?,?)", rows)
+
+    def drop_texts(self, ids: Sequence[str]) -> None:
+        with self._conn(write=True, listing=False) as db:
+            db.executemany("DELETE FROM texts WHERE id=?", [(i,) for i in ids])
+
+    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        with self._conn() as db:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, text, metadata, sources FROM texts WHERE id IN ({marks})"
+                out.update((i, (t, m, s)) for i, t, m, s in db.execute(sql, chunk))
+        return out
 
     # -- reads -----------------------------------------------------------------------------
     def states(self, parts: Sequence[str] | None = None) -> dict[str, bool]:

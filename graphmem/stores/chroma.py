@@ -44,6 +44,7 @@ from .chroma_pool import (
 )
 from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
 from .owner import process_lock
+from .pool_rows import PoolRows
 from .record_cache import RecordCache
 
 R = TypeVar("R")
@@ -90,6 +91,7 @@ class ChromaVectorStore:
         self._cols = Collections(self._open, options, self._check_family, self._dropped, bool(host))
         self.pool_limit, self._upgrade = pool_limit, upgrade
         self.catalog: VectorCatalog | None = None
+        self._pool: PoolRows | None = None  # the embedded pool's handle, slimmed
         if pool_limit > 0 and host:
             self.catalog = ChromaCatalog(self)
         elif pool_limit > 0 and path is not None:
@@ -142,7 +144,12 @@ class ChromaVectorStore:
     def _col(self, part: str, archive: bool = False, create: bool = False) -> Any:
         """The collection's handle (see ``chroma_handles``); None if it does not exist."""
         with self._using():  # opening a collection may load (and write) its index
-            return self._cols.get(self._name(part, archive), create)
+            col = self._cols.get(self._name(part, archive), create)
+        if col is None or part != POOL or not isinstance(self.catalog, Catalog):
+            return col
+        if self._pool is None or self._pool.handle is not col:  # text and JSON in the catalog
+            self._pool = PoolRows(col, self.catalog)
+        return self._pool
 
     def _open(self) -> Any:
         """The client, opened on first use."""

@@ -152,7 +152,9 @@ def tenant_line(users: str, r: dict[str, Any]) -> str:
         f"{users} ({ing.get('users_done', 0)} done)",
         _f(ing.get("facts_stored"), "d"),
         f"{_f(ing.get('facts_per_s'))} ({_f(ing.get('facts_per_s_first_10pct'))} → "
-        f"{_f(ing.get('facts_per_s_last_10pct'))})",
+        f"{_f(ing.get('facts_per_s_last_10pct'))}); CPU {_f(ing.get('cpu_facts_per_s'))} "
+        f"({_f(ing.get('cpu_facts_per_s_first_10pct'))} → "
+        f"{_f(ing.get('cpu_facts_per_s_last_10pct'))})",
         f"{_f(writer, '.0f')} / {_f(reader, '.0f')}",
         _f(_get(read, "after_searches", "rss_mb"), ".0f"),
         _f(servers, ".0f") if servers else "–",
@@ -204,7 +206,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, b in report["backends"].items():
         lines += ["", f"## {name}", "", "### Many tenants", ""]
         lines += [
-            "| users | facts stored | ingest facts/s (first 10 % → last 10 %) "
+            "| users | facts stored | ingest facts/s (first 10 % → last 10 %); per CPU second "
             "| peak RSS MB writer / reader | RSS MB after searches | servers peak RSS MB "
             "| disk MB (bytes/fact) | open s (empty) | search p50 / p95 ms "
             "| agent-only p50 / p95 ms | get_all p50 ms | stopped |",

@@ -362,7 +362,8 @@ def test_bench_scale_smoke_reports_every_field(tmp_path: Path) -> None:
     assert (ing["users_done"], ing["facts_generated"], ing["stopped"]) == (20, 100, None)
     assert ing["facts_stored"] >= 90 and len(ing["facts_per_s_by_decile"]) == 10
     for key in ("ingest_s", "facts_per_s", "facts_per_s_first_10pct", "facts_per_s_last_10pct"):
-        assert ing[key] > 0, key
+        assert ing[key] > 0 and ing[f"cpu_{key.replace('ingest_s', 's')}"] > 0, key
+    assert len(ing["cpu_facts_per_s_by_decile"]) == 10 and ing["cpu_last_over_first"] > 0
     assert ing["after"]["peak_rss_mb"] > 0 and ing["sampled_peak_rss_mb"] > 0
     assert read["open_s"] > 0 and read["open_empty_s"] > 0
     assert read["after_searches"]["rss_mb"] > 0 and read["end"]["peak_rss_mb"] > 0

@@ -318,3 +318,31 @@ def test_a_file_written_before_attributes_keeps_everything_and_takes_them(
     db.close()
     assert "WITHOUT ROWID" in sql and "attributes" in sql
     assert version == SCHEMA_VERSION == 3
+
+
+def test_a_scoped_query_looks_scopes_up_by_its_most_selective_id(tmp_path: Path) -> None:
+    """A user served by an agent is found through the user's index, not the agent's (which
+    would visit every scope of the agent: a lookup that grows with its users); an agent's run
+    through the run's."""
+    store = open_store(tmp_path / "g.sqlite")
+    scopes = [Scope(user_id=f"u{i}", agent_id="helper") for i in range(40)]
+    scopes += [Scope(agent_id="helper", run_id=f"r{i}") for i in range(40)]
+    for s in scopes:
+        store.write(batch(s))
+    db = store._conn()
+    seen: list[str] = []
+    db.set_trace_callback(seen.append)
+    for s in (scopes[7], scopes[47]):
+        assert snapshot(store, s, batch(s)) == snapshot(store, s, batch(s))
+        assert store.matching(s) == [s.key]
+    db.set_trace_callback(None)
+    plans = {
+        sql: " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in seen
+        if " scopes s" in sql
+    }
+    assert len(plans) >= 8
+    for sql, plan in plans.items():
+        index = "scopes_user" if "'u7'" in sql else "scopes_run"
+        assert index in plan and "scopes_agent" not in plan, (sql, plan)
+    store.close()

@@ -16,12 +16,20 @@ from ..errors import BackendError
 from ..models import Entity, Scope
 from .sqlite_rows import entity, entity_columns
 
+#: the scope ids by how few stored scopes one value matches: a user has a few scopes, a run
+#: belongs to one agent, an agent serves thousands of users
+SELECTIVE = ("user_id", "run_id", "agent_id")
+
 
 def _where(scope: Scope) -> tuple[str, list[str]]:
     """``scopes s`` rows the query scope matches: column names are the fixed Scope fields,
-    the values parameters."""
+    the values parameters. Only the most selective id is looked up by its index; the others
+    are checked on the rows it finds (``+`` keeps SQLite from choosing their index, as it
+    did the agent's for a user with an agent: a look-up of all the agent's scopes)."""
     ids = scope.items()
-    return " AND ".join(f"s.{column}=?" for column in ids), list(ids.values())
+    first = next(c for c in SELECTIVE if c in ids)
+    terms = [f"{'' if column == first else '+'}s.{column}=?" for column in ids]
+    return " AND ".join(terms), list(ids.values())
 
 
 CHUNK = 5000  # ids bound in one statement (SQLite limits a statement's parameters)

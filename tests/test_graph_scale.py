@@ -217,6 +217,34 @@ def test_an_agent_query_across_more_users_than_the_cache_is_exact(tmp_path: Path
     store.close()
 
 
+def test_a_walk_without_user_reads_in_place_what_each_loaded_scope_gives(tmp_path: Path) -> None:
+    """An agent's walk starts in many users' scopes: it reads their rows by entity id and
+    loads none of them (nor pushes a user's scope out of the cache), and finds what a walk in
+    each scope's loaded graph finds, superseded relations left out."""
+    store = open_store(tmp_path / "g.sqlite")
+    users = [Scope(user_id=f"u{i}", agent_id="helper") for i in range(12)]
+    batches = [batch(s, 4) for s in users]
+    for b in batches:
+        store.write(b)
+    store.write(batch(Scope(user_id="u0", agent_id="other"), 4))
+    store.write(GraphBatch(), invalidate_facts=[fact(users[3], 1)], at=T0)
+    starts = [b.entities[2].id for b in batches]
+    sub = store.neighbourhood(Scope(agent_id="helper"), starts, hops=2, limit=10_000)
+    assert store.loaded_scopes() == []
+    parts = [store.neighbourhood(u, [b.entities[2].id], hops=2) for u, b in zip(users, batches)]
+    assert len(store.loaded_scopes()) == len(users)
+    assert sub.entities == {e: s.entities[e] for s in parts for e in s.entities}
+    assert sorted(r.id for r in sub.relations) == sorted(r.id for s in parts for r in s.relations)
+    assert sorted(sub.mentions) == sorted(m for s in parts for m in s.mentions)
+    assert sub.degree == {e: d for s in parts for e, d in s.degree.items()}
+    # the superseded relation of user 3 cuts the walk off from one more beyond it
+    assert len(sub.relations) == 12 * 4 - 2
+    assert fact(users[3], 1) not in {r.fact_id for r in sub.relations}
+    capped = store.neighbourhood(Scope(agent_id="helper"), starts, hops=2, limit=5)
+    assert [r.id for r in capped.relations] == [r.id for r in sub.relations][:5]
+    store.close()
+
+
 def test_refresh_lets_go_of_the_loaded_scopes_and_reads_the_other_writer(tmp_path: Path) -> None:
     path = tmp_path / "g.sqlite"
     writer, reader = open_store(path), open_store(path)
@@ -270,7 +298,8 @@ def test_a_file_written_before_the_scope_indexes_opens_indexed_and_reads_the_sam
     # the small tables are rebuilt without rowids (and keep every index)
     assert {"entities", "relations", "mentions", "derived"} <= keyed
     assert "sources" not in keyed
-    assert {"relations_fact", "derived_source"} <= indexes
+    assert {"relations_fact", "relations_source", "relations_target", "derived_source"} <= indexes
+    assert "mentions_entity" in indexes
     assert {"entities_scope", "relations_scope", "mentions_scope", "sources_scope"} <= indexes
     assert {"scopes_user", "scopes_agent", "scopes_run"} <= indexes
     assert "scopes_agent" in str(plan)

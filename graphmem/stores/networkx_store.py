@@ -10,26 +10,26 @@ committed.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import BackendError, ConfigError
 from ..models import Entity, GraphBatch, Relation, Scope, Source, Subgraph
 from .scope_cache import ScopeCache
 from .scope_graph import ScopeGraph
 from .scope_index import keys_holding, listed, matching_keys, named, read, rows_by_id, titled
+from .scope_walk import Filed, Loaded, walk
 from .sqlite_file import connect
 from .sqlite_rows import SCHEMA, entity, relation, scope_of_key, source, upgrade, write_statements
 
+T = TypeVar("T")
 _TABLES = (
     "entities",
     "names",
@@ -309,42 +309,19 @@ class NetworkXGraphStore:
         def held(r: Relation) -> bool:
             return r.invalid_at is None if at is None else r.held_at(at)
 
+        bounds = (hops, limit, mention_cap, held)
         with self._lock:
             # an entity belongs to one exact scope: each is walked in its own graph, all at once
             db = self._conn()
+            if scope.user_id is None:  # across many users' scopes: read in place, load none
+                filed = Filed(db)
+                return _in_one_read(
+                    db, lambda: walk(filed, self._homes(scope, entity_ids), entity_ids, *bounds)
+                )
             home = self._homes(scope, entity_ids)
             graphs = {key: self._scopes.get(db, key) for key in dict.fromkeys(home.values())}
             home = {e: key for e, key in home.items() if e in graphs[key].graph}
-            frontier = [e for e in entity_ids if e in home]
-            rels: dict[str, Relation] = {}
-            for _ in range(hops):
-                nxt: list[str] = []
-                for node in frontier:  # the budget goes to the first entities first
-                    if len(rels) >= limit:
-                        break
-                    g = graphs[home[node]].graph
-                    edges = itertools.chain(
-                        g.out_edges(node, data="rel"), g.in_edges(node, data="rel")
-                    )
-                    fresh = [r for *_, r in edges if held(r) and r.id not in rels]
-                    for r in heapq.nsmallest(limit - len(rels), fresh, key=_oldest):
-                        rels[r.id] = r
-                        for end in (r.source_id, r.target_id):
-                            if end not in home:
-                                home[end] = home[node]
-                                nxt.append(end)
-                frontier = nxt
-            ents: dict[str, Entity] = {}
-            mentions: list[tuple[str, str]] = []
-            degree: dict[str, int] = {}
-            for eid, key in home.items():
-                sg = graphs[key]
-                ents[eid] = sg.graph.nodes[eid]["entity"]
-                facts = sg.entity_facts.get(eid, ())
-                degree[eid] = len(facts)
-                if mention_cap is None or len(facts) <= mention_cap:
-                    mentions.extend((f, eid) for f in facts)
-            return Subgraph(ents, list(rels.values()), mentions, degree)
+            return walk(Loaded(graphs), home, entity_ids, *bounds)
 
     def _homes(self, scope: Scope, entity_ids: Sequence[str]) -> dict[str, str]:
         """Entity id → the key of its scope, for the entities in ``scope``."""
@@ -425,8 +402,17 @@ def _touching(sg: ScopeGraph, entity_ids: Sequence[str]) -> Iterable[Relation]:
     return {r.id: r for *_, r in edges}.values()
 
 
-def _oldest(r: Relation) -> tuple[datetime, str]:
-    return r.created_at, r.id
+def _in_one_read(db: sqlite3.Connection, read: Callable[[], T]) -> T:
+    """``read()`` in one read transaction: another process's commit is in it wholly or not
+    at all."""
+    try:
+        db.execute("BEGIN")
+        try:
+            return read()
+        finally:
+            db.execute("COMMIT")
+    except sqlite3.Error as e:
+        raise BackendError(f"cannot read graph store: {e}") from e
 
 
 def _replace_invalid(r: Relation, at: datetime) -> Relation:

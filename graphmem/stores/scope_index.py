@@ -84,12 +84,12 @@ def keys_holding(db: sqlite3.Connection, select: str, ids: Sequence[str]) -> lis
 
 
 def rows_by_id(db: sqlite3.Connection, select: str, ids: Sequence[str]) -> list[Any]:
-    """The rows ``select`` (a constant; its ``{marks}`` stands for the list of ids) finds by
-    id, read from the file without loading any scope."""
+    """The rows ``select`` (a constant; each ``{marks}`` in it stands for the list of ids)
+    finds by id, read from the file without loading any scope."""
     out: list[Any] = []
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
-        out += read(db, select.format(marks=_marks(len(chunk))), chunk)
+        out += read(db, select.format(marks=_marks(len(chunk))), chunk * select.count("{marks}"))
     return out
 
 

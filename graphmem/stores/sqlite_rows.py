@@ -30,6 +30,9 @@ SCHEMA = (
     "".join(f"CREATE TABLE IF NOT EXISTS {t};\n" for t in KEYED.values())
     + """
 CREATE INDEX IF NOT EXISTS relations_fact ON relations(fact_id);
+CREATE INDEX IF NOT EXISTS relations_source ON relations(source_id);
+CREATE INDEX IF NOT EXISTS relations_target ON relations(target_id);
+CREATE INDEX IF NOT EXISTS mentions_entity ON mentions(entity_id);
 CREATE TABLE IF NOT EXISTS sources(id TEXT PRIMARY KEY, scope TEXT NOT NULL, content TEXT NOT NULL,
   role TEXT NOT NULL, title TEXT, created_at REAL NOT NULL, metadata TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS scopes(key TEXT PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT);

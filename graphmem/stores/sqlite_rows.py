@@ -247,9 +247,9 @@ def entity(row: Sequence[Any]) -> Entity:
         name,
         type_,
         scope_of_key(scope),
-        tuple(json.loads(aliases)),
+        tuple(json.loads(aliases)) if aliases != "[]" else (),
         ts(created) or datetime.now(UTC),
-        json.loads(attributes),
+        json.loads(attributes) if attributes != "{}" else {},
     )
 
 

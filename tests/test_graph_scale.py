@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,11 @@ def test_a_walk_without_user_reads_in_place_what_each_loaded_scope_gives(tmp_pat
     assert fact(users[3], 1) not in {r.fact_id for r in sub.relations}
     capped = store.neighbourhood(Scope(agent_id="helper"), starts, hops=2, limit=5)
     assert [r.id for r in capped.relations] == [r.id for r in sub.relations][:5]
+    before = T0 - timedelta(seconds=1)  # at a point in time: what held then
+    then = store.neighbourhood(Scope(agent_id="helper"), starts, hops=2, at=before)
+    assert then.relations == []
+    then = store.neighbourhood(Scope(agent_id="helper"), starts, hops=2, at=T0 + timedelta(1))
+    assert sorted(r.id for r in then.relations) == sorted(r.id for r in sub.relations)
     store.close()
 
 

@@ -400,3 +400,33 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     assert unfiltered  # the pool's index answered without a filter
     assert bool(filtered) == (scored_max == 1)  # the queries with filters, past SCORED_MAX
     assert bool(fallback) == filter_fallback  # and those it could not answer unfiltered
+
+
+def test_a_read_of_many_rows_asks_chroma_in_parts(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma binds each row of a ``get`` as one SQLite variable and fails past 32,766 (a
+    keyword index of a 100k-fact scope reads them all): every get asks for ``GET_MAX`` rows at
+    most, by id or by page, and the reads answer as in one part."""
+    from chromadb.api.models.Collection import Collection
+
+    from graphmem.stores import chroma_handles
+
+    recs, vecs = records(4, big=30)
+    ids = [r.id for r in recs]
+    s = site.store(8)
+    s.upsert(recs, vecs)
+    whole = answers(s, ids)
+    monkeypatch.setattr(chroma_handles, "GET_MAX", 7)
+    asked: list[int] = []
+    real = Collection.get
+
+    def spy(col: Any, ids: Any = None, limit: Any = None, **kw: Any) -> Any:
+        asked.append(len(ids) if ids is not None else limit if limit is not None else 10**9)
+        return real(col, ids=ids, limit=limit, **kw)
+
+    monkeypatch.setattr(Collection, "get", spy)
+    assert answers(s, ids) == whole
+    big = Scope(user_id="big")
+    assert len(s.scan(big, limit=10**9, include_invalid=True)) == 34
+    assert asked and max(asked) <= 7

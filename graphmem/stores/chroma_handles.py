@@ -17,6 +17,11 @@ from typing import Any
 from ..errors import BackendError, ConfigError
 
 MISSING_TTL = 1.0  # seconds a "no such collection" answer is trusted (embedded only)
+#: rows one ``get`` asks Chroma for: it binds each row's id as one SQLite variable (32,766 at
+#: most), and fails a get of more ("too many SQL variables", at 100k rows of one collection)
+GET_MAX = 5000
+#: the keys of a ``get`` answer that hold one value per row
+ROW_KEYS = ("ids", "documents", "metadatas", "embeddings", "uris", "data")
 READ_TRIES = 4  # times a read that a concurrent delete broke is made (``raced``)
 
 
@@ -61,7 +66,26 @@ class Handle:
         return md
 
     def get(self, **kwargs: Any) -> Any:
-        return self._run("get", kwargs)
+        """Chroma's ``get``, in parts of at most ``GET_MAX`` rows: by ``ids``, or by ``limit``
+        and ``offset`` (a read of more rows while another client writes may see some writes
+        and not others, as a read of several collections does)."""
+        ids, limit = kwargs.get("ids"), kwargs.get("limit")
+        if ids is not None:
+            if len(ids) <= GET_MAX:
+                return self._run("get", kwargs)
+            chunks = [list(ids[n : n + GET_MAX]) for n in range(0, len(ids), GET_MAX)]
+            return _joined([self._run("get", {**kwargs, "ids": c}) for c in chunks])
+        if limit is not None and limit <= GET_MAX:
+            return self._run("get", kwargs)
+        parts, start, left = [], int(kwargs.get("offset") or 0), limit
+        while left is None or left > 0:
+            ask = GET_MAX if left is None else min(GET_MAX, left)
+            parts.append(self._run("get", {**kwargs, "limit": ask, "offset": start}))
+            got = len(parts[-1]["ids"])
+            start, left = start + got, None if left is None else left - got
+            if got < ask:
+                break
+        return _joined(parts)
 
     def query(self, **kwargs: Any) -> Any:
         return self._run("query", kwargs)
@@ -102,6 +126,15 @@ class Handle:
                 if op not in ("get", "query") or not raced(e) or tries >= READ_TRIES:
                     raise
                 time.sleep(0.01 * 2**tries)
+
+
+def _joined(parts: list[Any]) -> Any:
+    """``get`` answers of parts of one read, as one."""
+    out = dict(parts[0])
+    for key in ROW_KEYS:
+        if out.get(key) is not None:
+            out[key] = [value for part in parts for value in part[key]]
+    return out
 
 
 class Collections:

@@ -19,6 +19,7 @@ from graphmem.models import FactRecord, Scope, fact_id, partition
 from graphmem.stores.catalog import Catalog
 from graphmem.stores.chroma import ChromaVectorStore
 from graphmem.stores.chroma_pool import CATALOG, POOL
+from graphmem.stores.pool_rows import MOVED
 
 DIM = 8
 SCOPES = [
@@ -319,8 +320,8 @@ def test_pooled_rows_keep_their_text_in_the_catalog(tmp_path: Path) -> None:
     res = raw.get(include=["documents", "metadatas"])
     assert len(res["ids"]) == len(recs)
     assert res["documents"] == [None] * len(recs)
-    assert all("source_ids" not in md and "metadata_json" not in md for md in res["metadatas"])
-    assert all("valid" in md and ("user_id" in md or "agent_id" in md) for md in res["metadatas"])
+    assert not [key for md in res["metadatas"] for key in md if key in MOVED]
+    assert all("created_at" in md for md in res["metadatas"])
     got = {r.id: r for r in s.get([r.id for r in recs])}
     assert {i: (r.text, r.metadata, r.source_ids) for i, r in got.items()} == {
         r.id: (r.text, r.metadata, r.source_ids) for r in recs
@@ -394,9 +395,10 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     real = s._col(POOL).query
     monkeypatch.setattr(s._col(POOL), "query", lambda **kw: calls.append(kw) or real(**kw))
     assert answers(s, ids) == scored
-    unfiltered = [kw for kw in calls if kw.get("where") is None]
-    filtered = [kw for kw in calls if kw.get("where") is not None]
-    fallback = [kw for kw in filtered if "'n'" not in str(kw["where"])]  # no filter given
+    # restricted: by Chroma's filter, or (embedded: the catalog holds the scope) by ids
+    unfiltered = [kw for kw in calls if kw.get("where") is None and kw.get("ids") is None]
+    filtered = [kw for kw in calls if kw.get("where") is not None or kw.get("ids") is not None]
+    fallback = [kw for kw in filtered if "'n'" not in str(kw.get("where"))]  # no filter given
     assert unfiltered  # the pool's index answered without a filter
     assert bool(filtered) == (scored_max == 1)  # the queries with filters, past SCORED_MAX
     assert bool(fallback) == filter_fallback  # and those it could not answer unfiltered
@@ -425,8 +427,21 @@ def test_a_read_of_many_rows_asks_chroma_in_parts(
         asked.append(len(ids) if ids is not None else limit if limit is not None else 10**9)
         return real(col, ids=ids, limit=limit, **kw)
 
+    def query_spy(col: Any, ids: Any = None, **kw: Any) -> Any:
+        asked.append(len(ids) if ids is not None else 0)
+        return real_query(col, ids=ids, **kw)
+
+    real_query = Collection.query
     monkeypatch.setattr(Collection, "get", spy)
+    monkeypatch.setattr(Collection, "query", query_spy)
     assert answers(s, ids) == whole
     big = Scope(user_id="big")
     assert len(s.scan(big, limit=10**9, include_invalid=True)) == 34
     assert asked and max(asked) <= 7
+    # a query of the pool restricted to more ids than that, asked in parts, answers the same
+    from graphmem.stores import chroma_pool
+
+    monkeypatch.setattr(chroma_pool, "SCORED_MAX", 1)
+    monkeypatch.setattr(chroma_pool, "UNFILTERED_MAX", 2)
+    assert answers(s, ids) == whole
+    assert max(asked) <= 7

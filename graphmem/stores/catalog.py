@@ -23,6 +23,7 @@ from typing import Protocol
 
 from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
+from .pool_rows import Texts
 from .sqlite_file import connect
 
 SCHEMA = """
@@ -224,14 +225,18 @@ class Catalog:
         with self._conn(write=True, listing=False) as db:
             db.executemany("DELETE FROM texts WHERE id=?", [(i,) for i in ids])
 
-    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None, str | None]]:
-        out: dict[str, tuple[str, str | None, str | None]] = {}
+    def texts(self, ids: Sequence[str]) -> Texts:
+        """The text, metadata JSON, source ids and scope keys of ``ids`` (those listed)."""
+        out: Texts = {}
         with self._conn() as db:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT id, text, metadata, sources FROM texts WHERE id IN ({marks})"
-                out.update((i, (t, m, s)) for i, t, m, s in db.execute(sql, chunk))
+                sql = (
+                    "SELECT t.id, t.text, t.metadata, t.sources, r.user_id, r.agent_id, r.run_id"
+                    f" FROM texts t JOIN records r ON r.id = t.id WHERE t.id IN ({marks})"
+                )
+                out.update((row[0], row[1:]) for row in db.execute(sql, chunk))
         return out
 
     # -- reads -----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from .chroma_pool import (
     Pooled,
     id_targets,
     locate,
-    pool_where,
+    pool_query,
     pooled_records,
     pooled_search,
     row,
@@ -391,22 +391,24 @@ class ChromaVectorStore:
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
         cached = records and self._cache is not None
         targets, pooled = self._targets(scope, include_invalid)
-        searched = [(col, scope_where(scope, where, owner=implied)) for col, implied in targets]
+        searched = [
+            (col, {"where": scope_where(scope, where, owner=implied)}) for col, implied in targets
+        ]
         if pooled.ids:
             scored = pooled_search(self, pooled, q, k, where, records)
             if scored is None:  # e.g. an agent of thousands of users, with filters: Chroma's
-                searched.append((pooled.col, pool_where(scope, where, include_invalid)))
+                searched.append((pooled.col, pool_query(pooled, scope, where, include_invalid)))
             else:
                 hits = scored
-        for col, flt in searched:
+        for col, args in searched:
             read = records and not cached
             res = self._call(
                 "query",
                 col.query,
                 query_embeddings=q,
                 n_results=k,
-                where=flt,
                 include=["documents", "metadatas", "distances"] if read else ["distances"],
+                **args,
             )
             found = self._cached([(col, [i for ids in res["ids"] for i in ids])]) if cached else {}
             for n in range(len(q)):

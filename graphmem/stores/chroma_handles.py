@@ -88,7 +88,14 @@ class Handle:
         return _joined(parts)
 
     def query(self, **kwargs: Any) -> Any:
-        return self._run("query", kwargs)
+        """Chroma's ``query``; one restricted to more than ``GET_MAX`` ids is asked in parts,
+        and each query's nearest rows of all parts are kept."""
+        ids = kwargs.get("ids")
+        if ids is None or len(ids) <= GET_MAX:
+            return self._run("query", kwargs)
+        chunks = [list(ids[n : n + GET_MAX]) for n in range(0, len(ids), GET_MAX)]
+        parts = [self._run("query", {**kwargs, "ids": c}) for c in chunks]
+        return _nearest(parts, int(kwargs.get("n_results", 10)))
 
     def count(self) -> int:
         return int(self._run("count", {}) or 0)
@@ -134,6 +141,22 @@ def _joined(parts: list[Any]) -> Any:
     for key in ROW_KEYS:
         if out.get(key) is not None:
             out[key] = [value for part in parts for value in part[key]]
+    return out
+
+
+def _nearest(parts: list[Any], n: int) -> Any:
+    """``query`` answers of parts of one query, as one: per query, the ``n`` nearest rows."""
+    out = dict(parts[0])
+    keys = [k for k in (*ROW_KEYS, "distances") if out.get(k) is not None]
+    for key in keys:
+        out[key] = []
+    for q in range(len(parts[0]["ids"])):
+        rows = [
+            (d, p, i) for p, part in enumerate(parts) for i, d in enumerate(part["distances"][q])
+        ]
+        rows = sorted(rows, key=lambda r: r[0])[:n]
+        for key in keys:
+            out[key].append([parts[p][key][q][i] for _, p, i in rows])
     return out
 
 

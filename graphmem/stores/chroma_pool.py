@@ -13,6 +13,7 @@ from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .catalog import VectorCatalog
 from .chroma_rows import by_part, rows, scope_where, space, to_metadata
+from .pool_rows import PoolRows
 
 if TYPE_CHECKING:
     from .chroma import ChromaVectorStore
@@ -130,6 +131,17 @@ def pool_where(
         return flt
     valid = {"valid": {"$eq": True}}
     return valid if flt is None else {"$and": [valid, flt]}
+
+
+def pool_query(
+    pooled: Pooled, scope: Scope, where: dict[str, Any] | None, include_invalid: bool
+) -> dict[str, Any]:
+    """The arguments of a query of the pool's index restricted to ``pooled``: Chroma's filter
+    on the scope and validity, or for slim rows (``PoolRows``: the catalog holds their scope
+    keys) the ids of the scope's records, which the catalog chose by validity already."""
+    if isinstance(pooled.col, PoolRows):
+        return {"ids": pooled.ids, "where": where}
+    return {"where": pool_where(scope, where, include_invalid)}
 
 
 def best(

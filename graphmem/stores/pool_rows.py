@@ -1,11 +1,15 @@
 """The embedded pool's rows, slimmed: Chroma keeps a pooled record's vector and the metadata
-its filters read (scope keys, validity, times, ``m:`` keys); the text, the metadata as JSON
-and the source ids live in the catalog's SQLite file beside it (``Catalog.texts``).
+that a filter of the caller's reads (times, ``m:`` keys); the text, the metadata as JSON and
+the source ids live in the catalog's SQLite file beside it (``Catalog.texts``), and the scope
+keys and validity in its listing, which already holds them (``records``).
 
 Chroma stores a document three times over (a metadata row, its string index and a trigram
-full-text entry) and indexes every string it is given, though graphmem reads a record's text
-and JSON by id only. :class:`PoolRows` wraps the pool collection's handle: a write gives
-Chroma the slim row and the catalog the rest, a read puts the two together again, so every
+full-text entry) and keeps every metadata key as an indexed row, though graphmem reads a
+record's text and JSON by id only, and finds a scope's pooled records through the catalog
+(a query of the pool restricted to a scope names its ids: ``chroma_pool.pool_query``).
+
+:class:`PoolRows` wraps the pool collection's handle: a write gives Chroma the slim row and
+the catalog the rest, a read puts the two together again, so every
 caller sees Chroma's own answers. A row written before (its document in Chroma) reads as it
 was; a row whose text is in neither place (the catalog's file was lost) is left out.
 """
@@ -15,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-#: metadata keys kept in the catalog, not in Chroma (no filter reads them)
-MOVED = ("metadata_json", "source_ids")
+#: metadata keys kept in the catalog, not in Chroma: ``texts`` holds the first two, ``records``
+#: the others (``valid`` is not read back: a record's ``invalid_at`` says it)
+MOVED = ("metadata_json", "source_ids", "user_id", "agent_id", "run_id", "valid")
 #: the keys of an answer that hold one value per row
 ROW_KEYS = ("ids", "documents", "metadatas", "embeddings", "distances", "uris", "data")
-Texts = dict[str, tuple[str, str | None, str | None]]  # id → (text, metadata_json, source_ids)
+#: id → (text, metadata_json, source_ids, user_id, agent_id, run_id)
+Texts = dict[str, tuple[str, str | None, str | None, str | None, str | None, str | None]]
 Row = tuple[str, str, str | None, str | None]  # (id, text, metadata_json, source_ids)
 
 
@@ -30,7 +36,10 @@ class TextStore(Protocol):
         """``keep``: a row there already stays."""
         ...
 
-    def texts(self, ids: Sequence[str]) -> Texts: ...
+    def texts(self, ids: Sequence[str]) -> Texts:
+        """The rows of ``ids`` that are in both ``texts`` and the listing."""
+        ...
+
     def drop_texts(self, ids: Sequence[str]) -> None: ...
 
 

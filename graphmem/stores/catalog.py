@@ -35,11 +35,13 @@ CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moving(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS texts(id TEXT PRIMARY KEY, text TEXT NOT NULL, metadata TEXT,
-  sources TEXT) WITHOUT ROWID;
+  sources TEXT, created REAL) WITHOUT ROWID;
 """
 #: ``texts``: what Chroma does not keep of a pooled row (``pool_rows.py``): its text, metadata
-#: JSON and source ids, by id. A file of an older layout gains the table empty on open: its
-#: pooled rows keep their documents in Chroma, and are read as they were
+#: JSON and source ids, by id, and its creation time (a keyword index lists a scope's texts
+#: in ``scan``'s order without reading Chroma). A file of an older layout gains the table
+#: empty on open: its pooled rows keep their documents in Chroma, and are read as they were;
+#: one that has the table without ``created`` gains the column, NULL for the rows it holds
 #: 1: a collection per owner (no catalog); 2: small owners pooled, an owner's records copied
 #: before its move is recorded; 3: the move recorded first (``chroma_pool.promote``)
 LAYOUT = 3
@@ -134,6 +136,7 @@ class Catalog:
                 return
             try:
                 db = connect(self.path, SCHEMA)
+                _created_column(db)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open vector catalog {self.path}: {e}") from e
             self._db = db
@@ -214,11 +217,12 @@ class Catalog:
 
     # -- the text of pooled rows (``pool_rows.PoolRows``) ---------------------------------
     def put_texts(
-        self, rows: Sequence[tuple[str, str, str | None, str | None]], keep: bool
+        self, rows: Sequence[tuple[str, str, str | None, str | None, float | None]], keep: bool
     ) -> None:
         verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+        sql = f"{verb} INTO texts(id, text, metadata, sources, created) VALUES (?,?,?,?,?)"
         with self._conn(write=True, listing=False) as db:
-            db.executemany(f"{verb} INTO texts VALUES (?,?,?,?)", rows)
+            db.executemany(sql, rows)
 
     def drop_texts(self, ids: Sequence[str]) -> None:
         with self._conn(write=True, listing=False) as db:
@@ -232,6 +236,19 @@ class Catalog:
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT id, text, metadata, sources FROM texts WHERE id IN ({marks})"
                 out.update((i, (t, m, s)) for i, t, m, s in db.execute(sql, chunk))
+        return out
+
+    def dated_texts(self, ids: Sequence[str]) -> dict[str, tuple[float, str, str | None]]:
+        """Id → (creation time, text, metadata JSON) of those of ``ids`` whose text and
+        creation time are kept here (a keyword index's build)."""
+        out: dict[str, tuple[float, str, str | None]] = {}
+        with self._conn() as db:
+            for start in range(0, len(ids), 5000):
+                chunk = list(ids[start : start + 5000])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, created, text, metadata FROM texts WHERE id IN ({marks})"
+                rows = db.execute(sql + " AND created IS NOT NULL", chunk)
+                out.update((i, (c, t, m)) for i, c, t, m in rows)
         return out
 
     # -- reads -----------------------------------------------------------------------------
@@ -322,3 +339,9 @@ class Catalog:
                     sql += " AND valid=1"
                 out.update(db.execute(sql, chunk).fetchall())
         return out
+
+
+def _created_column(db: sqlite3.Connection) -> None:
+    """Add ``texts.created`` to a file whose ``texts`` table was made without it."""
+    if "created" not in {row[1] for row in db.execute("PRAGMA table_info(texts)")}:
+        db.execute("ALTER TABLE texts ADD COLUMN created REAL")

@@ -483,9 +483,10 @@ def test_a_keyword_index_of_pooled_owners_reads_nothing_from_chroma(
 
 
 def test_texts_written_without_creation_times_are_read_from_chroma(tmp_path: Path) -> None:
-    """A catalog whose ``texts`` table was made without creation times gains the column on
-    open; its scopes' keyword indexes are read from Chroma as before (same hits), those of
-    records written since from the catalog."""
+    """A catalog whose ``texts`` table was made without creation times gains the column when
+    a writer opens it (a read-only process leaves it as it is); its scopes' keyword indexes
+    are read from Chroma as before (same hits), those of records written since from the
+    catalog."""
     site = Site(tmp_path, None)
     recs, vecs = tied_records()
     s = site.store(50)
@@ -498,14 +499,24 @@ def test_texts_written_without_creation_times_are_read_from_chroma(tmp_path: Pat
     db.execute("ALTER TABLE texts DROP COLUMN created")
     db.commit()
     db.close()
+    reader = site.store(50, upgrade=False)  # a read-only process: the file as it is
+    assert reader.keyword_texts(Scope(agent_id="coach"), False) is None
+    assert keyword_hits(reader, scan_only=False) == want
+    reader.close()
+    assert "created" not in text_columns(path)
     s = site.store(50)
+    assert "created" in text_columns(path)
     assert s.keyword_texts(Scope(agent_id="coach"), False) is None
     assert keyword_hits(s, scan_only=False) == want
-    db = sqlite3.connect(path)
-    assert "created" in {row[1] for row in db.execute("PRAGMA table_info(texts)")}
-    db.close()
     s.upsert(recs, vecs)  # written again: their creation times are kept
     assert s.keyword_texts(Scope(agent_id="coach"), False) == scanned(
         s, Scope(agent_id="coach"), False
     )
     assert keyword_hits(s, scan_only=False) == want
+
+
+def text_columns(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    found = {row[1] for row in db.execute("PRAGMA table_info(texts)")}
+    db.close()
+    return found

@@ -121,8 +121,11 @@ class Catalog:
 
     keeps_records = True
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, upgrade: bool = True) -> None:
+        """``upgrade``: add the columns of this layout to a file made without them (a
+        read-only process leaves the file as it is, and reads without them)."""
+        self.path, self._upgrade = path, upgrade
+        self._dated = False  # ``texts`` has its ``created`` column
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._count: int | None = None  # records listed, until the next write
@@ -136,7 +139,7 @@ class Catalog:
                 return
             try:
                 db = connect(self.path, SCHEMA)
-                _created_column(db)
+                self._dated = _created_column(db, self._upgrade)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open vector catalog {self.path}: {e}") from e
             self._db = db
@@ -243,6 +246,8 @@ class Catalog:
         creation time are kept here (a keyword index's build)."""
         out: dict[str, tuple[float, str, str | None]] = {}
         with self._conn() as db:
+            if not self._dated:
+                return out
             for start in range(0, len(ids), 5000):
                 chunk = list(ids[start : start + 5000])
                 marks = ",".join("?" * len(chunk))
@@ -341,7 +346,10 @@ class Catalog:
         return out
 
 
-def _created_column(db: sqlite3.Connection) -> None:
-    """Add ``texts.created`` to a file whose ``texts`` table was made without it."""
-    if "created" not in {row[1] for row in db.execute("PRAGMA table_info(texts)")}:
+def _created_column(db: sqlite3.Connection, upgrade: bool) -> bool:
+    """Whether ``texts`` has its ``created`` column, added first if ``upgrade``."""
+    if "created" in {row[1] for row in db.execute("PRAGMA table_info(texts)")}:
+        return True
+    if upgrade:
         db.execute("ALTER TABLE texts ADD COLUMN created REAL")
+    return upgrade

@@ -96,7 +96,7 @@ class ChromaVectorStore:
         if pool_limit > 0 and host:
             self.catalog = ChromaCatalog(self)
         elif pool_limit > 0 and path is not None:
-            self.catalog = Catalog(path / f"{collection}.catalog.sqlite")
+            self.catalog = Catalog(path / f"{collection}.catalog.sqlite", upgrade)
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:

@@ -5,6 +5,7 @@ layout must not change a single score), so no embedding model is used."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from sites import Site
 
 from graphmem.errors import BackendError
-from graphmem.models import FactRecord, Scope, fact_id, partition
+from graphmem.models import TITLE_KEY, FactRecord, Scope, fact_id, partition, searchable
+from graphmem.retrieve.lexical import LexicalIndex
 from graphmem.stores.catalog import Catalog
 from graphmem.stores.chroma import ChromaVectorStore
 from graphmem.stores.chroma_pool import CATALOG, POOL
@@ -267,8 +269,6 @@ def test_a_memory_written_with_a_collection_per_owner_reads_the_same_after_upgra
 def test_keyword_indexes_of_many_scopes_are_bounded(tmp_path: Path) -> None:
     """The in-process BM25 indexes are kept for the most recently searched scopes only, and
     one dropped is built again when its scope is searched again."""
-    from graphmem.retrieve.lexical import LexicalIndex
-
     s = Site(tmp_path, None).store(50)
     users = [Scope(user_id=f"u{i}") for i in range(12)]
     recs = [FactRecord(fact_id(u), f"{u.user_id} plays chess in Lyon", u) for u in users]
@@ -445,3 +445,123 @@ def test_a_read_of_many_rows_asks_chroma_in_parts(
     monkeypatch.setattr(chroma_pool, "UNFILTERED_MAX", 2)
     assert answers(s, ids) == whole
     assert max(asked) <= 7
+
+
+def chroma_reads(s: ChromaVectorStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls the store makes to Chroma from now on, by name."""
+    calls: list[str] = []
+    call = s._call
+
+    def counted(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(what)
+        return call(what, fn, *args, **kwargs)
+
+    monkeypatch.setattr(s, "_call", counted)
+    return calls
+
+
+def scanned(s: ChromaVectorStore, scope: Scope, invalid: bool) -> list[tuple[str, str]]:
+    recs = s.scan(scope, limit=10**6, include_invalid=invalid)
+    return [(r.id, searchable(r.text, r.metadata)) for r in recs]
+
+
+def keyword_hits(s: ChromaVectorStore, scan_only: bool) -> list[Any]:
+    """Every scope's keyword hits (ids and exact scores), its index built from the catalog's
+    texts or, if ``scan_only``, from the records ``scan`` reads."""
+    index = LexicalIndex(s, s)
+    if scan_only:
+        index._stores = {"facts": _ScanOnly(s), "sources": _ScanOnly(s)}  # type: ignore[dict-item]
+    return [
+        index.search("facts", scope, query, 50, invalid)
+        for scope in QUERIES
+        for invalid in (False, True)
+        for query in ("fact", "chess club 2", "coach fact 1")
+    ]
+
+
+class _ScanOnly:
+    """A store's ``scan`` alone (no ``keyword_texts``)."""
+
+    def __init__(self, s: ChromaVectorStore) -> None:
+        self.scan = s.scan
+
+
+def tied_records() -> tuple[list[FactRecord], Any]:
+    """``records``, a title on some, and creation times tied in groups of three."""
+    recs, vecs = records(3, big=10)
+    when = [datetime(2025, 3, 1 + n // 3, tzinfo=UTC) for n in range(len(recs))]
+    recs = [replace(r, created_at=w) for r, w in zip(recs, when)]
+    recs[0] = replace(recs[0], metadata={TITLE_KEY: "Chess club", "n": 2})
+    return recs, vecs
+
+
+def test_a_keyword_index_reads_the_texts_a_scan_reads(site: Site) -> None:
+    """``keyword_texts`` lists what ``scan`` reads (ids and searchable texts, in its order,
+    ties as listed) when it can, else None (owners with collections of their own, a server
+    catalog): a keyword search finds the same ids with the same scores either way."""
+    recs, vecs = tied_records()
+    s = site.store(8)
+    s.upsert(recs, vecs)
+    answered = 0
+    for scope in QUERIES:
+        for invalid in (False, True):
+            found = s.keyword_texts(scope, invalid)
+            assert found is None or found == scanned(s, scope, invalid)
+            answered += found is not None
+    assert answered == (0 if site.port else 10)  # "ana", "big" and "nobody": own collections
+    assert keyword_hits(s, scan_only=False) == keyword_hits(s, scan_only=True)
+
+
+def test_a_keyword_index_of_pooled_owners_reads_nothing_from_chroma(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded, a scope whose records are all pooled has its keyword index built from the
+    catalog's texts: Chroma is not read."""
+    s = Site(tmp_path, None).store(50)
+    recs, vecs = tied_records()
+    s.upsert(recs, vecs)
+    index = LexicalIndex(s, s)
+    calls = chroma_reads(s, monkeypatch)
+    hits = index.search("facts", Scope(agent_id="coach"), "fact", 50)
+    assert hits and calls == []
+    assert hits == keyword_hits(s, scan_only=True)[QUERIES.index(Scope(agent_id="coach")) * 6]
+
+
+def test_texts_written_without_creation_times_are_read_from_chroma(tmp_path: Path) -> None:
+    """A catalog whose ``texts`` table was made without creation times gains the column when
+    a writer opens it (a read-only process leaves it as it is); its scopes' keyword indexes
+    are read from Chroma as before (same hits), those of records written since from the
+    catalog."""
+    site = Site(tmp_path, None)
+    recs, vecs = tied_records()
+    s = site.store(50)
+    s.upsert(recs, vecs)
+    want = keyword_hits(s, scan_only=True)
+    assert isinstance(s.catalog, Catalog)
+    path = s.catalog.path
+    s.close()
+    db = sqlite3.connect(path)  # ``texts`` as first made
+    db.execute("ALTER TABLE texts DROP COLUMN created")
+    db.commit()
+    db.close()
+    reader = site.store(50, upgrade=False)  # a read-only process: the file as it is
+    assert reader.keyword_texts(Scope(agent_id="coach"), False) is None
+    assert keyword_hits(reader, scan_only=False) == want
+    reader.close()
+    assert "created" not in text_columns(path)
+    s = site.store(50)
+    assert "created" in text_columns(path)
+    assert s.keyword_texts(Scope(agent_id="coach"), False) is None
+    assert keyword_hits(s, scan_only=False) == want
+    s.upsert(recs, vecs)  # written again: their creation times are kept
+    assert s.keyword_texts(Scope(agent_id="coach"), False) == scanned(
+        s, Scope(agent_id="coach"), False
+    )
+    assert keyword_hits(s, scan_only=False) == want
+
+
+def text_columns(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    found = {row[1] for row in db.execute("PRAGMA table_info(texts)")}
+    db.close()
+    return found

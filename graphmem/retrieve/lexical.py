@@ -11,7 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -78,22 +78,39 @@ class LexicalIndex:
             if fresh:
                 self._entries.move_to_end(key)
                 return entry
-            recs = self._stores[corpus].scan(scope, limit=10**9, include_invalid=include_invalid)
-            if not recs:
+            found = _texts(self._stores[corpus], scope, include_invalid)
+            if not found:
                 self._entries.pop(key, None)
                 return None
             import bm25s
 
             bm25 = bm25s.BM25()
             try:
-                texts = [searchable(r.text, r.metadata) for r in recs]
-                bm25.index(tokenize(texts, ids=True), show_progress=False)
+                bm25.index(tokenize([text for _, text in found], ids=True), show_progress=False)
             except ValueError:  # no indexable word in the whole scope
                 self._entries.pop(key, None)
                 return None
-            entry = _Entry(generation, time.monotonic(), [r.id for r in recs], bm25)
+            entry = _Entry(generation, time.monotonic(), [i for i, _ in found], bm25)
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > self._kept:
                 self._entries.popitem(last=False)
             return entry
+
+
+@runtime_checkable
+class _Texts(Protocol):
+    """A store that may list a scope's searchable texts without reading its records back
+    (the embedded Chroma store, from its catalog): None when it cannot."""
+
+    def keyword_texts(
+        self, scope: Scope, include_invalid: bool
+    ) -> list[tuple[str, str]] | None: ...
+
+
+def _texts(store: VectorStore, scope: Scope, include_invalid: bool) -> list[tuple[str, str]]:
+    """(id, searchable text) of the scope's records, oldest first (ties as ``scan`` lists)."""
+    if isinstance(store, _Texts) and (found := store.keyword_texts(scope, include_invalid)):
+        return found
+    recs = store.scan(scope, limit=10**9, include_invalid=include_invalid)
+    return [(r.id, searchable(r.text, r.metadata)) for r in recs]

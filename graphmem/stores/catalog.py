@@ -36,11 +36,13 @@ CREATE TABLE IF NOT EXISTS owned(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moving(part TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layout(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS texts(id TEXT PRIMARY KEY, text TEXT NOT NULL, metadata TEXT,
-  sources TEXT) WITHOUT ROWID;
+  sources TEXT, created REAL) WITHOUT ROWID;
 """
 #: ``texts``: what Chroma does not keep of a pooled row (``pool_rows.py``): its text, metadata
-#: JSON and source ids, by id. A file of an older layout gains the table empty on open: its
-#: pooled rows keep their documents in Chroma, and are read as they were
+#: JSON and source ids, by id, and its creation time (a keyword index lists a scope's texts
+#: in ``scan``'s order without reading Chroma). A file of an older layout gains the table
+#: empty on open: its pooled rows keep their documents in Chroma, and are read as they were;
+#: one that has the table without ``created`` gains the column, NULL for the rows it holds
 #: 1: a collection per owner (no catalog); 2: small owners pooled, an owner's records copied
 #: before its move is recorded; 3: the move recorded first (``chroma_pool.promote``)
 LAYOUT = 3
@@ -120,8 +122,11 @@ class Catalog:
 
     keeps_records = True
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, upgrade: bool = True) -> None:
+        """``upgrade``: add the columns of this layout to a file made without them (a
+        read-only process leaves the file as it is, and reads without them)."""
+        self.path, self._upgrade = path, upgrade
+        self._dated = False  # ``texts`` has its ``created`` column
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._count: int | None = None  # records listed, until the next write
@@ -135,6 +140,7 @@ class Catalog:
                 return
             try:
                 db = connect(self.path, SCHEMA)
+                self._dated = _created_column(db, self._upgrade)
             except sqlite3.Error as e:
                 raise BackendError(f"cannot open vector catalog {self.path}: {e}") from e
             self._db = db
@@ -215,11 +221,12 @@ class Catalog:
 
     # -- the text of pooled rows (``pool_rows.PoolRows``) ---------------------------------
     def put_texts(
-        self, rows: Sequence[tuple[str, str, str | None, str | None]], keep: bool
+        self, rows: Sequence[tuple[str, str, str | None, str | None, float | None]], keep: bool
     ) -> None:
         verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+        sql = f"{verb} INTO texts(id, text, metadata, sources, created) VALUES (?,?,?,?,?)"
         with self._conn(write=True, listing=False) as db:
-            db.executemany(f"{verb} INTO texts VALUES (?,?,?,?)", rows)
+            db.executemany(sql, rows)
 
     def drop_texts(self, ids: Sequence[str]) -> None:
         with self._conn(write=True, listing=False) as db:
@@ -237,6 +244,21 @@ class Catalog:
                     f" FROM texts t JOIN records r ON r.id = t.id WHERE t.id IN ({marks})"
                 )
                 out.update((row[0], row[1:]) for row in db.execute(sql, chunk))
+        return out
+
+    def dated_texts(self, ids: Sequence[str]) -> dict[str, tuple[float, str, str | None]]:
+        """Id → (creation time, text, metadata JSON) of those of ``ids`` whose text and
+        creation time are kept here (a keyword index's build)."""
+        out: dict[str, tuple[float, str, str | None]] = {}
+        with self._conn() as db:
+            if not self._dated:
+                return out
+            for start in range(0, len(ids), 5000):
+                chunk = list(ids[start : start + 5000])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, created, text, metadata FROM texts WHERE id IN ({marks})"
+                rows = db.execute(sql + " AND created IS NOT NULL", chunk)
+                out.update((i, (c, t, m)) for i, c, t, m in rows)
         return out
 
     # -- reads -----------------------------------------------------------------------------
@@ -327,3 +349,12 @@ class Catalog:
                     sql += " AND valid=1"
                 out.update(db.execute(sql, chunk).fetchall())
         return out
+
+
+def _created_column(db: sqlite3.Connection, upgrade: bool) -> bool:
+    """Whether ``texts`` has its ``created`` column, added first if ``upgrade``."""
+    if "created" in {row[1] for row in db.execute("PRAGMA table_info(texts)")}:
+        return True
+    if upgrade:
+        db.execute("ALTER TABLE texts ADD COLUMN created REAL")
+    return upgrade

@@ -41,6 +41,7 @@ from .chroma_pool import (
     pooled_records,
     pooled_search,
     row,
+    scope_texts,
 )
 from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
 from .owner import process_lock
@@ -95,7 +96,7 @@ class ChromaVectorStore:
         if pool_limit > 0 and host:
             self.catalog = ChromaCatalog(self)
         elif pool_limit > 0 and path is not None:
-            self.catalog = Catalog(path / f"{collection}.catalog.sqlite")
+            self.catalog = Catalog(path / f"{collection}.catalog.sqlite", upgrade)
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -484,6 +485,10 @@ class ChromaVectorStore:
                 cache.put(col.name, read)
                 found.update((rec.id, (rec, v)) for rec, v in read)
         return found
+
+    def keyword_texts(self, scope: Scope, include_invalid: bool) -> list[tuple[str, str]] | None:
+        """What ``scan`` reads a keyword index from, without reading Chroma (``scope_texts``)."""
+        return scope_texts(self, scope, include_invalid)
 
     def scan(
         self,

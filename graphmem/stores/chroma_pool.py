@@ -3,15 +3,16 @@ catalog), and exact scoring of pooled records. Moves between collections: ``chro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models import FactRecord, Scope, partition
+from ..models import FactRecord, Scope, partition, searchable
 from ..protocols import Vector
-from .catalog import VectorCatalog
+from .catalog import Catalog, VectorCatalog
 from .chroma_rows import by_part, rows, scope_where, space, to_metadata
 from .pool_rows import PoolRows
 
@@ -186,6 +187,32 @@ def pooled_records(
         res = store._call("get", pooled.col.get, ids=missing, include=["documents", "metadatas"])
         held.update((rec.id, rec) for rec in rows(res))
     return [(held[i], None) for i in ids if i in held]
+
+
+def scope_texts(
+    store: ChromaVectorStore, scope: Scope, include_invalid: bool
+) -> list[tuple[str, str]] | None:
+    """(id, searchable text) of every record in ``scope``, in ``scan``'s order (by creation
+    time, ties as listed), from the embedded catalog alone: None unless every record of the
+    scope is pooled with its text and creation time kept there (a server catalog, owners with
+    collections of their own, rows written before the catalog kept them)."""
+    catalog = store.catalog
+    if not isinstance(catalog, Catalog):
+        return None
+    targets, pooled = store._targets(scope, include_invalid)
+    if targets:
+        return None
+    kept = catalog.dated_texts(pooled.ids)
+    if len(kept) < len(set(pooled.ids)):
+        return None
+    found = [(kept[i][0], i, _searchable(*kept[i][1:])) for i in pooled.ids]
+    found.sort(key=lambda x: x[0])
+    return [(i, text) for _, i, text in found]
+
+
+def _searchable(text: str, metadata: str | None) -> str:
+    """``models.searchable`` of a row as kept (its metadata as JSON, parsed only if given)."""
+    return searchable(text, json.loads(metadata)) if metadata and metadata != "{}" else text
 
 
 def score(

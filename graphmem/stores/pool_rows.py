@@ -26,7 +26,8 @@ MOVED = ("metadata_json", "source_ids", "user_id", "agent_id", "run_id", "valid"
 ROW_KEYS = ("ids", "documents", "metadatas", "embeddings", "distances", "uris", "data")
 #: id → (text, metadata_json, source_ids, user_id, agent_id, run_id)
 Texts = dict[str, tuple[str, str | None, str | None, str | None, str | None, str | None]]
-Row = tuple[str, str, str | None, str | None]  # (id, text, metadata_json, source_ids)
+#: (id, text, metadata_json, source_ids, created_at as stored in Chroma's metadata)
+Row = tuple[str, str, str | None, str | None, float | None]
 
 
 class TextStore(Protocol):
@@ -105,7 +106,7 @@ class PoolRows:
         else:
             slim = [{**md, **dict.fromkeys(MOVED)} for md in mds]
         rows = [
-            (i, d, md.get("metadata_json"), md.get("source_ids"))
+            (i, d, md.get("metadata_json"), md.get("source_ids"), md.get("created_at"))
             for i, d, md in zip(kwargs["ids"], docs, mds)
         ]
         self._texts.put_texts(rows, keep)

@@ -1,7 +1,7 @@
 """The embedded pool's rows, slimmed: Chroma keeps a pooled record's vector and the metadata
-that a filter of the caller's reads (times, ``m:`` keys); the text, the metadata as JSON and
-the source ids live in the catalog's SQLite file beside it (``Catalog.texts``), and the scope
-keys and validity in its listing, which already holds them (``records``).
+that filters read (validity, times, ``m:`` keys); the text, the metadata as JSON and the
+source ids live in the catalog's SQLite file beside it (``Catalog.texts``), and the scope keys
+in its listing, which already holds them (``records``).
 
 Chroma stores a document three times over (a metadata row, its string index and a trigram
 full-text entry) and keeps every metadata key as an indexed row, though graphmem reads a
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 #: metadata keys kept in the catalog, not in Chroma: ``texts`` holds the first two, ``records``
-#: the others (``valid`` is not read back: a record's ``invalid_at`` says it)
-MOVED = ("metadata_json", "source_ids", "user_id", "agent_id", "run_id", "valid")
+#: the scope keys (``valid`` stays: time filters read it, ``retrieve/when.py``)
+MOVED = ("metadata_json", "source_ids", "user_id", "agent_id", "run_id")
 #: the keys of an answer that hold one value per row
 ROW_KEYS = ("ids", "documents", "metadatas", "embeddings", "distances", "uris", "data")
 #: id → (text, metadata_json, source_ids, user_id, agent_id, run_id)

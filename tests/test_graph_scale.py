@@ -305,7 +305,8 @@ def test_a_file_written_before_the_scope_indexes_opens_indexed_and_reads_the_sam
     assert "sources" not in keyed
     assert {"relations_fact", "relations_source", "relations_target", "derived_source"} <= indexes
     assert "mentions_entity" in indexes
-    assert {"entities_scope", "relations_scope", "mentions_scope", "sources_scope"} <= indexes
+    assert {"entities_scope", "relations_scope", "sources_scope"} <= indexes
+    assert "mentions_scope" not in indexes  # a mention's scope is its entity's
     assert {"scopes_user", "scopes_agent", "scopes_run"} <= indexes
     assert "scopes_agent" in str(plan)
     assert stored == sorted((s.key, s.user_id, s.agent_id, s.run_id) for s in scopes)

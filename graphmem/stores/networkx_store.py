@@ -44,6 +44,8 @@ _TABLES = (
 )
 #: the name vectors of a scope's entities go with them (``name_vectors.py``)
 _SCOPE_NAMES = "DELETE FROM name_vectors WHERE id IN (SELECT id FROM entities WHERE scope=?)"
+#: a mention's scope is its entity's (no index of mentions by scope: a second copy of them)
+_SCOPE_MENTIONS = "DELETE FROM mentions WHERE entity_id IN (SELECT id FROM entities WHERE scope=?)"
 #: scope keys of the entities with these ids; of the relations, the mentions, either of facts
 _ENTITY_SCOPES = "SELECT scope FROM entities WHERE id IN {marks}"
 _RELATION_SCOPES = "SELECT scope FROM relations WHERE fact_id IN {marks}"
@@ -237,10 +239,10 @@ class NetworkXGraphStore:
                 "DELETE FROM derived WHERE source_id IN (SELECT id FROM sources WHERE scope=?)"
             )
             self._tx(
-                [(derived, rows), (_SCOPE_NAMES, rows)]
+                [(derived, rows), (_SCOPE_NAMES, rows), (_SCOPE_MENTIONS, rows)]
                 + [
                     (f"DELETE FROM {table} WHERE scope=?", rows)  # table names are constants
-                    for table in ("entities", "names", "relations", "mentions", "sources", "titles")
+                    for table in ("entities", "names", "relations", "sources", "titles")
                 ]
                 + [("DELETE FROM scopes WHERE key=?", rows)]
             )

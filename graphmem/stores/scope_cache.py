@@ -16,6 +16,11 @@ from .scope_graph import ScopeGraph
 from .sqlite_rows import entity, entity_columns, relation
 
 _ENTITIES = f"SELECT {entity_columns('entities')} FROM entities WHERE scope=?"
+#: a mention's scope is its entity's: found through the entities' index and ``mentions_entity``
+_MENTIONS = (
+    "SELECT m.fact_id, m.entity_id FROM entities e JOIN mentions m ON m.entity_id = e.id"
+    " WHERE e.scope=?"
+)
 
 
 def load_scope(db: sqlite3.Connection, key: str) -> ScopeGraph:
@@ -29,9 +34,7 @@ def load_scope(db: sqlite3.Connection, key: str) -> ScopeGraph:
                 sg.add_entity(entity(row))
             for row in db.execute("SELECT * FROM relations WHERE scope=?", (key,)):
                 sg.add_relation(relation(row))
-            for fact_id, entity_id in db.execute(
-                "SELECT fact_id, entity_id FROM mentions WHERE scope=?", (key,)
-            ):
+            for fact_id, entity_id in db.execute(_MENTIONS, (key,)):
                 sg.add_mention(fact_id, entity_id)
         finally:
             db.execute("COMMIT")

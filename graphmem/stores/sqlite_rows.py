@@ -41,7 +41,7 @@ CREATE INDEX IF NOT EXISTS scopes_agent ON scopes(agent_id);
 CREATE INDEX IF NOT EXISTS scopes_run ON scopes(run_id);
 CREATE INDEX IF NOT EXISTS entities_scope ON entities(scope);
 CREATE INDEX IF NOT EXISTS relations_scope ON relations(scope);
-CREATE INDEX IF NOT EXISTS mentions_scope ON mentions(scope);
+DROP INDEX IF EXISTS mentions_scope;
 CREATE INDEX IF NOT EXISTS sources_scope ON sources(scope);
 CREATE INDEX IF NOT EXISTS derived_source ON derived(source_id);
 CREATE TABLE IF NOT EXISTS names(scope TEXT NOT NULL, norm TEXT NOT NULL, entity_id TEXT NOT NULL,

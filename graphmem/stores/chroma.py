@@ -25,12 +25,12 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
 from .catalog import Catalog, VectorCatalog
 from .chroma_catalog import ChromaCatalog
-from .chroma_handles import Collections
+from .chroma_handles import Collections, check_family
 from .chroma_move import migrate, remove, settle
 from .chroma_pool import (
     POOL,
@@ -43,7 +43,7 @@ from .chroma_pool import (
     row,
     scope_texts,
 )
-from .chroma_rows import by_part, compared, from_row, rows, scope_where, to_metadata
+from .chroma_rows import by_part, compared, from_row, query_hits, rows, scope_where, to_metadata
 from .owner import process_lock
 from .pool_rows import PoolRows
 from .record_cache import RecordCache
@@ -164,14 +164,7 @@ class ChromaVectorStore:
             self._cache.clear()
 
     def _check_family(self, name: str, col: Any) -> None:
-        # collections from before the tag was written hold all-MiniLM-L6-v2 vectors
-        found = (col.metadata or {}).get("graphmem_embedder", "all-minilm-l6-v2")
-        if self.family and found and found != self.family:
-            raise ConfigError(
-                f"chroma collection {name} holds {found} embeddings, but this configuration "
-                f"embeds with {self.family}: set embed_model back, or use another data_dir "
-                "or collection (and re-add the memories)"
-            )
+        check_family(self.family, name, col)
 
     def _partitions(self) -> list[str]:
         """Every owner partition of this store (for queries without ``user_id``)."""
@@ -412,15 +405,8 @@ class ChromaVectorStore:
                 **args,
             )
             found = self._cached([(col, [i for ids in res["ids"] for i in ids])]) if cached else {}
-            for n in range(len(q)):
-                ids, sims = res["ids"][n], [1.0 - float(d) for d in res["distances"][n]]
-                if cached:
-                    hits[n] += [(found[i][0], s) for i, s in zip(ids, sims) if i in found]
-                elif records:
-                    recs = map(from_row, ids, res["documents"][n], res["metadatas"][n])
-                    hits[n] += list(zip(recs, sims))
-                else:
-                    hits[n] += list(zip(ids, sims))
+            for n, got in enumerate(query_hits(res, found if cached else None, records)):
+                hits[n] += got
         for h in hits:
             h.sort(key=lambda x: x[1], reverse=True)
             del h[k:]

@@ -160,6 +160,18 @@ def _nearest(parts: list[Any], n: int) -> Any:
     return out
 
 
+def check_family(family: str | None, name: str, col: Any) -> None:
+    """Refuse a collection written with another embedder's vectors than ``family``'s."""
+    # collections from before the tag was written hold all-MiniLM-L6-v2 vectors
+    found = (col.metadata or {}).get("graphmem_embedder", "all-minilm-l6-v2")
+    if family and found and found != family:
+        raise ConfigError(
+            f"chroma collection {name} holds {found} embeddings, but this configuration "
+            f"embeds with {family}: set embed_model back, or use another data_dir "
+            "or collection (and re-add the memories)"
+        )
+
+
 class Collections:
     """The handles of one store's collections, cached by name. ``client`` gives the open
     Chroma client; ``options`` are the metadata of a collection this creates; ``check``

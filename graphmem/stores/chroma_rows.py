@@ -82,6 +82,25 @@ def rows(res: dict[str, Any]) -> list[FactRecord]:
     return [from_row(i, d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])]
 
 
+def query_hits(
+    res: dict[str, Any], found: dict[str, Any] | None, records: bool
+) -> list[list[tuple[Any, float]]]:
+    """One Chroma ``query`` answer as (record, score) rows per query: records taken from
+    ``found`` (the record cache's, by id) when given, else read from the answer if
+    ``records``, else (id, score)."""
+    out: list[list[tuple[Any, float]]] = []
+    for n, ids in enumerate(res["ids"]):
+        sims = [1.0 - float(d) for d in res["distances"][n]]
+        if found is not None:
+            out.append([(found[i][0], s) for i, s in zip(ids, sims) if i in found])
+        elif records:
+            recs = map(from_row, ids, res["documents"][n], res["metadatas"][n])
+            out.append(list(zip(recs, sims)))
+        else:
+            out.append(list(zip(ids, sims)))
+    return out
+
+
 def by_part(ids: Sequence[str]) -> dict[str | None, list[str]]:
     """Ids by the partition they name (``<partition>.<uuid>``; None: a bare id)."""
     out: dict[str | None, list[str]] = {}

@@ -367,7 +367,7 @@ def test_bench_scale_smoke_reports_every_field(tmp_path: Path) -> None:
     assert ing["after"]["peak_rss_mb"] > 0 and ing["sampled_peak_rss_mb"] > 0
     assert read["open_s"] > 0 and read["open_empty_s"] > 0
     assert read["after_searches"]["rss_mb"] > 0 and read["end"]["peak_rss_mb"] > 0
-    for kind, n in (("search", 50), ("agent_search", 10), ("get_all", 20)):
+    for kind, n in (("search", 50), ("first_search", 20), ("agent_search", 10), ("get_all", 20)):
         assert set(read[kind]) >= LATENCY and read[kind]["n"] == n, kind
         assert read[kind]["other_scope_results"] == 0, kind  # no tenant sees another's memories
         assert read[kind]["answer_found"] > 0.5 and read[kind]["failed_calls"] == 0, kind

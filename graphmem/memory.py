@@ -25,6 +25,7 @@ from .results import source as _source
 from .retrieve import Retriever, SearchConfig
 from .retrieve.connect import connect
 from .retrieve.when import as_of_where
+from .stores.call_reads import kept_reads
 from .write import Item, Writer
 
 log = logging.getLogger("graphmem")
@@ -351,7 +352,8 @@ class Memory:
             p.entity_vectors,
             at,
         )
-        ranking = retriever.search(query, scope, n, cfg, where)
+        with kept_reads():  # the stores read each record once per search
+            ranking = retriever.search(query, scope, n, cfg, where)
         keep = [h for h in ranking.facts if threshold is None or h.score >= threshold]
         wanted = [i for h in keep for i in h.record.source_ids]
         return found(ranking, keep, p.graph.sources(scope, wanted), threshold)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -248,3 +249,59 @@ def test_a_read_that_a_concurrent_delete_broke_is_made_again(
     monkeypatch.setattr(col, "upsert", upsert)
     with pytest.raises(BackendError, match="Error finding id"):
         s.upsert([rec], embedder.embed([rec.text]))
+
+
+def test_a_search_on_a_server_reads_each_record_once(
+    chroma_server: int,
+    tmp_path: Path,
+    embedder: Any,
+    spacy_extractor: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server store keeps no records between calls, but one search keeps what it read
+    (``call_reads``): the user's (or the agent's) pooled records are looked up once per store
+    and each is read once, with its vector, though the keyword index, the dense ranking and
+    the hop queries all need them. The answer is the one the search gave reading them again."""
+    from graphmem import memory as memory_module
+
+    cfg = Config.load(
+        {
+            "data_dir": tmp_path,
+            "extractor": "offline",
+            "chroma_host": "127.0.0.1",
+            "chroma_port": chroma_server,
+            "collection": f"once{uuid.uuid4().hex[:10]}",
+        }
+    )
+    texts = ["I live in Lyon.", "My sister Ana lives in Porto.", "I work at Globex with Bob."]
+    with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
+        for user, agent in (("alice", "helper"), ("carol", "helper2")):
+            m.add_many(texts, user_id=user, agent_id=agent)
+        log: list[tuple[str, str, tuple[str, ...], bool, tuple[str, ...]]] = []
+        for store in (m.parts.vectors, m.parts.source_vectors):
+
+            def call(what: str, fn: Any, *args: Any, _s: Any = store, **kw: Any) -> Any:
+                name = getattr(getattr(fn, "__self__", None), "name", "")
+                ids = tuple(kw.get("ids") or ())
+                log.append((what, name, tuple(kw.get("include") or ()), bool(kw.get("where")), ids))
+                return type(_s)._call(_s, what, fn, *args, **kw)
+
+            monkeypatch.setattr(store, "_call", call)
+
+        def searched(**scope: str) -> list[tuple[str, float]]:
+            log.clear()
+            res = m.search("Where does Ana live?", limit=5, **scope)
+            return [(r["memory"], round(r["score"], 6)) for r in res["results"]]
+
+        kept = {"user": searched(user_id="alice"), "agent": searched(agent_id="helper")}
+        for scope in ({"user_id": "carol"}, {"agent_id": "helper2"}):  # each searched first
+            assert searched(**scope)[0][0] == "My sister Ana lives in Porto."
+            pools = [e[1] for e in log if e[1].endswith("-pool")]
+            lookups = [e[1] for e in log if e[1].endswith("-pool") and e[3]]
+            assert sorted(lookups) == sorted(set(pools)) and len(lookups) == 2, log
+            read = [i for e in log if "documents" in e[2] for i in e[4]]
+            assert len(read) == len(set(read)) == 6, log  # 3 facts, 3 messages
+        monkeypatch.setattr(memory_module, "kept_reads", contextlib.nullcontext)
+        again = {"user": searched(user_id="alice"), "agent": searched(agent_id="helper")}
+        assert again == kept
+        assert len([e for e in log if e[3]]) > 2  # without: the lookups are made again

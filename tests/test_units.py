@@ -312,3 +312,37 @@ def test_a_history_written_before_superseded_by_is_migrated(tmp_path: Path) -> N
     got = [(h["event"], h["superseded_by"]) for h in store.history("m1")]
     store.close()
     assert got == [("ADD", None), ("DELETE", "m2")]
+
+
+def test_reads_are_kept_for_one_call_only() -> None:
+    """``once`` computes again outside ``kept_reads``; inside, once per key, for the block and
+    the blocks within it; a thread the call did not start keeps nothing; nothing outlives the
+    block."""
+    import threading
+
+    from graphmem.stores.call_reads import call_records, kept_reads, once
+
+    computed: list[str] = []
+
+    def compute(key: str) -> str:
+        computed.append(key)
+        return key.upper()
+
+    assert once("a", lambda: compute("a")) == once("a", lambda: compute("a")) == "A"
+    assert computed == ["a", "a"] and call_records(object()) is None
+    store = object()
+    with kept_reads():
+        assert once("a", lambda: compute("a")) == "A"
+        with kept_reads():
+            assert once("a", lambda: compute("a")) == "A"
+            assert call_records(store) is call_records(store) is not None
+        assert once("b", lambda: compute("b")) == "B"
+        seen: list[object] = []
+        thread = threading.Thread(target=lambda: seen.append(call_records(store)))
+        thread.start()
+        thread.join()
+        assert seen == [None]
+    assert computed == ["a", "a", "a", "b"]
+    assert call_records(store) is None
+    once("a", lambda: compute("a"))
+    assert computed[-1] == "a" and len(computed) == 5

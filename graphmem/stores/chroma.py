@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import BackendError
 from ..models import FactRecord, Scope, partition
 from ..protocols import Vector
+from .call_reads import call_records, once
 from .catalog import Catalog, VectorCatalog
 from .chroma_catalog import ChromaCatalog
 from .chroma_handles import Collections, check_family
@@ -178,8 +179,9 @@ class ChromaVectorStore:
         """(collection, owner-implied) pairs a scoped read must query, and the pooled records
         in the scope, which are read by id and scored here."""
         owner = scope.user_id is not None or (scope.agent_id is not None and scope.run_id is None)
-        if self.catalog is not None:
-            parts, pooled = locate(self, self.catalog, scope, include_invalid)
+        if (catalog := self.catalog) is not None:  # a search looks a scope up once
+            key = ("targets", id(self), scope, include_invalid)
+            parts, pooled = once(key, lambda: locate(self, catalog, scope, include_invalid))
         else:
             parts = [partition(scope)] if scope.user_id is not None else self._partitions()
             pooled = Pooled(None, [])
@@ -442,7 +444,7 @@ class ChromaVectorStore:
         collection (one created before ``space`` existed may hold a message's context mean),
         as written in an inner-product one, so ``vector · query`` is what ``query`` scores."""
         targets = self._id_targets(ids, archive_too=include_invalid, scope=scope)
-        if self._cache is None or where is not None:
+        if self._records() is None or where is not None:
             got = [hit for col, group in targets for hit in self._read(col, group, where)]
         else:
             got = list(self._cached(targets).values())
@@ -457,12 +459,16 @@ class ChromaVectorStore:
         )
         return [(rec, compared(col, e)) for rec, e in zip(rows(res), res["embeddings"])]
 
+    def _records(self) -> RecordCache | None:
+        """The records kept: this store's cache, else (a server's) the current call's."""
+        return self._cache if self._cache is not None else call_records(self)
+
     def _cached(
         self, targets: Sequence[tuple[Any, list[str]]]
     ) -> dict[str, tuple[FactRecord, Vector]]:
         """Records (with vectors) by id, for (collection, ids) pairs: from the cache when held
         for any of their collections, else read from each collection in turn and kept."""
-        cache = self._cache
+        cache = self._records()
         assert cache is not None
         found = {i: e for col, ids in targets for i in ids if (e := cache.get(col.name, i))}
         for col, ids in targets:

@@ -176,12 +176,15 @@ def pooled_records(
         res = store._call("get", pooled.col.get, ids=ids, where=where, include=[])
         if not (ids := res["ids"]):
             return []
+    cache, name = store._records(), pooled.col.name
+    # a call that keeps its reads (on a server) scores these from their vectors next: read
+    # them with the records, one request instead of two
+    vectors = vectors or (cache is not None and store._cache is None and len(ids) <= INDEXED_MIN)
     if vectors:
-        if store._cache is not None:
+        if cache is not None:
             return list(store._cached([(pooled.col, ids)]).values())
         return list(store._read(pooled.col, ids))
     # records only (a keyword index's scan): those cached, the others read without vectors
-    cache, name = store._cache, pooled.col.name
     held = {i: e[0] for i in ids if cache is not None and (e := cache.get(name, i))}
     if missing := [i for i in ids if i not in held]:
         res = store._call("get", pooled.col.get, ids=missing, include=["documents", "metadatas"])

@@ -220,13 +220,14 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             tenant_line(u, r) for u, r in sorted(b["tenants"].items(), key=lambda x: int(x[0]))
         ]
-        lines += ["", "### One big scope", ""]
-        lines += [
-            "| facts | stored | ingest s | facts/s | hybrid p50 / p95 ms | dense p50 / p95 ms "
-            "| peak RSS MB | stopped |",
-            "|---:|---:|---:|---:|---|---|---|---|",
-        ]
-        lines += [big_line(n, r) for n, r in sorted(b["big"].items(), key=lambda x: int(x[0]))]
+        if b["big"]:
+            lines += ["", "### One big scope", ""]
+            lines += [
+                "| facts | stored | ingest s | facts/s | hybrid p50 / p95 ms | dense p50 / p95 ms "
+                "| peak RSS MB | stopped |",
+                "|---:|---:|---:|---:|---|---|---|---|",
+            ]
+            lines += [big_line(n, r) for n, r in sorted(b["big"].items(), key=lambda x: int(x[0]))]
         lines += [
             "",
             "### Targets",

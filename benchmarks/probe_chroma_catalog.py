@@ -12,7 +12,9 @@ side, p50/p95 over ``--rounds`` calls each:
 * ``agent query``: a read by ``agent_id`` alone (users ``i`` have agent ``i mod 10``);
 * the alternative that ``chroma_catalog.py`` did not take, for comparison: a separate
   collection with one catalog row per record (1-dimensional dummy vectors), filtered by the
-  partition alone and with validity too.
+  partition alone and with validity too;
+* then the same again after ``graphmem chroma-analyze`` on the server's directory
+  (``chroma_stats``), the server still running: ``<name>, analyzed``.
 
     python benchmarks/probe_chroma_catalog.py --users 2500 --facts 20 --out /tmp/catalog.json
 """
@@ -39,6 +41,7 @@ import numpy as np
 
 from graphmem.models import FactRecord, Scope, fact_id, partition
 from graphmem.stores.chroma import ChromaVectorStore
+from graphmem.stores.chroma_stats import analyze
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -101,7 +104,7 @@ def timed(call: Callable[[int], Any], args: argparse.Namespace) -> dict[str, flo
     }
 
 
-def probe(port: int, args: argparse.Namespace) -> dict[str, Any]:
+def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     store = ChromaVectorStore(None, "127.0.0.1", port, "probe", pool_limit=256)
     store.setup()
     alt = store._open().get_or_create_collection("alternative", embedding_function=None)
@@ -126,6 +129,11 @@ def probe(port: int, args: argparse.Namespace) -> dict[str, Any]:
     for name, call in calls.items():
         out[name] = timed(call, args)
         print(name, out[name], flush=True)
+    out["analyze"] = analyze(root)  # the server keeps running: its next statements plan anew
+    print("analyze", out["analyze"], flush=True)
+    for name in ("ids", "query", "scan", "agent query", "alternative ids (partition)"):
+        out[f"{name}, analyzed"] = timed(calls[name], args)
+        print(f"{name}, analyzed", out[f"{name}, analyzed"], flush=True)
     return out
 
 
@@ -144,7 +152,7 @@ def main() -> None:
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, server, 60)
-        result = probe(port, args)
+        result = probe(port, root, args)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -351,6 +351,27 @@ def mcp_stdio(
         raise typer.Exit(2) from e
 
 
+@app.command("chroma-analyze")
+def chroma_analyze(
+    path: Annotated[Path, typer.Argument(help="the Chroma directory (chroma run --path)")],
+    as_json: AsJson = False,
+) -> None:
+    """Give a Chroma server's SQLite file the planner statistics Chroma never gathers, so
+    that finding one owner's records stops reading the whole pool. Run it on the server's
+    host once the server holds records; safe while it runs."""
+    from .stores.chroma_stats import analyze
+
+    out = _run(lambda: analyze(path))
+    if as_json:
+        _print(out, True)
+    elif out["ready"]:
+        console.print(f"analyzed {out['file']}: {out['records']} records ({out['seconds']} s)")
+    else:
+        console.print(f"{out['file']} holds no records yet: run it again once it does")
+    if not out["ready"]:
+        raise typer.Exit(1)
+
+
 def _version(show: bool) -> None:
     if show:
         from . import __version__

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sites import Site
+from sites import Site, chroma_run
 
 from graphmem import Config, Memory
 from graphmem.embed import OnnxEmbedder
@@ -75,27 +73,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real `chroma run` server on a free port (its port); tests keep apart by collection."""
-    exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("chroma run did not start")
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
+    with chroma_run(tmp_path_factory.mktemp("chroma-server")) as port:
+        yield port
 
 
 @pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])

@@ -305,3 +305,65 @@ def test_a_search_on_a_server_reads_each_record_once(
         again = {"user": searched(user_id="alice"), "agent": searched(agent_id="helper")}
         assert again == kept
         assert len([e for e in log if e[3]]) > 2  # without: the lookups are made again
+
+
+#: the statement by which Chroma filters a collection by one metadata value (chromadb 1.x)
+FILTER = (
+    "SELECT e.embedding_id FROM embeddings e WHERE e.segment_id = ? AND e.id IN "
+    "(SELECT id FROM embedding_metadata WHERE key = 'part' AND string_value = ?)"
+)
+
+
+def _filter_plan(file: Path) -> str:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+    try:
+        rows = db.execute(f"EXPLAIN QUERY PLAN {FILTER}", ("s", "p")).fetchall()
+    finally:
+        db.close()
+    return " | ".join(str(r[-1]) for r in rows)
+
+
+def test_chroma_analyze_makes_an_owners_lookup_read_by_id(tmp_path: Path) -> None:
+    """Chroma never gathers SQLite's planner statistics, so its filter by one owner reads
+    every record of the pool; ``graphmem chroma-analyze`` on a running server's directory
+    gives them, after which SQLite looks the owner's records up by id. The server answers
+    the same before and after, and takes writes."""
+    import numpy as np
+    from sites import chroma_run
+    from typer.testing import CliRunner
+
+    from graphmem.cli import app
+
+    path = tmp_path / "chroma"
+    runner = CliRunner()
+    rng = np.random.default_rng(0)
+    with chroma_run(path) as port:
+        empty = runner.invoke(app, ["chroma-analyze", str(path)])
+        assert empty.exit_code == 1 and "no records yet" in empty.output
+        store = ChromaVectorStore(None, "127.0.0.1", port, "stats", pool_limit=50)
+        store.setup()
+        scopes = [Scope(user_id=f"user{u}", agent_id=f"agent{u % 3}") for u in range(40)]
+        recs = [
+            FactRecord(fact_id(s), f"{s.user_id} fact {i}", s) for s in scopes for i in range(5)
+        ]
+        store.upsert(recs, rng.standard_normal((len(recs), 8)).astype(np.float32))
+        assert store.catalog is not None
+        before = {s.user_id: store.catalog.ids(s) for s in scopes[:5]}
+        assert "segment_id=?" in _filter_plan(path / "chroma.sqlite3")  # the whole pool
+
+        res = runner.invoke(app, ["chroma-analyze", str(path), "--json"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.output)
+        assert out["ready"] and out["records"] >= len(recs)
+        plan = _filter_plan(path / "chroma.sqlite3")
+        assert "INTEGER PRIMARY KEY" in plan and "segment_id=?" not in plan, plan
+
+        assert {s.user_id: store.catalog.ids(s) for s in scopes[:5]} == before
+        late = FactRecord(fact_id(scopes[0]), "user0 fact late", scopes[0])
+        store.upsert([late], rng.standard_normal((1, 8)).astype(np.float32))
+        assert late.id in store.catalog.ids(scopes[0])[partition(scopes[0])]
+        store.close()
+    missing = runner.invoke(app, ["chroma-analyze", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "no Chroma database" in missing.output

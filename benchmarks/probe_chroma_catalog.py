@@ -160,7 +160,32 @@ def main() -> None:
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
+        args.out.with_suffix(".md").write_text(markdown(result))
     print(text)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The probe's timings as a table: before and after ``chroma-analyze``, side by side."""
+    n = r["users"] * r["facts"]
+    lines = [
+        f"# A pooled store's catalog on a `chroma run` server: {r['users']:,} users x "
+        f"{r['facts']} records ({n:,} pooled)",
+        "",
+        "`benchmarks/probe_chroma_catalog.py`; client-side p50 / p95 ms. *analyzed*: after "
+        "`graphmem chroma-analyze` on the running server's directory "
+        f"({r['analyze']['seconds']} s).",
+        "",
+        "| call | as Chroma leaves it | analyzed | ratio (p50) |",
+        "|---|---|---|---:|",
+    ]
+    for name in (k for k in r if isinstance(r[k], dict) and "p50_ms" in r[k]):
+        if name.endswith(", analyzed"):
+            continue
+        a, b = r[name], r.get(f"{name}, analyzed")
+        after = f"{b['p50_ms']} / {b['p95_ms']}" if b else "–"
+        ratio = f"{b['p50_ms'] / a['p50_ms']:.2f}" if b else "–"
+        lines.append(f"| {name} | {a['p50_ms']} / {a['p95_ms']} | {after} | {ratio} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

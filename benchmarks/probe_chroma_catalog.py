@@ -10,6 +10,8 @@ side, p50/p95 over ``--rounds`` calls each:
 * ``states``: the lookup of whether a user has collections of their own (marker rows by id);
 * ``query`` / ``scan``: a whole read of a user (lookups, vectors read by id, exact scores);
 * ``agent query``: a read by ``agent_id`` alone (users ``i`` have agent ``i mod 10``);
+* ``agent ids``: the catalog's lookup of an agent's current records (ids only, see
+  ``ChromaCatalog._shared``), against reading the same rows with their metadata;
 * the alternative that ``chroma_catalog.py`` did not take, for comparison: a separate
   collection with one catalog row per record (1-dimensional dummy vectors), filtered by the
   partition alone and with validity too;
@@ -41,6 +43,7 @@ import numpy as np
 
 from graphmem.models import FactRecord, Scope, fact_id, partition
 from graphmem.stores.chroma import ChromaVectorStore
+from graphmem.stores.chroma_pool import POOL
 from graphmem.stores.chroma_stats import analyze
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -119,6 +122,10 @@ def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         "query": lambda u: store.query(user(u), q, 10),
         "scan": lambda u: store.scan(user(u), limit=100),
         "agent query": lambda u: store.query(Scope(agent_id=f"agent{u % 10}"), q, 10),
+        "agent ids": lambda u: cat.ids(Scope(agent_id=f"agent{u % 10}")),
+        "agent ids, read with metadata": lambda u: cat._get(
+            POOL, where={"agent_id": f"agent{u % 10}"}, include=["metadatas"]
+        ),
         "alternative ids (partition)": lambda u: alt.get(
             where={"part": partition(user(u))}, include=["metadatas"]
         ),
@@ -131,7 +138,8 @@ def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(name, out[name], flush=True)
     out["analyze"] = analyze(root)  # the server keeps running: its next statements plan anew
     print("analyze", out["analyze"], flush=True)
-    for name in ("ids", "query", "scan", "agent query", "alternative ids (partition)"):
+    again = ("ids", "query", "scan", "agent query", "agent ids", "agent ids, read with metadata")
+    for name in (*again, "alternative ids (partition)"):
         out[f"{name}, analyzed"] = timed(calls[name], args)
         print(f"{name}, analyzed", out[f"{name}, analyzed"], flush=True)
     return out

@@ -182,6 +182,68 @@ def test_reads_without_user_use_the_index_not_every_partition(
     assert {r.scope.run_id for r, _ in hits} == {"r1"} and len(hits) == 13
 
 
+def test_a_read_without_user_takes_each_current_record_once(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's or a run's read, across owners that are pooled, moving (a move that failed
+    after copying) or moved: every current record once, superseded ones only when asked, and
+    one superseded then current again is current. On a server the pooled rows are listed by
+    id: a listing reads metadata only of owners with collections of their own."""
+    s = site.store(3)
+    assert s.catalog is not None
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+    owners = {n: Scope(n, "a", "r1" if n == "pooled" else None) for n in ("pooled", "moving")}
+    owners |= {"moved": Scope("moved", "a"), "none": Scope(agent_id="a")}
+    recs = {
+        n: [FactRecord(fact_id(sc), f"{n} {i}", sc) for i in range(5)] for n, sc in owners.items()
+    }
+    for n in ("pooled", "none"):  # pooled: 2 current, 1 superseded
+        recs[n] = [*recs[n][:2], replace(recs[n][2], invalid_at=old)]
+    rng = np.random.default_rng(3)
+    vec = lambda n: rng.standard_normal((n, DIM)).astype(np.float32)
+    for n in ("pooled", "none", "moved"):
+        s.upsert(recs[n], vec(len(recs[n])))
+    s.upsert(recs["moving"][:3], vec(3))
+    with monkeypatch.context() as patch:
+        patch.setattr(s.catalog, "dropped", lambda ids: (_ for _ in ()).throw(BackendError("x")))
+        with pytest.raises(BackendError):
+            s.upsert(recs["moving"][3:], vec(2))  # copied to its own collections, then failed
+    assert s.catalog.states() == {
+        partition(owners["moving"]): False,
+        partition(owners["moved"]): True,
+    }
+    current = {r.id for rs in recs.values() for r in rs if r.invalid_at is None}
+    every = {r.id for rs in recs.values() for r in rs}
+    agent = Scope(agent_id="a")
+
+    reads: list[tuple[bool, list[str]]] = []
+    if site.port is not None:
+        call = type(s)._call
+
+        def logged(self: Any, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+            res = call(self, what, fn, *args, **kw)
+            if getattr(getattr(fn, "__self__", None), "name", "").endswith(POOL) and kw.get(
+                "where"
+            ):
+                reads.append(("metadatas" in (kw.get("include") or ()), res["ids"]))
+            return res
+
+        monkeypatch.setattr(type(s), "_call", logged)
+    scanned = [r.id for r in s.scan(agent, limit=100)]
+    assert sorted(scanned) == sorted(current)
+    if site.port is not None:
+        with_metadata = [i for md, ids in reads if md for i in ids]
+        mine = {r.id for n in ("moving", "moved") for r in recs[n]}
+        assert with_metadata and set(with_metadata) <= mine, reads
+    assert {r.id for r in s.scan(agent, limit=100, include_invalid=True)} == every
+    hits = s.query(agent, vec(1)[0], 100)
+    assert sorted(r.id for r, _ in hits) == sorted(current)
+    run = s.scan(Scope(agent_id="a", run_id="r1"), limit=100)
+    assert {r.id for r in run} == {r.id for r in recs["pooled"][:2]}
+    s.upsert([replace(recs["none"][2], invalid_at=None)], None)  # current again
+    assert recs["none"][2].id in {r.id for r in s.scan(agent, limit=100)}
+
+
 def test_a_collection_per_owner_data_dir_is_upgraded_on_open(site: Site) -> None:
     """A data dir (or a server) written with a collection per owner opens in the pooled
     layout: small owners move to the pool (their collections dropped), large ones keep

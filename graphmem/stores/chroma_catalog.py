@@ -5,13 +5,15 @@ them (``catalog.py``, the embedded store's). Here it lives in two places of the 
 
 * **the pool's own rows** are the list of pooled records: each carries its owner partition
   (``part``) besides its scope keys and validity, and ``get(where={"part": ...})`` finds an
-  owner's records. Chroma's filter costs time in proportion to the collection: on chromadb
-  1.5, 4 ms among 4k pooled records and 15 ms among 50k, as measured by
-  ``benchmarks/probe_chroma_catalog.py``. A separate collection of catalog rows (1-dim
-  dummy vectors, one row per record) costs the same (15 ms at 50k; 79 ms with the boolean
-  ``valid`` in the filter, so validity and the other scope keys are checked here), while
-  every write would have had to write both, and a crash between the two, or two processes
-  writing one owner, would have left them disagreeing. The pool cannot disagree with itself.
+  owner's records (an agent's or a run's: by their ids alone, see ``_shared``). Chroma's
+  filter costs time in proportion to the collection unless the server's SQLite file has
+  planner statistics (``chroma_stats``: 26 ms among 200k pooled records without, 2.7 ms
+  with them), as measured by ``benchmarks/probe_chroma_catalog.py``. A separate collection
+  of catalog rows (1-dim dummy vectors, one row per record) costs the same (191 ms with the
+  boolean ``valid`` in the filter, so validity and the other scope keys are checked here),
+  while every write would have had to write both, and a crash between the two, or two
+  processes writing one owner, would have left them disagreeing. The pool cannot disagree
+  with itself.
 * **a small marker collection** ``<collection>-catalog`` (1-dimensional dummy vectors, read
   by id) holds what the pool cannot say: the partitions with collections of their own and
   whether their move is done (``own:<part>``), the layout version (``layout``), and the ids
@@ -48,6 +50,7 @@ _DUMMY = [0.0]  # the vector of a marker row
 GRACE_S = 600.0
 COUNTED_S = 30.0  # how long the pool's row count is taken as it was
 SEEN_S = 30.0  # how long what was seen of an owner guides its next write
+_NEVER = -1e18  # below any ``invalid_at`` (seconds since 1970)
 
 
 class ChromaCatalog:
@@ -177,24 +180,51 @@ class ChromaCatalog:
         return ids
 
     def ids(self, scope: Scope, include_invalid: bool = False) -> dict[str, list[str]]:
-        """Pooled records of ``scope``: Chroma filters by the most selective key alone (the
-        owner partition, else the agent, else the run); the rest is checked here."""
-        if scope.user_id is not None:
-            key = {"part": partition(scope)}
-        elif scope.agent_id is not None:
-            key = {"agent_id": scope.agent_id}
-        else:
-            key = {"run_id": scope.run_id or ""}
-        res = self._get(POOL, where=key, include=["metadatas"])
-        if scope.user_id is not None:  # every pooled record of the owner: a census
-            self._census[key["part"]] = (time.monotonic(), len(res["ids"]))
+        """Pooled records of ``scope`` by owner partition. A user's: Chroma filters by the
+        owner partition, validity and the other scope keys are checked here (a census of
+        the owner too). Without a user, see ``_shared``."""
+        if scope.user_id is None:
+            return self._shared(scope, include_invalid)
+        part = partition(scope)
+        res = self._get(POOL, where={"part": part}, include=["metadatas"])
+        self._census[part] = (time.monotonic(), len(res["ids"]))  # every pooled record
         return _by_part(res, include_invalid, scope)
+
+    def _shared(self, scope: Scope, include_invalid: bool) -> dict[str, list[str]]:
+        """Pooled records of an agent's or a run's scope, across many owners: ids only, as
+        reading thousands of rows' metadata costs five times more than their ids. Chroma
+        filters by every scope key; the superseded records are listed apart, by their
+        ``invalid_at`` (a number Chroma indexes, unlike the boolean ``valid``), and so are
+        the records of owners with collections of their own, with their partition. The
+        others are filed under ``POOL``, which names no partition."""
+        keys = [{k: v} for k, v in (scope.items() or {"run_id": ""}).items()]
+        listed = self._get(POOL, where=_every(keys), include=[])["ids"]
+        if not listed:
+            return {}
+        if not include_invalid:
+            ended = _every([*keys, {"invalid_at": {"$gt": _NEVER}}])
+            gone = set(self._get(POOL, where=ended, include=[])["ids"])
+            listed = [i for i in listed if i not in gone]
+        out: dict[str, list[str]] = {}
+        owned: dict[str, str] = {}
+        if own := list(self.states()):
+            where = _every([*keys, {"part": {"$in": own}}])
+            res = self._get(POOL, where=where, include=["metadatas"])
+            owned = {i: p for p, group in _by_part(res, True).items() for i in group}
+        for i in listed:
+            out.setdefault(owned.get(i, POOL), []).append(i)
+        return out
 
     def where(self, ids: Sequence[str], valid_only: bool) -> dict[str, str]:
         if not ids:
             return {}
         res = self._get(POOL, ids=list(ids), include=["metadatas"])
         return {i: p for p, group in _by_part(res, not valid_only).items() for i in group}
+
+
+def _every(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Chroma filter that all ``conditions`` hold."""
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _by_part(

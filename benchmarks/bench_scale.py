@@ -387,6 +387,8 @@ def tenants_size(args: argparse.Namespace, name: str, users: int) -> dict[str, A
         stored = ing.get("facts_stored", 0)
         out["disk_per_fact_bytes"] = round(sum(disk.values()) / stored) if stored else None
         if ing.get("users_done") and not out["ingest"].get("error"):
+            if servers is not None:  # the deployment guide's step, once the data is there
+                out["chroma_analyze"] = servers.analyze()
             out["read"] = run_child(args, "read", ing["users_done"], cfg, servers)
     return out
 

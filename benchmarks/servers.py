@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graphmem.errors import InvalidInputError
 from graphmem.stores.chroma_stats import analyze
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -82,8 +81,6 @@ def watch(
         peak = max(peak, rss)
         for name, b in (servers.rss() if servers else {}).items():
             server_peak[name] = max(server_peak.get(name, 0), b)
-        if servers is not None:
-            servers.analyze()
         if rss > max_rss or (max_s is not None and time.monotonic() - t0 > max_s):
             killed = "memory guard (killed)" if rss > max_rss else "time limit (killed)"
             proc.kill()
@@ -98,7 +95,6 @@ def watch(
     if servers is not None:
         out["server_peak_rss_mb"] = {k: round(v / MB, 1) for k, v in server_peak.items()}
         out["server_rss_mb"] = {k: round(v / MB, 1) for k, v in servers.rss().items()}
-        out["chroma_analyzed"] = servers.analyzed
     return out
 
 
@@ -125,7 +121,6 @@ class Servers:
         self.bolt_port, self.chroma_port = bolt_port, chroma_port
         self.chroma: subprocess.Popen[bytes] | None = None
         self.chroma_log: Any = None
-        self.analyzed, self._tried = False, 0.0
 
     def _neo4j(self, command: str) -> None:
         env = os.environ | {
@@ -151,7 +146,6 @@ class Servers:
         path.mkdir(parents=True)
         exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
         args = ["run", "--path", str(path), "--host", "127.0.0.1", "--port", str(self.chroma_port)]
-        self.analyzed, self._tried = False, 0.0
         self.chroma_log = (self.root / "chroma.log").open("wb")
         self.chroma = subprocess.Popen(
             [exe, *args], stdout=self.chroma_log, stderr=subprocess.STDOUT
@@ -162,15 +156,10 @@ class Servers:
             self.stop()
             raise
 
-    def analyze(self, every_s: float = 5.0) -> bool:
+    def analyze(self) -> dict[str, Any]:
         """``graphmem chroma-analyze`` on the Chroma server's directory, as the deployment
-        guide asks once the server holds records (tried at most every ``every_s`` seconds
-        until it does); whether it is done."""
-        if not self.analyzed and time.monotonic() - self._tried > every_s:
-            self._tried = time.monotonic()
-            with contextlib.suppress(InvalidInputError):  # no database file yet
-                self.analyzed = analyze(self.root / "chroma")["ready"]
-        return self.analyzed
+        guide asks once the server holds its data; what it reported."""
+        return analyze(self.root / "chroma")
 
     def pids(self) -> dict[str, int]:
         out = {}

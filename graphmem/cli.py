@@ -358,7 +358,7 @@ def chroma_analyze(
 ) -> None:
     """Give a Chroma server's SQLite file the planner statistics Chroma never gathers, so
     that finding one owner's records stops reading the whole pool. Run it on the server's
-    host once the server holds records; safe while it runs."""
+    host once the server holds its data, and again as the data grows; safe while it runs."""
     from .stores.chroma_stats import analyze
 
     out = _run(lambda: analyze(path))

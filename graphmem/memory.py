@@ -344,13 +344,7 @@ class Memory:
         at = inputs.as_of(as_of)
         p = self.parts
         retriever = Retriever(
-            p.embedder,
-            p.vectors,
-            p.source_vectors,
-            p.graph,
-            p.keywords,
-            p.entity_vectors,
-            at,
+            p.embedder, p.vectors, p.source_vectors, p.graph, p.keywords, p.entity_vectors, at
         )
         with kept_reads():  # the stores read each record once per search
             ranking = retriever.search(query, scope, n, cfg, where)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,13 +60,6 @@ def any_memory(
     cfg = config.model_copy(update={"graph_store": request.param})
     with Memory(cfg, embedder=embedder, offline=spacy_extractor) as m:
         yield m
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from graphmem.stores.chroma import ChromaVectorStore
 def chroma_run(path: Path) -> Iterator[int]:
     """A real `chroma run` server on ``path`` and a free port (its port), stopped after."""
     exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -46,7 +46,7 @@ def chroma_run(path: Path) -> Iterator[int]:
             proc.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,19 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sites import free_port
 
 from graphmem import BackendError, Config, Memory
 from graphmem.models import FactRecord, Scope, fact_id, now, partition
 from graphmem.stores.chroma import ChromaVectorStore
 
 pytestmark = pytest.mark.chroma_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_memory_over_chroma_server(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from sites import free_port
 
 from graphmem import Config, ExtractionError, Memory
 from graphmem.extract.structured import pull_json

@@ -4,7 +4,6 @@ embedded store, and Memory end to end. Needs the server of ``scripts/neo4j.sh``.
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sites import free_port
 
 from graphmem import Config, Memory
 from graphmem.errors import BackendError, ConfigError, InvalidInputError
@@ -47,13 +47,6 @@ def store() -> Iterator[Neo4jGraphStore]:
     yield s
     s.reset()
     s.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def ent(scope: Scope, name: str, type_: str = "Person", aliases: tuple[str, ...] = ()) -> Entity:

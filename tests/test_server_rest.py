@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
+from sites import free_port
 
 from graphmem.server.auth import add_key
 

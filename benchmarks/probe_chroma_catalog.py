@@ -9,7 +9,10 @@ side, p50/p95 over ``--rounds`` calls each:
   by the owner partition);
 * ``states``: the lookup of whether a user has collections of their own (marker rows by id);
 * ``query`` / ``scan``: a whole read of a user (lookups, vectors read by id, exact scores);
-* ``agent query``: a read by ``agent_id`` alone (users ``i`` have agent ``i mod 10``);
+* ``agent query``: a read by ``agent_id`` alone (users ``i`` have agent ``i mod 10``); the
+  same for 30 candidates with the agent's pooled rows listed first, or found by their keys
+  (``agent query, listed`` / ``unlisted``, see ``chroma_pool.scope_search``), and the pool's
+  index asked with Chroma's filter on the agent alone (``Chroma's filter only``);
 * ``agent ids``: the catalog's lookup of an agent's current records (ids only, see
   ``ChromaCatalog._shared``), against reading the same rows with their metadata;
 * the alternative that ``chroma_catalog.py`` did not take, for comparison: a separate
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from graphmem.models import FactRecord, Scope, fact_id, partition
+from graphmem.stores import chroma_pool
 from graphmem.stores.chroma import ChromaVectorStore
 from graphmem.stores.chroma_pool import POOL
 from graphmem.stores.chroma_stats import analyze
@@ -107,6 +111,16 @@ def timed(call: Callable[[int], Any], args: argparse.Namespace) -> dict[str, flo
     }
 
 
+def unlisted_past(rows: int, store: ChromaVectorStore, u: int, q: Any) -> Any:
+    """An agent's query (30 candidates, as a search asks) with ``UNLISTED_MIN`` at ``rows``:
+    its pooled rows listed by id first, or found by their keys (``scope_search``)."""
+    default, chroma_pool.UNLISTED_MIN = chroma_pool.UNLISTED_MIN, rows
+    try:
+        return store.query(Scope(agent_id=f"agent{u % 10}"), q, 30)
+    finally:
+        chroma_pool.UNLISTED_MIN = default
+
+
 def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     store = ChromaVectorStore(None, "127.0.0.1", port, "probe", pool_limit=256)
     store.setup()
@@ -122,6 +136,14 @@ def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         "query": lambda u: store.query(user(u), q, 10),
         "scan": lambda u: store.scan(user(u), limit=100),
         "agent query": lambda u: store.query(Scope(agent_id=f"agent{u % 10}"), q, 10),
+        "agent query, listed": lambda u: unlisted_past(10**12, store, u, q),
+        "agent query, unlisted": lambda u: unlisted_past(0, store, u, q),
+        "agent query, Chroma's filter only": lambda u: store._col(POOL).query(
+            query_embeddings=[q],
+            n_results=45,
+            where={"agent_id": f"agent{u % 10}"},
+            include=["metadatas", "distances"],
+        ),
         "agent ids": lambda u: cat.ids(Scope(agent_id=f"agent{u % 10}")),
         "agent ids, read with metadata": lambda u: cat._get(
             POOL, where={"agent_id": f"agent{u % 10}"}, include=["metadatas"]
@@ -138,7 +160,9 @@ def probe(port: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(name, out[name], flush=True)
     out["analyze"] = analyze(root)  # the server keeps running: its next statements plan anew
     print("analyze", out["analyze"], flush=True)
-    again = ("ids", "query", "scan", "agent query", "agent ids", "agent ids, read with metadata")
+    again = ("ids", "query", "scan", "agent query", "agent query, listed", "agent query, unlisted")
+    again += ("agent query, Chroma's filter only",)
+    again += ("agent ids", "agent ids, read with metadata")
     for name in (*again, "alternative ids (partition)"):
         out[f"{name}, analyzed"] = timed(calls[name], args)
         print(f"{name}, analyzed", out[f"{name}, analyzed"], flush=True)

@@ -121,6 +121,10 @@ class VectorStore(Protocol):
         include_invalid: bool = False,
     ) -> list[FactRecord]: ...
 
+    def superseded(self, ids: Sequence[str]) -> set[str] | None:
+        """Which of ``ids`` are stored superseded, from an index and without reading the
+        records; None when the store cannot tell so (a reader then reads the records)."""
+
     def delete(self, ids: Sequence[str]) -> None: ...
 
     def delete_scope(self, scope: Scope) -> list[str]: ...

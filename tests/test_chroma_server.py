@@ -244,18 +244,26 @@ def test_a_read_that_a_concurrent_delete_broke_is_made_again(
         s.upsert([rec], embedder.embed([rec.text]))
 
 
+@pytest.mark.parametrize("unlisted_min", [None, 0])
 def test_a_search_on_a_server_reads_each_record_once(
     chroma_server: int,
     tmp_path: Path,
     embedder: Any,
     spacy_extractor: Any,
     monkeypatch: pytest.MonkeyPatch,
+    unlisted_min: int | None,
 ) -> None:
     """A server store keeps no records between calls, but one search keeps what it read
     (``call_reads``): the user's (or the agent's) pooled records are looked up once per store
     and each is read once, with its vector, though the keyword index, the dense ranking and
-    the hop queries all need them. The answer is the one the search gave reading them again."""
+    the hop queries all need them. The answer is the one the search gave reading them again.
+    Past ``UNLISTED_MIN`` pooled rows, an agent's dense ranking finds its records by their
+    keys as the pool's index answers, and still reads each once."""
     from graphmem import memory as memory_module
+    from graphmem.stores import chroma_pool
+
+    if unlisted_min is not None:
+        monkeypatch.setattr(chroma_pool, "UNLISTED_MIN", unlisted_min)
 
     cfg = Config.load(
         {
@@ -294,6 +302,9 @@ def test_a_search_on_a_server_reads_each_record_once(
             lookups = [(e[1], e[3]) for e in log if e[1].endswith("-pool") and e[3]]
             assert len(lookups) == len(set(lookups)), log  # none asked twice
             assert {name for name, _ in lookups} == set(pools) and len(set(pools)) == 2, log
+            if unlisted_min == 0 and "agent_id" in scope:  # the keyword index lists them,
+                by_keys = [e for e in log if e[0] == "query" and "metadatas" in e[2]]
+                assert by_keys and not any(e[3] for e in by_keys), log  # the queries do not
             read = [i for e in log if "documents" in e[2] for i in e[4]]
             assert len(read) == len(set(read)) == 6, log  # 3 facts, 3 messages
         monkeypatch.setattr(memory_module, "kept_reads", contextlib.nullcontext)

@@ -188,7 +188,8 @@ def test_a_read_without_user_takes_each_current_record_once(
     """An agent's or a run's read, across owners that are pooled, moving (a move that failed
     after copying) or moved: every current record once, superseded ones only when asked, and
     one superseded then current again is current. On a server the pooled rows are listed by
-    id: a listing reads metadata only of owners with collections of their own."""
+    id: a listing reads metadata only of owners with collections of their own, and a query
+    lists nothing."""
     s = site.store(3)
     assert s.catalog is not None
     old = datetime(2025, 1, 1, tzinfo=UTC)
@@ -236,8 +237,17 @@ def test_a_read_without_user_takes_each_current_record_once(
         mine = {r.id for n in ("moving", "moved") for r in recs[n]}
         assert with_metadata and set(with_metadata) <= mine, reads
     assert {r.id for r in s.scan(agent, limit=100, include_invalid=True)} == every
-    hits = s.query(agent, vec(1)[0], 100)
-    assert sorted(r.id for r, _ in hits) == sorted(current)
+    from graphmem.stores import chroma_pool
+
+    for unlisted_min in (10**9, 0):  # a small pool is listed; past UNLISTED_MIN, not
+        monkeypatch.setattr(chroma_pool, "UNLISTED_MIN", unlisted_min)
+        reads.clear()
+        hits = s.query(agent, vec(1)[0], 100)
+        assert sorted(r.id for r, _ in hits) == sorted(current)
+        # unlisted, a query keeps the neighbours whose keys are in its scope
+        assert bool(reads) == (site.port is not None and unlisted_min > 0)
+        hits = s.query(agent, vec(1)[0], 100, include_invalid=True)
+        assert sorted(r.id for r, _ in hits) == sorted(every)
     run = s.scan(Scope(agent_id="a", run_id="r1"), limit=100)
     assert {r.id for r in run} == {r.id for r in recs["pooled"][:2]}
     s.upsert([replace(recs["none"][2], invalid_at=None)], None)  # current again
@@ -442,7 +452,9 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     pool's index unfiltered for more neighbours, keeping those in the scope. When that does
     not find enough (``UNFILTERED_MAX``) or the query has filters, it scores them here, or
     past ``SCORED_MAX`` asks the index with the scope, the filters and validity as Chroma's
-    filter. The same answers as scoring them here, whichever way."""
+    filter. On a server, a read without ``user_id`` or filters lists none of its rows: it
+    keeps the neighbours whose keys are in its scope, and past ``UNFILTERED_MAX`` asks
+    Chroma's filter. The same answers as scoring them here, whichever way."""
     from graphmem.stores import chroma_pool
 
     recs, vecs = records(3, big=0)
@@ -453,6 +465,7 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     monkeypatch.setattr(chroma_pool, "SCORED_MAX", scored_max)
     monkeypatch.setattr(chroma_pool, "INDEXED_MIN", indexed_min)
     monkeypatch.setattr(chroma_pool, "UNFILTERED_MAX", unfiltered_max)
+    monkeypatch.setattr(chroma_pool, "UNLISTED_MIN", 0)
     calls: list[Any] = []
     real = s._col(POOL).query
     monkeypatch.setattr(s._col(POOL), "query", lambda **kw: calls.append(kw) or real(**kw))
@@ -462,8 +475,10 @@ def test_a_read_matching_many_pooled_records_searches_the_pool_index(
     filtered = [kw for kw in calls if kw.get("where") is not None or kw.get("ids") is not None]
     fallback = [kw for kw in filtered if "'n'" not in str(kw.get("where"))]  # no filter given
     assert unfiltered  # the pool's index answered without a filter
-    assert bool(filtered) == (scored_max == 1)  # the queries with filters, past SCORED_MAX
-    assert bool(fallback) == filter_fallback  # and those it could not answer unfiltered
+    unlisted_fallback = site.port is not None and unfiltered_max == 2
+    # the queries with filters, past SCORED_MAX (or an unlisted read past UNFILTERED_MAX)
+    assert bool(filtered) == (scored_max == 1 or unlisted_fallback)
+    assert bool(fallback) == (filter_fallback or unlisted_fallback)  # not answered unfiltered
 
 
 def test_a_read_of_many_rows_asks_chroma_in_parts(

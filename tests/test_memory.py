@@ -619,6 +619,33 @@ def test_a_question_naming_a_relation_finds_the_fact_that_holds_it(memory: Memor
     assert all("relation" not in r["score_parts"] for r in plain)
 
 
+def test_a_message_is_read_again_only_if_one_of_its_facts_is_superseded(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a message matched the query for what no longer holds is asked of the store's
+    index of superseded records first: the facts of a message are read again (with their
+    vectors, superseded ones too) only when one of them is superseded."""
+    said = "Hi! I live in Hamburg and I love sushi. My manager Bob works at Acme Robotics."
+    memory.add(said, user_id="u", timestamp="2024-03-01")
+    vectors, reads = memory.parts.vectors, []
+    fetch = vectors.fetch
+
+    def spy(ids: Any, scope: Any, where: Any = None, include_invalid: bool = False) -> Any:
+        if include_invalid:
+            reads.append(sorted(ids))
+        return fetch(ids, scope, where, include_invalid)
+
+    monkeypatch.setattr(vectors, "fetch", spy)
+    memory.search("Where do I live?", user_id="u")
+    assert reads == []
+    memory.add("I moved to Berlin last week.", user_id="u", timestamp="2024-06-20")
+    found = memory.search("Where do I live?", user_id="u", limit=3)["results"]
+    facts = {r["id"] for r in memory.get_all(user_id="u", include_invalid=True)["results"]}
+    assert len(reads) == 1 and len(reads[0]) > 1 and set(reads[0]) <= facts
+    manager = next(r for r in found if r["memory"].startswith("My manager"))
+    assert manager["score_parts"]["source"] == 0.0
+
+
 def test_search_as_of_a_time_sees_what_held_then(memory: Memory) -> None:
     """``as_of``: a point-in-time view. Memories and relations that held then (begun by
     then, at their event time or else when written, and not superseded by then) are found,

@@ -325,7 +325,12 @@ class Retriever:
         of "I live in Hamburg. My manager is Bob."): the message matches for what was
         superseded, so its other facts inherit nothing from it."""
         listed = {h.record.id: json.loads(h.record.metadata.get(FACTS_KEY, "[]")) for h in sources}
-        ids = sorted({f for fids in listed.values() if len(fids) > 1 for f in fids})
+        listed = {sid: fids for sid, fids in listed.items() if len(fids) > 1}
+        if self.as_of is None and listed:  # only a source with a superseded fact may be
+            ended = self.vectors.superseded(sorted({f for fids in listed.values() for f in fids}))
+            if ended is not None:  # and the store says which are without reading them
+                listed = {sid: fids for sid, fids in listed.items() if ended.intersection(fids)}
+        ids = sorted({f for fids in listed.values() for f in fids})
         if qv is None or not ids:
             return frozenset()
         got = self.vectors.fetch(ids, scope, include_invalid=True)

@@ -284,6 +284,10 @@ class Catalog:
         """The ``ids`` that the catalog no longer lists."""
         return set(ids) - set(self.where(ids, valid_only=False))
 
+    def superseded(self, ids: Sequence[str]) -> set[str]:
+        """The ``ids`` that the catalog lists as superseded."""
+        return set(self.where(ids, valid_only=False)) - set(self.where(ids, valid_only=True))
+
     def size(self, part: str) -> int:
         with self._conn() as db:
             sql = "SELECT count(*) FROM records WHERE part=?"

@@ -43,6 +43,7 @@ from .chroma_pool import (
     pooled_search,
     row,
     scope_texts,
+    unlisted,
 )
 from .chroma_rows import by_part, compared, from_row, query_hits, rows, scope_where, to_metadata
 from .owner import process_lock
@@ -174,14 +175,15 @@ class ChromaVectorStore:
         return sorted({n[len(prefix) :].removesuffix("-x") for n in names if n.startswith(prefix)})
 
     def _targets(
-        self, scope: Scope, include_invalid: bool
+        self, scope: Scope, include_invalid: bool, listed: bool = True
     ) -> tuple[list[tuple[Any, bool]], Pooled]:
         """(collection, owner-implied) pairs a scoped read must query, and the pooled records
-        in the scope, which are read by id and scored here."""
+        in the scope, which are read by id and scored here (not ``listed``: see ``locate``)."""
         owner = scope.user_id is not None or (scope.agent_id is not None and scope.run_id is None)
         if (catalog := self.catalog) is not None:  # a search looks a scope up once
-            key = ("targets", id(self), scope, include_invalid)
-            parts, pooled = once(key, lambda: locate(self, catalog, scope, include_invalid))
+            listed = listed or not unlisted(catalog, scope)
+            key = ("targets", id(self), scope, include_invalid, listed)
+            parts, pooled = once(key, lambda: locate(self, catalog, scope, include_invalid, listed))
         else:
             parts = [partition(scope)] if scope.user_id is not None else self._partitions()
             pooled = Pooled(None, [])
@@ -386,11 +388,11 @@ class ChromaVectorStore:
         ones it lacks are read by id and kept)."""
         hits: list[list[tuple[Any, float]]] = [[] for _ in range(len(q))]
         cached = records and self._cache is not None
-        targets, pooled = self._targets(scope, include_invalid)
+        targets, pooled = self._targets(scope, include_invalid, listed=where is not None)
         searched = [
             (col, {"where": scope_where(scope, where, owner=implied)}) for col, implied in targets
         ]
-        if pooled.ids:
+        if pooled.ids or pooled.scope is not None:
             scored = pooled_search(self, pooled, q, k, where, records)
             if scored is None:  # e.g. an agent of thousands of users, with filters: Chroma's
                 searched.append((pooled.col, pool_query(pooled, scope, where, include_invalid)))
@@ -477,6 +479,10 @@ class ChromaVectorStore:
                 cache.put(col.name, read)
                 found.update((rec.id, (rec, v)) for rec, v in read)
         return found
+
+    def superseded(self, ids: Sequence[str]) -> set[str] | None:
+        """From the embedded catalog, which lists every record with its validity."""
+        return self.catalog.superseded(ids) if isinstance(self.catalog, Catalog) else None
 
     def keyword_texts(self, scope: Scope, include_invalid: bool) -> list[tuple[str, str]] | None:
         """What ``scan`` reads a keyword index from, without reading Chroma (``scope_texts``)."""

@@ -4,8 +4,8 @@ catalog), and exact scoring of pooled records. Moves between collections: ``chro
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,12 +33,24 @@ INDEX_ASK = 2000
 UNFILTERED_MAX = 5000
 
 
+#: a read without ``user_id`` on a server finds its pooled rows by their keys rather than by
+#: listing their ids once the pool holds more rows than this (``scope_search``)
+UNLISTED_MIN = 20_000
+#: neighbours such a read first asks the pool's index for
+SCOPE_ASK = 500
+
+
 @dataclass
 class Pooled:
-    """Pooled records a read must score: the pool collection (None: none yet) and ids."""
+    """Pooled records a read must score: the pool collection (None: none yet) and ids; or,
+    unlisted, the pool's rows in ``scope``, found by their keys as a query reads them, with
+    the ``owned`` partitions (moved or not) whose rows are not taken from the pool."""
 
     col: Any
     ids: list[str]
+    scope: Scope | None = None
+    owned: dict[str, bool] = field(default_factory=dict)
+    superseded: bool = False  # unlisted: superseded rows are in the read too
 
 
 def row(store: ChromaVectorStore, rec: FactRecord, pooled: bool) -> dict[str, Any]:
@@ -61,12 +73,20 @@ def present(store: ChromaVectorStore, part: str, ids: Sequence[str]) -> set[str]
 
 
 def locate(
-    store: ChromaVectorStore, catalog: VectorCatalog, scope: Scope, include_invalid: bool
+    store: ChromaVectorStore,
+    catalog: VectorCatalog,
+    scope: Scope,
+    include_invalid: bool,
+    listed: bool = True,
 ) -> tuple[list[str], Pooled]:
     """The owned partitions whose collections a read of ``scope`` takes, and the pooled
     records in it. The pooled records of a partition that is moving are taken too, unless
-    its own collections hold them already (theirs are newer)."""
+    its own collections hold them already (theirs are newer). Not ``listed`` (a query that
+    ``unlisted`` allows): the scope's rows are found by their keys (``scope_search``)."""
     pooled = Pooled(store._col(POOL), [])
+    if not listed and pooled.col is not None:
+        states = catalog.states()
+        return list(states), Pooled(pooled.col, [], scope, states, include_invalid)
     if scope.user_id is not None:
         states = catalog.states([partition(scope)])
         if all(states.values()) and states:  # moved: its own collections only
@@ -82,6 +102,14 @@ def locate(
             there = present(store, part, ids)
             pooled.ids += [i for i in ids if i not in there]
     return parts, pooled
+
+
+def unlisted(catalog: VectorCatalog, scope: Scope) -> bool:
+    """Whether a query of ``scope`` may find its pooled rows by their keys instead of listing
+    their ids first: a read without ``user_id`` on a server whose pool holds more than
+    ``UNLISTED_MIN`` rows (listing an agent's 20,000 rows among 200,000 takes hundreds of
+    milliseconds; among 20,000 rows, both ways cost the same)."""
+    return scope.user_id is None and not catalog.keeps_records and catalog.count() > UNLISTED_MIN
 
 
 def id_targets(
@@ -240,6 +268,8 @@ def pooled_search(
     asked unfiltered (``nearest_pooled``); None when only Chroma's filter can answer (more
     than ``SCORED_MAX`` records, and the query has filters or its scope is rare in the
     pool)."""
+    if pooled.scope is not None:
+        return scope_search(store, pooled, q, k, records)
     matched = len(pooled.ids)
     listed = store.catalog.count() if store.catalog is not None else matched
     indexed = matched > SCORED_MAX or (
@@ -274,15 +304,31 @@ def nearest_pooled(
     is sized by the scope's share of the ``listed`` records, then by its share of the first
     answer."""
     wanted = set(pooled.ids)
+    n = min(UNFILTERED_MAX, _ask(k, len(wanted), listed))
+    return _nearest(pooled.col, q, k, n, call, lambda i, _: i in wanted, metadata=False)
+
+
+def _nearest(
+    col: Any,
+    q: Vector,
+    k: int,
+    n: int,
+    call: Any,
+    keep: Callable[[str, Any], bool],
+    metadata: bool,
+) -> list[list[tuple[str, float]] | None]:
+    """``nearest_pooled`` and ``scope_search``: the pool's index asked unfiltered for ``n``
+    neighbours, then for as many as the share kept of the first answer calls for; ``keep``
+    decides by id and (with ``metadata``) the row's keys which are in the read's scope."""
     out: list[list[tuple[str, float]] | None] = [None] * len(q)
-    todo, n = list(range(len(q))), min(UNFILTERED_MAX, _ask(k, len(wanted), listed))
+    todo = list(range(len(q)))
+    include = ["metadatas", "distances"] if metadata else ["distances"]
     for _ in range(2):
         found = n
-        res = call(
-            "query", pooled.col.query, query_embeddings=q[todo], n_results=n, include=["distances"]
-        )
-        for row, ids, dists in zip(todo, res["ids"], res["distances"]):
-            hits = [(i, 1.0 - float(d)) for i, d in zip(ids, dists) if i in wanted]
+        res = call("query", col.query, query_embeddings=q[todo], n_results=n, include=include)
+        mds = res.get("metadatas") or [[None] * len(ids) for ids in res["ids"]]
+        for row, ids, dists, md in zip(todo, res["ids"], res["distances"], mds):
+            hits = [(i, 1.0 - float(d)) for i, d, m in zip(ids, dists, md) if keep(i, m)]
             if len(hits) >= k or len(ids) < n:  # enough, or the whole pool was read
                 out[row] = hits[:k]
             else:
@@ -294,15 +340,48 @@ def nearest_pooled(
     return out
 
 
+def scope_search(
+    store: ChromaVectorStore, pooled: Pooled, q: Vector, k: int, records: bool
+) -> list[list[tuple[Any, float]]] | None:
+    """The ``k`` best pool rows of ``pooled.scope`` per query row (a read without ``user_id``
+    on a server, across many owners), without listing them: the pool's index asked unfiltered
+    for ``SCOPE_ASK`` neighbours with their keys, then for more as the share of the first
+    answer in the scope calls for; None when that does not find ``k`` (a scope rare in the
+    pool: Chroma's filter answers it). The rows of an owner with
+    collections of its own are read there, but for those of a moving owner that its
+    collections do not hold yet."""
+    assert pooled.scope is not None
+    want, owned = pooled.scope.items(), pooled.owned
+    moving: dict[str, set[str]] = {}
+
+    def keep(i: str, md: Any) -> bool:
+        if md is None or not (pooled.superseded or md.get("valid")):
+            return False
+        if any(md.get(key) != value for key, value in want.items()):
+            return False
+        part = md.get("part")
+        if part in owned and not owned[part]:
+            moving.setdefault(part, set()).add(i)
+        return part not in owned or not owned[part]
+
+    n = min(UNFILTERED_MAX, max(SCOPE_ASK, 2 * k))
+    near = _nearest(pooled.col, q, k, n, store._call, keep, metadata=True)
+    if any(h is None for h in near):
+        return None
+    there = {i for part, ids in moving.items() for i in present(store, part, list(ids))}
+    rows_ = [[(i, s) for i, s in h if i not in there] for h in near if h is not None]
+    return found_records(store, pooled.col, rows_, records)
+
+
 def found_records(
     store: ChromaVectorStore, col: Any, near: Sequence[Any], records: bool
 ) -> list[list[tuple[Any, float]]]:
     """``nearest_pooled``'s (id, score) rows as the store's ``_query`` gives them: with their
-    records (read by id, through the record cache when the store has one) if ``records``."""
+    records (read by id, through the store's record cache or the call's) if ``records``."""
     if not records:
         return [list(h) for h in near]
     ids = list(dict.fromkeys(i for h in near for i, _ in h))
-    if store._cache is not None:
+    if store._records() is not None:
         got = {i: rec for i, (rec, _) in store._cached([(col, ids)]).items()}
     else:
         res = store._call("get", col.get, ids=ids, include=["documents", "metadatas"])

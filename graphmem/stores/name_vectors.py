@@ -404,6 +404,10 @@ class GraphNameVectors:
         _no_filter(where)
         return self._read(ids, scope)
 
+    def superseded(self, ids: Sequence[str]) -> set[str]:
+        """None of them: a name record is never superseded."""
+        return set()
+
     def _read(self, ids: Sequence[str], scope: Scope | None) -> list[tuple[FactRecord, Vector]]:
         self.setup()
         rows = {row[0]: row for row in self._by_id(_BY_ID, ids)}

@@ -7,7 +7,7 @@ them (``catalog.py``, the embedded store's). Here it lives in two places of the 
   (``part``) besides its scope keys and validity, and ``get(where={"part": ...})`` finds an
   owner's records (an agent's or a run's: by their ids alone, see ``_shared``). Chroma's
   filter costs time in proportion to the collection unless the server's SQLite file has
-  planner statistics (``chroma_stats``: 29 ms among 200k pooled records without, 2.9 ms
+  planner statistics (``chroma_stats``: 26 ms among 200k pooled records without, 2.9 ms
   with them), as measured by ``benchmarks/probe_chroma_catalog.py``. A separate collection
   of catalog rows (1-dim dummy vectors, one row per record) costs the same (191 ms with the
   boolean ``valid`` in the filter, so validity and the other scope keys are checked here),

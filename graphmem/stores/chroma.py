@@ -290,15 +290,9 @@ class ChromaVectorStore:
 
     def _remember(self, col: Any, records: Sequence[FactRecord], embeddings: Vector) -> None:
         """Cache what was just written as a read would return it (metadata round-trip)."""
-        if self._cache is None:
-            return
-        self._cache.put(
-            col.name,
-            [
-                (from_row(r.id, r.text, to_metadata(r)), compared(col, emb))
-                for r, emb in zip(records, embeddings)
-            ],
-        )
+        if self._cache is not None:
+            read = [from_row(r.id, r.text, to_metadata(r)) for r in records]
+            self._cache.put(col.name, [(r, compared(col, e)) for r, e in zip(read, embeddings)])
 
     def _forget(self, ids: Sequence[str]) -> None:
         if self._cache is not None:

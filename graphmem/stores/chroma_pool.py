@@ -347,9 +347,8 @@ def scope_search(
     on a server, across many owners), without listing them: the pool's index asked unfiltered
     for ``SCOPE_ASK`` neighbours with their keys, then for more as the share of the first
     answer in the scope calls for; None when that does not find ``k`` (a scope rare in the
-    pool: Chroma's filter answers it). The rows of an owner with
-    collections of its own are read there, but for those of a moving owner that its
-    collections do not hold yet."""
+    pool: Chroma's filter answers it). The rows of an owner with collections of its own are
+    read there, but for those of a moving owner that its collections do not hold yet."""
     assert pooled.scope is not None
     want, owned = pooled.scope.items(), pooled.owned
     moving: dict[str, set[str]] = {}
@@ -368,9 +367,11 @@ def scope_search(
     near = _nearest(pooled.col, q, k, n, store._call, keep, metadata=True)
     if any(h is None for h in near):
         return None
-    there = {i for part, ids in moving.items() for i in present(store, part, list(ids))}
-    rows_ = [[(i, s) for i, s in h if i not in there] for h in near if h is not None]
-    return found_records(store, pooled.col, rows_, records)
+    hits = [h for h in near if h is not None]
+    found = {i for h in hits for i, _ in h}
+    there = {i for p, ids in moving.items() for i in present(store, p, list(ids & found))}
+    kept = [[(i, s) for i, s in h if i not in there] for h in hits]
+    return found_records(store, pooled.col, kept, records)
 
 
 def found_records(
